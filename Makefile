@@ -1,0 +1,51 @@
+# Rampart: two commands do all set-up on a fresh Debian machine (as root).
+#   make run    install system libraries if missing, build, serve examples/quickstart
+#   make test   install what tests need, build, run every test
+SHELL := /bin/bash
+SWIFT ?= swift
+LIBS := libyaml-dev libcurl4-openssl-dev libssl-dev pkg-config
+TEST_PKGS := curl python3 git openssl procps
+QUICKSTART_UPSTREAM_PORT := 9001
+
+.PHONY: run test build deps test-deps clean crds bench
+
+# Install only what is missing; apt-get update at most once.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps:
+	$(call apt_install,$(LIBS))
+
+test-deps: deps
+	$(call apt_install,$(TEST_PKGS))
+
+build: deps
+	$(SWIFT) build -c release --product rampart
+
+# Serves examples/quickstart: a local upstream (python http.server) and Rampart in front of it.
+run: build
+	@set -e; \
+	python3 -m http.server $(QUICKSTART_UPSTREAM_PORT) --bind 127.0.0.1 --directory examples/quickstart/www >/dev/null 2>&1 & up=$$!; \
+	trap 'kill $$up 2>/dev/null' EXIT INT TERM; \
+	echo "upstream: http://127.0.0.1:$(QUICKSTART_UPSTREAM_PORT) (pid $$up)"; \
+	echo "try:      curl -s http://127.0.0.1:8080/"; \
+	.build/release/rampart run examples/quickstart --listen 127.0.0.1:8080 --admin 127.0.0.1:9180 --state-dir .rampart/quickstart --dev
+
+test: test-deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+crds:
+	$(SWIFT) run rampart crds > manifests/crds/rampart.io_crds.yaml
+
+bench: build
+	bench/proxy.sh
+
+clean:
+	rm -rf .build .rampart

@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+// Rampart: no Swift package dependencies by design. System C libraries only
+// (libyaml, libcurl, OpenSSL 3) through systemLibrary targets and one C shim.
+import PackageDescription
+
+let package = Package(
+    name: "Rampart",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "rampart", targets: ["rampart"]),
+    ],
+    targets: [
+        // System libraries.
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CLinux"),
+        // The one small C shim: non-variadic wrappers for variadic functions and macros.
+        .target(name: "CShims", dependencies: ["CCurl", "COpenSSL"]),
+
+        // Modules, bottom to top (DESIGN.md module table).
+        .target(name: "RampartYAML", dependencies: ["CYAML"]),
+        .target(name: "RampartModel", dependencies: ["RampartYAML"]),
+        .target(name: "RampartCrypto", dependencies: ["COpenSSL", "CShims"]),
+        .target(name: "RampartHTTPClient", dependencies: ["CCurl", "CShims"]),
+        .target(name: "RampartGateway", dependencies: ["RampartCrypto", "RampartModel", "CLinux"]),
+        .target(name: "RampartSecrets", dependencies: ["RampartModel", "RampartHTTPClient", "RampartCrypto"]),
+        .target(name: "RampartSources", dependencies: ["RampartModel", "RampartHTTPClient", "RampartYAML", "CLinux"]),
+        .target(name: "RampartAlerts", dependencies: ["RampartModel", "RampartHTTPClient", "RampartGateway"]),
+        .target(name: "RampartController", dependencies: [
+            "RampartModel", "RampartSources", "RampartSecrets", "RampartCrypto", "RampartGateway", "RampartAlerts",
+        ]),
+        .executableTarget(name: "rampart", dependencies: [
+            "RampartController", "RampartModel", "RampartYAML", "RampartCrypto", "RampartGateway",
+            "RampartSources", "RampartHTTPClient",
+        ]),
+
+        // Tests.
+        .target(name: "TestSupport", dependencies: [], path: "Tests/Support"),
+        .testTarget(name: "RampartYAMLTests", dependencies: ["RampartYAML"]),
+        .testTarget(name: "RampartModelTests", dependencies: ["RampartModel", "RampartYAML"]),
+        .testTarget(name: "RampartCryptoTests", dependencies: ["RampartCrypto"]),
+        .testTarget(name: "RampartGatewayTests", dependencies: ["RampartGateway", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

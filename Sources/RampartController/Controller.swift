@@ -1,0 +1,4 @@
+import RampartModel
+
+/// The reconcile loop lives here.
+public enum ControllerModule {}

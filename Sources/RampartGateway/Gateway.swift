@@ -1,0 +1,2 @@
+/// The embedded data plane lives here.
+public enum GatewayModule {}

@@ -1,0 +1,3 @@
+import RampartYAML
+/// placeholder
+public enum ModelModule {}

@@ -1,0 +1,4 @@
+import RampartModel
+
+/// Manifest sources (dir, git, kubernetes) live here.
+public enum SourcesModule {}

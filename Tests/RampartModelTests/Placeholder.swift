@@ -1,0 +1,5 @@
+import XCTest
+
+final class RampartModelTestsPlaceholder: XCTestCase {
+    func testPlaceholder() { XCTAssertTrue(true) }
+}

@@ -1,0 +1,2 @@
+/// Test helpers shared by test targets.
+public enum TestSupport {}
