@@ -1,5 +1,0 @@
-import XCTest
-
-final class RampartYAMLTestsPlaceholder: XCTestCase {
-    func testPlaceholder() { XCTAssertTrue(true) }
-}
