@@ -1,0 +1,101 @@
+import RampartYAML
+
+/// Turns manifest bytes into resources and findings; invalid documents are reported and left out alone.
+public struct ManifestDecoder: Sendable {
+    /// `--dev`: inline plaintext secrets are accepted without a warning.
+    public var dev: Bool
+    public var limits: Limits
+
+    public init(dev: Bool = false, limits: Limits = .default) {
+        self.dev = dev
+        self.limits = limits
+    }
+
+    /// The result of decoding one file.
+    public struct Result: Sendable {
+        public var resources: [Resource] = []
+        public var diagnostics: [Diagnostic] = []
+        /// Keys of documents that named a resource but failed validation (keep their last good version).
+        public var rejected: [ResourceKey] = []
+        /// The file could not be parsed at all.
+        public var unreadable = false
+    }
+
+    public func decode(file: String, bytes: [UInt8]) -> Result {
+        var result = Result()
+        let docs: [Node]
+        do {
+            docs = try Parser(limits: limits).parse(bytes: bytes)
+        } catch {
+            result.unreadable = true
+            result.diagnostics.append(Diagnostic(file: file, mark: error.mark, resource: nil, path: "", message: error.message))
+            return result
+        }
+        for doc in docs {
+            decodeDocument(doc, file: file, into: &result)
+        }
+        return result
+    }
+
+    static let envelope: Schema = .object([
+        Field("apiVersion", .string(), required: true),
+        Field("kind", .string(), required: true),
+        Field("metadata", Metadata.schema, required: true),
+        Field("spec", .any, required: true),
+        Field("status", .any),
+    ])
+
+    private func decodeDocument(_ doc: Node, file: String, into result: inout Result) {
+        if case .scalar = doc.value, doc.resolved == .null { return }  // empty document ("---" at the end)
+        guard doc.mapping != nil else {
+            result.diagnostics.append(Diagnostic(file: file, mark: doc.mark, resource: nil, path: "",
+                                                 message: "expected a resource (a mapping with apiVersion, kind, metadata, spec), got \(doc.kindDescription)"))
+            return
+        }
+        let apiVersion = doc.str("apiVersion")
+        let kindName = doc.str("kind")
+        let name = doc["metadata"]?.str("name")
+        let namespace = doc["metadata"]?.str("namespace") ?? "default"
+        if let apiVersion, !apiVersion.hasPrefix(apiGroup + "/") {
+            result.diagnostics.append(Diagnostic(.warning, file: file, mark: doc.mark, resource: kindName.map { "\($0) \(namespace)/\(name ?? "?")" },
+                                                 path: "apiVersion", message: "\"\(apiVersion)\" is not a rampart.io resource; ignored"))
+            return
+        }
+        let kind = kindName.flatMap(Kind.init(rawValue:))
+        let label = "\(kindName ?? "?") \(namespace)/\(name ?? "?")"
+        var diags = Diagnostics(file: file, resource: label)
+        var checker = SchemaChecker(diags: diags)
+        checker.check(doc, Self.envelope, path: "")
+        diags = checker.diags
+        if let apiVersion, apiVersion != RampartModel.apiVersion {
+            diags.error("apiVersion", "\"\(apiVersion)\" is not served; expected \(RampartModel.apiVersion)", at: doc["apiVersion"]?.mark ?? doc.mark)
+        }
+        if let kindName, kind == nil {
+            var msg = "unknown kind \"\(kindName)\"; expected one of \(Kind.allCases.map(\.rawValue).joined(separator: ", "))"
+            if let s = Suggest.closest(kindName, among: Kind.allCases.map(\.rawValue)) { msg += "; did you mean \"\(s)\"?" }
+            diags.error("kind", msg, at: doc["kind"]?.mark ?? doc.mark)
+        }
+        guard let kind, let specNode = doc["spec"] else {
+            result.diagnostics += diags.items
+            return
+        }
+        checker = SchemaChecker(diags: diags)
+        checker.check(specNode, KindSchemas.spec(kind), path: "spec")
+        diags = checker.diags
+        KindRules.check(kind, specNode, dev: dev, into: &diags)
+        let key = ResourceKey(kind, namespace, name ?? "")
+        result.diagnostics += diags.items
+        if diags.hasErrors {
+            if name != nil { result.rejected.append(key) }
+            return
+        }
+        let meta = doc["metadata"]
+        let metadata = Metadata(
+            name: name ?? "", namespace: namespace,
+            labels: Dictionary(meta?.stringMap("labels") ?? [], uniquingKeysWith: { a, _ in a }),
+            annotations: Dictionary(meta?.stringMap("annotations") ?? [], uniquingKeysWith: { a, _ in a }),
+            generation: meta?.int("generation"), resourceVersion: meta?.str("resourceVersion"))
+        result.resources.append(Resource(key: key, metadata: metadata, spec: Resource.decodeSpec(kind, specNode, namespace: namespace),
+                                         document: doc, origin: Origin(file: file, mark: doc.mark)))
+    }
+}

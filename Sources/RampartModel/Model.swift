@@ -1,3 +1,0 @@
-import RampartYAML
-/// placeholder
-public enum ModelModule {}

@@ -1,0 +1,113 @@
+import Foundation
+import RampartYAML
+
+/// Per-kind rules that a field table cannot express (either-or fields, cross-field conditions).
+enum KindRules {
+    static func check(_ kind: Kind, _ spec: Node, dev: Bool, into d: inout Diagnostics) {
+        if !dev { warnInlineSecrets(spec, KindSchemas.spec(kind), path: "spec", into: &d) }
+        switch kind {
+        case .route: route(spec, &d)
+        case .upstream: upstream(spec, path: "spec", &d)
+        case .ssl:
+            if (spec.str("type") ?? "server") == "server", spec.strings("snis").isEmpty {
+                d.error("spec.snis", "a server SSL needs at least one SNI", at: spec.mark)
+            }
+        case .secretRef: secretRef(spec, &d)
+        case .alertRule: alertRule(spec, &d)
+        case .keyring:
+            var ids = Set<String>()
+            for k in spec["keys"]?.sequence ?? [] {
+                if let id = k.str("id"), !ids.insert(id).inserted { d.error("spec.keys", "key id \"\(id)\" appears twice", at: k.mark) }
+            }
+        case .contactPoint:
+            break
+        }
+    }
+
+    private static func route(_ s: Node, _ d: inout Diagnostics) {
+        switch (s["upstreamRef"] != nil, s["upstream"] != nil) {
+        case (false, false): d.error("spec.upstreamRef", "required: give upstreamRef or an inline upstream", at: s.mark)
+        case (true, true): d.error("spec.upstream", "give either upstreamRef or an inline upstream, not both", at: s["upstream"]?.mark ?? s.mark)
+        default: break
+        }
+        if let u = s["upstream"] { upstream(u, path: "spec.upstream", &d) }
+        if let re = s["plugins"]?["proxy-rewrite"]?["regexUri"], let items = re.sequence {
+            if items.count != 2 {
+                d.error("spec.plugins.proxy-rewrite.regexUri", "expected [PATTERN, REPLACEMENT]", at: re.mark)
+            } else if let pattern = items[0].scalar?.text, (try? NSRegularExpression(pattern: pattern)) == nil {
+                d.error("spec.plugins.proxy-rewrite.regexUri[0]", "\"\(pattern)\" is not a valid regular expression", at: items[0].mark)
+            }
+        }
+        if let l = s["plugins"]?["limit-count"], l.str("policy") == "redis", l["redis"] == nil {
+            d.error("spec.plugins.limit-count.redis", "policy redis needs a redis block", at: l.mark)
+        }
+        if let r = s["plugins"]?["ip-restriction"], r["allow"] == nil, r["deny"] == nil {
+            d.error("spec.plugins.ip-restriction", "give allow, deny or both", at: r.mark)
+        }
+    }
+
+    private static func upstream(_ s: Node, path: String, _ d: inout Diagnostics) {
+        let nodes = s["nodes"]?.sequence ?? []
+        if nodes.isEmpty && s["service"] == nil {
+            d.error("\(path).nodes", "needs at least one node (or a service)", at: s["nodes"]?.mark ?? s.mark)
+        }
+        if let lb = s["loadBalancer"], lb.str("type") == "chash", lb["hashOn"] == nil {
+            d.error("\(path).loadBalancer.hashOn", "chash needs hashOn (remote_addr, uri, header:NAME or cookie:NAME)", at: lb.mark)
+        }
+        for (i, item) in (s["healthCheck"]?["passive"]?["on"]?.sequence ?? []).enumerated() {
+            let t = item.scalar?.text ?? ""
+            let ok = t == "connect-failure" || t == "timeout" || (Int(t).map { $0 >= 100 && $0 <= 599 } ?? false)
+            if !ok { d.error("\(path).healthCheck.passive.on[\(i)]", "\"\(t)\" is not a status code (100-599), connect-failure or timeout", at: item.mark) }
+        }
+        if s["tls"] != nil, (s.str("scheme") ?? "http") != "https" {
+            d.warning("\(path).tls", "tls is set but scheme is http; it has no effect", at: s["tls"]?.mark ?? s.mark)
+        }
+    }
+
+    private static func secretRef(_ s: Node, _ d: inout Diagnostics) {
+        guard let provider = s.str("provider") else { return }
+        if s[provider] == nil, provider != "kubernetes" || s["kubernetes"] == nil {
+            d.error("spec.\(provider)", "provider \(provider) needs a spec.\(provider) block", at: s.mark)
+        }
+        for other in ["vault", "aws", "kubernetes", "env", "file"] where other != provider && s[other] != nil {
+            d.error("spec.\(other)", "set, but provider is \(provider)", at: s[other]?.mark ?? s.mark)
+        }
+        if let auth = s["vault"]?["auth"], let pairs = auth.mapping, pairs.count != 1 {
+            d.error("spec.vault.auth", "give exactly one of token, kubernetes, appRole", at: auth.mark)
+        }
+    }
+
+    private static func alertRule(_ s: Node, _ d: inout Diagnostics) {
+        guard let c = s["condition"], let type = c.str("type").flatMap(AlertConditionType.init(rawValue:)), let t = c["threshold"] else { return }
+        let text = t.scalar?.text ?? ""
+        let path = "spec.condition.threshold"
+        switch type {
+        case .certificateExpiry, .instanceOffline, .latency:
+            if Values.durationMs(text) == nil { d.error(path, "\"\(text)\" is not a duration (e.g. 14d, 500ms)", at: t.mark) }
+        case .errorRate:
+            if !(Double(text).map { $0 >= 0 && $0 <= 1 } ?? false) { d.error(path, "\(text) is not a ratio (0..1)", at: t.mark) }
+        case .cpuQuota, .memoryQuota:
+            if !(Double(text).map { $0 >= 0 && $0 <= 100 } ?? false) { d.error(path, "\(text) is not a percentage (0..100)", at: t.mark) }
+        case .upstreamUnhealthy, .reloadFailed, .secretResolutionFailed:
+            if !(Int(text).map { $0 >= 0 } ?? false) { d.error(path, "\(text) is not a count (0 or more)", at: t.mark) }
+        }
+    }
+
+    /// Inline plaintext is allowed but flagged outside --dev; the warning never shows the value.
+    private static func warnInlineSecrets(_ node: Node, _ schema: Schema, path: String, into d: inout Diagnostics) {
+        switch schema {
+        case .sensitive:
+            if node["value"] != nil {
+                d.warning(path, "inline plaintext secret; use secretRef or an encrypted value (`rampart encrypt`)", at: node.mark)
+            }
+        case .object(let fields):
+            for f in fields { if let v = node[f.name] { warnInlineSecrets(v, f.schema, path: SchemaChecker.join(path, f.name), into: &d) } }
+        case .array(let item, _):
+            for (i, n) in (node.sequence ?? []).enumerated() { warnInlineSecrets(n, item, path: "\(path)[\(i)]", into: &d) }
+        case .map(let value):
+            for p in node.mapping ?? [] { warnInlineSecrets(p.value, value, path: SchemaChecker.join(path, p.key.scalar?.text ?? ""), into: &d) }
+        default:
+            break
+        }
+    }
+}

@@ -1,4 +1,0 @@
-import RampartModel
-
-/// Manifest sources (dir, git, kubernetes) live here.
-public enum SourcesModule {}

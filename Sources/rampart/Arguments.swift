@@ -1,0 +1,99 @@
+import Foundation
+
+/// A small command-line parser: `--flag value`, `--flag=value`, boolean `--flag`, positionals, and `RAMPART_<FLAG>` env defaults.
+struct Arguments {
+    enum Kind { case value, bool }
+
+    struct Spec {
+        var flags: [String: Kind]
+        /// Read `RAMPART_<FLAG>` for flags not given on the command line.
+        var env: Bool = false
+    }
+
+    struct UsageError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    var values: [String: String] = [:]
+    var positionals: [String] = []
+
+    init(_ args: [String], spec: Spec) throws {
+        var i = 0
+        var onlyPositionals = false
+        while i < args.count {
+            let a = args[i]
+            i += 1
+            if onlyPositionals || !a.hasPrefix("--") || a == "-" {
+                if a.hasPrefix("-") && a != "-" && !onlyPositionals {
+                    throw UsageError(description: "unknown flag \(a); flags start with --")
+                }
+                positionals.append(a)
+                continue
+            }
+            if a == "--" { onlyPositionals = true; continue }
+            var name = String(a.dropFirst(2))
+            var inline: String?
+            if let eq = name.firstIndex(of: "=") {
+                inline = String(name[name.index(after: eq)...])
+                name = String(name[..<eq])
+            }
+            guard let kind = spec.flags[name] else {
+                var msg = "unknown flag --\(name)"
+                if let s = Self.suggest(name, spec.flags.keys.sorted()) { msg += "; did you mean --\(s)?" }
+                throw UsageError(description: msg)
+            }
+            switch kind {
+            case .bool:
+                if let inline {
+                    guard inline == "true" || inline == "false" else { throw UsageError(description: "--\(name) takes true or false") }
+                    values[name] = inline
+                } else {
+                    values[name] = "true"
+                }
+            case .value:
+                if let inline { values[name] = inline; continue }
+                guard i < args.count else { throw UsageError(description: "--\(name) needs a value") }
+                values[name] = args[i]
+                i += 1
+            }
+        }
+        if spec.env {
+            let env = ProcessInfo.processInfo.environment
+            for name in spec.flags.keys where values[name] == nil {
+                let key = "RAMPART_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
+                if let v = env[key] { values[name] = v }
+            }
+        }
+    }
+
+    func string(_ name: String) -> String? { values[name] }
+    func flag(_ name: String) -> Bool { values[name] == "true" }
+
+    static func suggest(_ word: String, _ candidates: [String]) -> String? {
+        candidates.min { distance(word, $0) < distance(word, $1) }.flatMap { distance(word, $0) <= 3 ? $0 : nil }
+    }
+
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+        var prev = Array(0...b.count)
+        for i in 1...a.count {
+            var cur = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...b.count { cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)) }
+            prev = cur
+        }
+        return prev[b.count]
+    }
+}
+
+/// Exit codes of API.md section 2.
+enum Exit {
+    static let ok: Int32 = 0
+    static let problem: Int32 = 1
+    static let usage: Int32 = 2
+}
+
+/// Writes to stderr.
+func eprint(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
