@@ -18,25 +18,36 @@ public enum StateDiff {
     public static func changes(from old: [Resource], to new: [Resource], oldLabel: String, newLabel: String, context: Int = 3) -> [ResourceChange] {
         let before = Dictionary(old.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         let after = Dictionary(new.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-        var out: [ResourceChange] = []
-        for key in Set(before.keys).union(after.keys).sorted() {
+        var textA: [ResourceKey: String] = [:], textB: [ResourceKey: String] = [:]
+        var secrets: [ResourceKey: [String]] = [:]
+        for key in Set(before.keys).union(after.keys) {
             let a = before[key], b = after[key]
-            var changedSecrets: [String] = []
             var renderA = Canonical.masked, renderB = Canonical.masked
             if let a, let b {
                 let fa = Canonical.sensitiveFingerprints(a), fb = Canonical.sensitiveFingerprints(b)
                 let changed = Set(fa.keys).union(fb.keys).filter { fa[$0] != fb[$0] && fa[$0] != nil && fb[$0] != nil }
-                changedSecrets = changed.sorted()
+                secrets[key] = changed.sorted()
                 renderA = { path, _ in .string(changed.contains(path) ? "*** (before)" : Sensitive.mask) }
                 renderB = { path, _ in .string(changed.contains(path) ? "*** (after)" : Sensitive.mask) }
             }
-            let ta = a.map { Canonical.yaml($0, sensitive: renderA) } ?? ""
-            let tb = b.map { Canonical.yaml($0, sensitive: renderB) } ?? ""
+            textA[key] = a.map { Canonical.yaml($0, sensitive: renderA) }
+            textB[key] = b.map { Canonical.yaml($0, sensitive: renderB) }
+        }
+        return changes(from: textA, to: textB, oldLabel: oldLabel, newLabel: newLabel, changedSecrets: secrets, context: context)
+    }
+
+    /// Changes between two sets of canonical YAML texts (e.g. a running instance's masked config and local files).
+    public static func changes(from old: [ResourceKey: String], to new: [ResourceKey: String], oldLabel: String, newLabel: String,
+                               changedSecrets: [ResourceKey: [String]] = [:], context: Int = 3) -> [ResourceChange] {
+        var out: [ResourceChange] = []
+        for key in Set(old.keys).union(new.keys).sorted() {
+            let ta = old[key], tb = new[key]
             if ta == tb { continue }
-            let header = "--- \(key) (\(a == nil ? "absent" : oldLabel))\n+++ \(key) (\(b == nil ? "absent" : newLabel))\n"
-            let action: ResourceChange.Action = a == nil ? .added : (b == nil ? .removed : .changed)
-            out.append(ResourceChange(key: key, action: action, diff: header + UnifiedDiff.hunks(lines(ta), lines(tb), context: context),
-                                      changedSecrets: changedSecrets))
+            let header = "--- \(key) (\(ta == nil ? "absent" : oldLabel))\n+++ \(key) (\(tb == nil ? "absent" : newLabel))\n"
+            let action: ResourceChange.Action = ta == nil ? .added : (tb == nil ? .removed : .changed)
+            out.append(ResourceChange(key: key, action: action,
+                                      diff: header + UnifiedDiff.hunks(lines(ta ?? ""), lines(tb ?? ""), context: context),
+                                      changedSecrets: changedSecrets[key] ?? []))
         }
         return out
     }

@@ -15,8 +15,7 @@ public enum CrossCheck {
         for res in resources {
             if let prev = first[res.key] {
                 r.diagnostics.append(Diagnostic(file: res.origin.file, mark: res.origin.mark, resource: res.key.description, path: "metadata.name",
-                                                message: "duplicate \(res.key.kind.rawValue) \(res.key.namespace)/\(res.key.name); first defined at \(prev.origin)"))
-                r.invalid.insert(res.key)
+                                                message: "duplicate \(res.key.kind.rawValue) \(res.key.namespace)/\(res.key.name); first defined at \(prev.origin); this one is ignored"))
             } else {
                 first[res.key] = res
             }

@@ -1,4 +1,0 @@
-import RampartModel
-
-/// The reconcile loop lives here.
-public enum ControllerModule {}

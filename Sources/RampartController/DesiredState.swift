@@ -1,0 +1,78 @@
+import Foundation
+import RampartCrypto
+import RampartModel
+import RampartYAML
+
+/// One immutable desired state: the resources that serve, their generation and content hash.
+public struct DesiredState: Sendable {
+    public var generation: Int
+    public var hash: String
+    /// Where this generation came from: `dir`, `git:<sha>`, `state.json`.
+    public var origin: String
+    public var resources: [ResourceKey: Resource]
+
+    public init(generation: Int, origin: String, resources: [ResourceKey: Resource]) {
+        self.generation = generation
+        self.origin = origin
+        self.resources = resources
+        hash = DesiredState.contentHash(resources)
+    }
+
+    public static let empty = DesiredState(generation: 0, origin: "empty", resources: [:])
+
+    public var sorted: [Resource] { resources.keys.sorted().compactMap { resources[$0] } }
+
+    /// SHA-256 over every resource's canonical form; sensitive values enter as their own digest, so a
+    /// changed secret changes the hash without the hash input ever being stored.
+    static func contentHash(_ resources: [ResourceKey: Resource]) -> String {
+        var text = ""
+        for key in resources.keys.sorted() {
+            guard let r = resources[key] else { continue }
+            text += Canonical.yaml(r) { _, raw in .string(Hex.encode(SHA256.hash(Array(Emitter.emit([raw]).utf8)))) }
+        }
+        return Hex.encode(SHA256.hash(Array(text.utf8)))
+    }
+
+    /// The masked JSON view for `GET /api/v1/config`.
+    public func configJSON() -> String {
+        var out = "{\"generation\":\(generation),\"hash\":\(JSONWriter.quote(hash)),\"origin\":\(JSONWriter.quote(origin)),\"resources\":["
+        out += sorted.map { JSONWriter.write(Canonical.node($0)) }.joined(separator: ",")
+        return out + "]}"
+    }
+}
+
+/// `state.json`: the last serving desired state, so a restart serves at once (API.md 4.1).
+enum StateFile {
+    static let name = "state.json"
+
+    /// Documents with an inline plaintext secret are not written: without a Keyring nothing could
+    /// encrypt them (they are read from the source again at start).
+    static func encode(_ s: DesiredState) -> (bytes: [UInt8], skipped: [ResourceKey]) {
+        var docs: [String] = []
+        var skipped: [ResourceKey] = []
+        for r in s.sorted {
+            var inline = false
+            if let spec = r.specNode {
+                SchemaWalker.sensitiveNodes(spec, KindSchemas.spec(r.kind), path: "spec") { _, node in
+                    if node["value"] != nil { inline = true }
+                }
+            }
+            if inline { skipped.append(r.key); continue }
+            docs.append(JSONWriter.write(r.document))
+        }
+        let text = "{\"generation\":\(s.generation),\"hash\":\(JSONWriter.quote(s.hash)),\"origin\":\(JSONWriter.quote(s.origin)),\"resources\":[\n"
+            + docs.joined(separator: ",\n") + "\n]}\n"
+        return (Array(text.utf8), skipped)
+    }
+
+    static func decode(_ bytes: [UInt8], path: String) -> DesiredState? {
+        guard let root = try? Parser().parse(bytes: bytes).first, let gen = root.int("generation") else { return nil }
+        var resources: [ResourceKey: Resource] = [:]
+        let decoder = ManifestDecoder(dev: true)
+        for doc in root["resources"]?.sequence ?? [] {
+            let text = JSONWriter.write(doc)
+            for r in decoder.decode(file: path, bytes: Array(text.utf8)).resources { resources[r.key] = r }
+        }
+        return DesiredState(generation: gen, origin: StateFile.name, resources: resources)
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+import RampartModel
+import RampartSources
+import Synchronization
+
+/// What `rampart run` reconciles from.
+public struct ControllerConfig: Sendable {
+    public var paths: [String]
+    public var gatewayGroup: String
+    public var allowEmpty: Bool
+    public var dev: Bool
+
+    public init(paths: [String], gatewayGroup: String = "default", allowEmpty: Bool = false, dev: Bool = false) {
+        self.paths = paths
+        self.gatewayGroup = gatewayGroup
+        self.allowEmpty = allowEmpty
+        self.dev = dev
+    }
+}
+
+/// A status condition (API.md 1.8).
+public struct Condition: Sendable {
+    public var type: String
+    public var status: Bool
+    public var reason: String
+    public var message: String
+    public var observedGeneration: Int
+}
+
+/// One resource's status as the admin API shows it.
+public struct ResourceStatus: Sendable {
+    public var key: ResourceKey
+    public var origin: String
+    public var conditions: [Condition]
+}
+
+/// What the admin API reads: the serving state and every resource's conditions.
+public struct ControllerView: Sendable {
+    public var serving: DesiredState = .empty
+    public var statuses: [ResourceStatus] = []
+    public var errors: [Diagnostic] = []
+    public var ready = false
+}
+
+/// Level-triggered reconcile of the whole desired state: read all → validate → keep last good → apply if changed.
+///
+/// All mutable state lives on one serial queue; triggers coalesce, so a burst is one reconcile.
+public final class Reconciler: @unchecked Sendable {
+    public let config: ControllerConfig
+    private let log: Log
+    private let stateDir: StateDir
+    private let audit: AuditLog
+    private let metrics: ControlMetrics
+    private let applyState: @Sendable (DesiredState) throws -> Void
+    private let queue = DispatchQueue(label: "rampart.reconciler")
+    private let pending = Atomic<Bool>(false)
+    private let viewBox = Mutex(ControllerView())
+
+    // Owned by `queue`.
+    private var serving = DesiredState.empty
+    private var lastGoodByFile: [String: [Resource]] = [:]
+    private var loggedErrors: Set<String> = []
+
+    public init(config: ControllerConfig, log: Log, stateDir: StateDir, audit: AuditLog, metrics: ControlMetrics,
+                apply: @escaping @Sendable (DesiredState) throws -> Void) {
+        self.config = config
+        self.log = log
+        self.stateDir = stateDir
+        self.audit = audit
+        self.metrics = metrics
+        applyState = apply
+    }
+
+    public var view: ControllerView { viewBox.withLock { $0 } }
+
+    /// Serves `state.json` at once, before any source answers.
+    public func restoreFromStateFile() {
+        queue.sync {
+            guard let bytes = stateDir.read(StateFile.name) else { return }
+            guard let state = StateFile.decode(bytes, path: stateDir.file(StateFile.name)) else {
+                log.error("state.json is unreadable; starting empty", ["path": stateDir.file(StateFile.name)])
+                return
+            }
+            do {
+                try applyState(state)
+                serving = state
+                metrics.reload(ok: true, generation: state.generation)
+                viewBox.withLock { $0.serving = state; $0.ready = true }
+                log.info("serving last known good state", ["generation": "\(state.generation)", "resources": "\(state.resources.count)"])
+            } catch {
+                log.error("cannot apply state.json", ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Asks for a reconcile; concurrent triggers coalesce into one.
+    public func trigger(_ reason: String) {
+        guard !pending.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        queue.async { [self] in
+            pending.store(false, ordering: .releasing)
+            reconcile(reason)
+        }
+    }
+
+    /// Reconciles now and waits (tests, start-up).
+    public func reconcileNow(_ reason: String) {
+        queue.sync { reconcile(reason) }
+    }
+
+    private func reconcile(_ reason: String) {
+        let started = Date()
+        defer { metrics.reconcile(seconds: Date().timeIntervalSince(started)) }
+        var diagnostics: [Diagnostic] = []
+        let files: [String]
+        do {
+            files = try ManifestFiles.collect(config.paths)
+        } catch {
+            report([Diagnostic(file: config.paths.joined(separator: ","), mark: .init(line: 1, column: 1), resource: nil, path: "",
+                               message: "\(error); keeping the serving config")], statuses: [:])
+            return
+        }
+        let decoder = ManifestDecoder(dev: config.dev)
+        var candidates: [Resource] = []
+        var keptLastGood: Set<ResourceKey> = []
+        var invalidMessages: [ResourceKey: [String]] = [:]
+        var newByFile: [String: [Resource]] = [:]
+        for file in files {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                diagnostics.append(Diagnostic(file: file, mark: .init(line: 1, column: 1), resource: nil, path: "", message: "cannot read file"))
+                candidates += lastGoodByFile[file] ?? []
+                newByFile[file] = lastGoodByFile[file]
+                continue
+            }
+            let d = decoder.decode(file: file, bytes: [UInt8](data))
+            diagnostics += d.diagnostics
+            if d.unreadable {
+                // A broken file keeps its resources' last good versions: never delete what a typo hid.
+                let kept = lastGoodByFile[file] ?? []
+                candidates += kept
+                keptLastGood.formUnion(kept.map(\.key))
+                newByFile[file] = kept
+                continue
+            }
+            var fileResources = d.resources
+            for key in d.rejected {
+                invalidMessages[key] = d.diagnostics.filter { $0.severity == .error && $0.resource == key.description }.map(\.description)
+                if let old = serving.resources[key] {
+                    fileResources.append(old)
+                    keptLastGood.insert(key)
+                }
+            }
+            candidates += fileResources
+            newByFile[file] = fileResources
+        }
+        candidates = candidates.filter { $0.metadata.gatewayGroup == config.gatewayGroup }
+        let cross = CrossCheck.run(candidates, alsoExisting: Set(invalidMessages.keys))
+        diagnostics += cross.diagnostics
+        for d in cross.diagnostics where d.severity == .error {
+            if let key = candidates.first(where: { $0.key.description == d.resource })?.key, cross.invalid.contains(key) {
+                invalidMessages[key, default: []].append(d.description)
+            }
+        }
+        var desired: [ResourceKey: Resource] = [:]
+        for r in candidates where !cross.invalid.contains(r.key) && desired[r.key] == nil { desired[r.key] = r }
+
+        if desired.isEmpty && !serving.resources.isEmpty && !config.allowEmpty {
+            diagnostics.append(Diagnostic(file: config.paths.joined(separator: ","), mark: .init(line: 1, column: 1), resource: nil, path: "",
+                                          message: "the source holds no resources; keeping the serving config (a bad sync or an unmounted volume?); pass --allow-empty to serve nothing"))
+            report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
+            return
+        }
+        lastGoodByFile = newByFile
+
+        var next = DesiredState(generation: serving.generation + 1, origin: "dir", resources: desired)
+        if next.hash == serving.hash {
+            report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
+            return
+        }
+        do {
+            try applyState(next)
+        } catch {
+            metrics.reload(ok: false, generation: serving.generation)
+            log.error("cannot apply the new desired state; keeping generation \(serving.generation)", ["error": "\(error)"])
+            report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
+            return
+        }
+        let previous = serving
+        serving = next
+        metrics.reload(ok: true, generation: next.generation)
+        log.info("applied generation \(next.generation)", ["reason": reason, "resources": "\(next.resources.count)", "hash": String(next.hash.prefix(12))])
+        persist(&next, previous: previous)
+        report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
+    }
+
+    private func persist(_ next: inout DesiredState, previous: DesiredState) {
+        let encoded = StateFile.encode(next)
+        do {
+            try stateDir.writeAtomically(StateFile.name, encoded.bytes)
+        } catch {
+            log.error("cannot write state.json", ["error": "\(error)"])
+        }
+        let render: Canonical.SensitiveRenderer = { [audit] _, raw in .string(audit.fingerprint(raw)) }
+        let before = previous.resources.mapValues { Canonical.yaml($0, sensitive: render) }
+        let after = next.resources.mapValues { Canonical.yaml($0, sensitive: render) }
+        let changes = StateDiff.changes(from: before, to: after, oldLabel: "generation \(previous.generation)", newLabel: "generation \(next.generation)")
+        for c in changes {
+            do {
+                try audit.append(.init(actor: next.origin, action: c.action.rawValue, key: c.key, generationFrom: previous.generation,
+                                       generationTo: next.generation, diff: c.diff))
+            } catch {
+                log.error("cannot append to the audit log", ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func statuses(serving: DesiredState, invalid: [ResourceKey: [String]], kept: Set<ResourceKey>) -> [ResourceKey: ResourceStatus] {
+        var out: [ResourceKey: ResourceStatus] = [:]
+        let gen = serving.generation
+        for (key, r) in serving.resources {
+            let problems = invalid[key] ?? []
+            out[key] = ResourceStatus(key: key, origin: r.origin.description, conditions: [
+                Condition(type: "Accepted", status: problems.isEmpty, reason: problems.isEmpty ? "Valid" : "Invalid",
+                          message: problems.joined(separator: "; "), observedGeneration: gen),
+                Condition(type: "Ready", status: true, reason: kept.contains(key) ? "ServingLastGood" : "Serving",
+                          message: kept.contains(key) ? "the current version is invalid; the last good version serves" : "", observedGeneration: gen),
+            ])
+        }
+        for (key, problems) in invalid where out[key] == nil {
+            out[key] = ResourceStatus(key: key, origin: "", conditions: [
+                Condition(type: "Accepted", status: false, reason: "Invalid", message: problems.joined(separator: "; "), observedGeneration: gen),
+                Condition(type: "Ready", status: false, reason: "NotServing", message: "invalid and no earlier version to serve", observedGeneration: gen),
+            ])
+        }
+        return out
+    }
+
+    /// Publishes the view and logs each problem once per change, not once per loop.
+    private func report(_ diagnostics: [Diagnostic], statuses: [ResourceKey: ResourceStatus]) {
+        let lines = Set(diagnostics.map(\.description))
+        for d in diagnostics.sorted(by: Diagnostic.sourceOrder) where !loggedErrors.contains(d.description) {
+            if d.severity == .error { log.error(d.description) } else { log.warn(d.description) }
+        }
+        loggedErrors = lines
+        let serving = self.serving
+        viewBox.withLock {
+            $0.serving = serving
+            $0.statuses = statuses.keys.sorted().compactMap { statuses[$0] }
+            $0.errors = diagnostics.filter { $0.severity == .error }
+            $0.ready = true
+        }
+    }
+}
