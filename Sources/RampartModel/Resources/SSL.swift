@@ -11,7 +11,8 @@ public struct SSLSpec: Sendable, Hashable {
     public var type: String
     public var snis: [String]
     public var certificate: Sensitive
-    public var privateKey: Sensitive
+    /// Absent on a CA-only SSL (used as an upstream's `caRef`).
+    public var privateKey: Sensitive?
     public var clientAuth: ClientAuth?
     public var minVersion: String
 
@@ -20,7 +21,7 @@ public struct SSLSpec: Sendable, Hashable {
         return SSLSpec(
             type: n.str("type") ?? "server", snis: n.strings("snis"),
             certificate: Sensitive.decode(n["certificate"], namespace: ns) ?? placeholder,
-            privateKey: Sensitive.decode(n["privateKey"], namespace: ns) ?? placeholder,
+            privateKey: Sensitive.decode(n["privateKey"], namespace: ns),
             clientAuth: n["clientAuth"].flatMap { c in
                 Sensitive.decode(c["ca"], namespace: ns).map { ClientAuth(ca: $0, mode: c.str("mode") ?? "require", depth: c.int("depth") ?? 2) }
             },

@@ -136,7 +136,7 @@ public enum KindSchemas {
         Field("type", .string(.oneOf(["server", "client"])), default: D.s("server")),
         Field("snis", .array(.string(.hostPattern))),
         Field("certificate", .sensitive, required: true, doc: "PEM chain"),
-        Field("privateKey", .sensitive, required: true, doc: "PEM key"),
+        Field("privateKey", .sensitive, doc: "PEM key (required for server certificates and client certificates presented to upstreams)"),
         Field("clientAuth", .object([
             Field("ca", .sensitive, required: true),
             Field("mode", .string(.oneOf(["require", "optional"])), default: D.s("require")),

@@ -12,6 +12,9 @@ enum KindRules {
             if (spec.str("type") ?? "server") == "server", spec.strings("snis").isEmpty {
                 d.error("spec.snis", "a server SSL needs at least one SNI", at: spec.mark)
             }
+            if (spec.str("type") ?? "server") == "server", spec["privateKey"] == nil {
+                d.error("spec.privateKey", "a server SSL needs its private key", at: spec.mark)
+            }
         case .secretRef: secretRef(spec, &d)
         case .alertRule: alertRule(spec, &d)
         case .keyring:
