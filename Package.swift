@@ -38,7 +38,7 @@ let package = Package(
         // Tests.
         .target(name: "TestSupport", dependencies: [], path: "Tests/Support"),
         .testTarget(name: "RampartYAMLTests", dependencies: ["RampartYAML"]),
-        .testTarget(name: "RampartModelTests", dependencies: ["RampartModel", "RampartYAML"]),
+        .testTarget(name: "RampartModelTests", dependencies: ["RampartModel", "RampartYAML", "RampartSources"], exclude: ["Fixtures"]),
         .testTarget(name: "RampartCryptoTests", dependencies: ["RampartCrypto"]),
         .testTarget(name: "RampartGatewayTests", dependencies: ["RampartGateway", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),

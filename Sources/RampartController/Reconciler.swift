@@ -51,7 +51,7 @@ public final class Reconciler: @unchecked Sendable {
     private let stateDir: StateDir
     private let audit: AuditLog
     private let metrics: ControlMetrics
-    private let applyState: @Sendable (DesiredState) throws -> Void
+    private let applyState: @Sendable (DesiredState) throws -> [ResourceKey: String]
     private let queue = DispatchQueue(label: "rampart.reconciler")
     private let pending = Atomic<Bool>(false)
     private let viewBox = Mutex(ControllerView())
@@ -60,9 +60,11 @@ public final class Reconciler: @unchecked Sendable {
     private var serving = DesiredState.empty
     private var lastGoodByFile: [String: [Resource]] = [:]
     private var loggedErrors: Set<String> = []
+    /// Resources in the serving state that the data plane left out, with why.
+    private var notServed: [ResourceKey: String] = [:]
 
     public init(config: ControllerConfig, log: Log, stateDir: StateDir, audit: AuditLog, metrics: ControlMetrics,
-                apply: @escaping @Sendable (DesiredState) throws -> Void) {
+                apply: @escaping @Sendable (DesiredState) throws -> [ResourceKey: String]) {
         self.config = config
         self.log = log
         self.stateDir = stateDir
@@ -82,7 +84,7 @@ public final class Reconciler: @unchecked Sendable {
                 return
             }
             do {
-                try applyState(state)
+                notServed = try applyState(state)
                 serving = state
                 metrics.reload(ok: true, generation: state.generation)
                 viewBox.withLock { $0.serving = state; $0.ready = true }
@@ -122,6 +124,7 @@ public final class Reconciler: @unchecked Sendable {
         let decoder = ManifestDecoder(dev: config.dev)
         var candidates: [Resource] = []
         var keptLastGood: Set<ResourceKey> = []
+        var rejectedOrigins: [(key: ResourceKey, origin: Origin)] = []
         var invalidMessages: [ResourceKey: [String]] = [:]
         var newByFile: [String: [Resource]] = [:]
         for file in files {
@@ -142,6 +145,7 @@ public final class Reconciler: @unchecked Sendable {
                 continue
             }
             var fileResources = d.resources
+            rejectedOrigins += d.rejectedOrigins
             for key in d.rejected {
                 invalidMessages[key] = d.diagnostics.filter { $0.severity == .error && $0.resource == key.description }.map(\.description)
                 if let old = serving.resources[key] {
@@ -153,7 +157,7 @@ public final class Reconciler: @unchecked Sendable {
             newByFile[file] = fileResources
         }
         candidates = candidates.filter { $0.metadata.gatewayGroup == config.gatewayGroup }
-        let cross = CrossCheck.run(candidates, alsoExisting: Set(invalidMessages.keys))
+        let cross = CrossCheck.run(candidates, rejected: rejectedOrigins.filter { serving.resources[$0.key] == nil })
         diagnostics += cross.diagnostics
         for d in cross.diagnostics where d.severity == .error {
             if let key = candidates.first(where: { $0.key.description == d.resource })?.key, cross.invalid.contains(key) {
@@ -177,7 +181,7 @@ public final class Reconciler: @unchecked Sendable {
             return
         }
         do {
-            try applyState(next)
+            notServed = try applyState(next)
         } catch {
             metrics.reload(ok: false, generation: serving.generation)
             log.error("cannot apply the new desired state; keeping generation \(serving.generation)", ["error": "\(error)"])
@@ -188,6 +192,7 @@ public final class Reconciler: @unchecked Sendable {
         serving = next
         metrics.reload(ok: true, generation: next.generation)
         log.info("applied generation \(next.generation)", ["reason": reason, "resources": "\(next.resources.count)", "hash": String(next.hash.prefix(12))])
+        for (key, why) in notServed.sorted(by: { $0.key < $1.key }) { log.warn("\(key) is not served: \(why)") }
         persist(&next, previous: previous)
         report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
     }
@@ -221,8 +226,9 @@ public final class Reconciler: @unchecked Sendable {
             out[key] = ResourceStatus(key: key, origin: r.origin.description, conditions: [
                 Condition(type: "Accepted", status: problems.isEmpty, reason: problems.isEmpty ? "Valid" : "Invalid",
                           message: problems.joined(separator: "; "), observedGeneration: gen),
-                Condition(type: "Ready", status: true, reason: kept.contains(key) ? "ServingLastGood" : "Serving",
-                          message: kept.contains(key) ? "the current version is invalid; the last good version serves" : "", observedGeneration: gen),
+                notServed[key].map { Condition(type: "Ready", status: false, reason: "NotServing", message: $0, observedGeneration: gen) }
+                    ?? Condition(type: "Ready", status: true, reason: kept.contains(key) ? "ServingLastGood" : "Serving",
+                                 message: kept.contains(key) ? "the current version is invalid; the last good version serves" : "", observedGeneration: gen),
             ])
         }
         for (key, problems) in invalid where out[key] == nil {

@@ -17,6 +17,8 @@ public struct ManifestDecoder: Sendable {
         public var diagnostics: [Diagnostic] = []
         /// Keys of documents that named a resource but failed validation (keep their last good version).
         public var rejected: [ResourceKey] = []
+        /// Where each rejected document was (duplicate names are found across valid and invalid documents).
+        public var rejectedOrigins: [(key: ResourceKey, origin: Origin)] = []
         /// The file could not be parsed at all.
         public var unreadable = false
     }
@@ -86,7 +88,10 @@ public struct ManifestDecoder: Sendable {
         let key = ResourceKey(kind, namespace, name ?? "")
         result.diagnostics += diags.items
         if diags.hasErrors {
-            if name != nil { result.rejected.append(key) }
+            if name != nil {
+                result.rejected.append(key)
+                result.rejectedOrigins.append((key, Origin(file: file, mark: doc.mark)))
+            }
             return
         }
         let meta = doc["metadata"]

@@ -76,7 +76,7 @@ struct SchemaChecker {
         case "value":
             if value.scalar == nil { diags.error(Self.join(path, key), "expected a string", at: value.mark) }
         case "encrypted":
-            guard let s = value.scalar?.text, s.hasPrefix("$enc:v1:"), s.split(separator: ":").count == 5 else {
+            guard let s = value.scalar?.text, s.hasPrefix("$enc:v1:"), s.split(separator: ":", omittingEmptySubsequences: false).count == 4 else {
                 diags.error(Self.join(path, key), "expected \"$enc:v1:KEYID:BASE64\" made by `rampart encrypt`", at: value.mark)
                 return
             }

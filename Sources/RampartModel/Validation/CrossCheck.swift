@@ -9,17 +9,24 @@ public enum CrossCheck {
     }
 
     /// `alsoExisting`: keys of resources that exist but were rejected on their own (references to them are not dangling).
-    public static func run(_ resources: [Resource], alsoExisting: Set<ResourceKey> = []) -> Result {
+    /// `rejected`: documents that name a resource but failed their own checks; references to them are
+    /// not dangling, and a valid resource with the same name is still a duplicate.
+    public static func run(_ resources: [Resource], rejected: [(key: ResourceKey, origin: Origin)] = []) -> Result {
         var r = Result()
         var first: [ResourceKey: Resource] = [:]
-        for res in resources {
-            if let prev = first[res.key] {
-                r.diagnostics.append(Diagnostic(file: res.origin.file, mark: res.origin.mark, resource: res.key.description, path: "metadata.name",
-                                                message: "duplicate \(res.key.kind.rawValue) \(res.key.namespace)/\(res.key.name); first defined at \(prev.origin); this one is ignored"))
+        var seen: [ResourceKey: Origin] = [:]
+        let named = (resources.map { (key: $0.key, origin: $0.origin, valid: true) } + rejected.map { (key: $0.key, origin: $0.origin, valid: false) })
+            .sorted { ($0.origin.file, $0.origin.mark) < ($1.origin.file, $1.origin.mark) }
+        for n in named {
+            if let prev = seen[n.key] {
+                r.diagnostics.append(Diagnostic(file: n.origin.file, mark: n.origin.mark, resource: n.key.description, path: "metadata.name",
+                                                message: "duplicate \(n.key.kind.rawValue) \(n.key.namespace)/\(n.key.name); first defined at \(prev); this one is ignored"))
             } else {
-                first[res.key] = res
+                seen[n.key] = n.origin
             }
         }
+        for res in resources where first[res.key] == nil && seen[res.key] == res.origin { first[res.key] = res }
+        let alsoExisting = Set(rejected.map(\.key))
         let exists = Set(first.keys).union(alsoExisting)
         func dangling(_ res: Resource, _ path: String, _ mark: Mark?, _ kind: Kind, _ ref: Reference) {
             guard !exists.contains(ResourceKey(kind, ref.namespace, ref.name)) else { return }

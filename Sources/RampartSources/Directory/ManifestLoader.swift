@@ -12,7 +12,7 @@ public struct ManifestLoader: Sendable {
     /// Everything learned from one set of files.
     public struct Result: Sendable {
         public var resources: [Resource] = []
-        public var rejected: Set<ResourceKey> = []
+        public var rejected: [(key: ResourceKey, origin: Origin)] = []
         public var unreadableFiles: [String] = []
         public var diagnostics: [Diagnostic] = []
         /// Resources that passed their own checks but failed a cross-resource one.
@@ -37,11 +37,11 @@ public struct ManifestLoader: Sendable {
             }
             let d = decoder.decode(file: file == "-" ? "<stdin>" : file, bytes: bytes)
             r.resources += d.resources
-            r.rejected.formUnion(d.rejected)
+            r.rejected += d.rejectedOrigins
             if d.unreadable { r.unreadableFiles.append(file) }
             r.diagnostics += d.diagnostics
         }
-        let cross = CrossCheck.run(r.resources, alsoExisting: r.rejected)
+        let cross = CrossCheck.run(r.resources, rejected: r.rejected)
         r.diagnostics += cross.diagnostics
         r.crossInvalid = cross.invalid
         r.diagnostics.sort(by: Diagnostic.sourceOrder)

@@ -1,5 +1,0 @@
-import XCTest
-
-final class RampartModelTestsPlaceholder: XCTestCase {
-    func testPlaceholder() { XCTAssertTrue(true) }
-}
