@@ -42,8 +42,15 @@ public struct DesiredState: Sendable {
 }
 
 /// `state.json`: the last serving desired state, so a restart serves at once (API.md 4.1).
-enum StateFile {
-    static let name = "state.json"
+public enum StateFile {
+    public static let name = "state.json"
+
+    /// The desired state saved in a state dir, if any.
+    public static func load(stateDir: String) -> DesiredState? {
+        let path = stateDir + "/" + name
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return decode([UInt8](data), path: path)
+    }
 
     /// Documents with an inline plaintext secret are not written: without a Keyring nothing could
     /// encrypt them (they are read from the source again at start).

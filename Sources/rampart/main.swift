@@ -33,6 +33,9 @@ case "validate": code = ValidateCommand.run(args)
 case "crds": code = CrdsCommand.run(args)
 case "version", "--version": code = VersionCommand.run(args)
 case "run": code = RunCommand.run(args)
+case "diff": code = DiffCommand.run(args)
+case "audit": code = AuditCommand.run(args)
+case "hash-password": code = HashPasswordCommand.run(args)
 case "help", "--help", "-h": print(usage); code = Exit.ok
 default:
     var msg = "rampart: unknown command \"\(command)\""

@@ -1,0 +1,37 @@
+import Foundation
+import RampartCrypto
+
+/// `rampart hash-password`: a PBKDF2 hash for `--admin-token-file`.
+enum HashPasswordCommand {
+    static let help = """
+    Usage: rampart hash-password [--iterations N]
+
+    Reads a token or password from standard input (first line) and prints its
+    $pbkdf2-sha256$i=N$SALT$HASH hash (PBKDF2-HMAC-SHA256, 600000 iterations,
+    random 16-byte salt) for --admin-token-file. The input is never echoed.
+    """
+
+    static func run(_ args: [String]) -> Int32 {
+        let a: Arguments
+        do { a = try Arguments(args, spec: .init(flags: ["iterations": .value, "help": .bool])) } catch {
+            eprint("rampart hash-password: \(error)\n\n\(help)")
+            return Exit.usage
+        }
+        if a.flag("help") { print(help); return Exit.ok }
+        let iterations = Int(a.string("iterations") ?? "") ?? PasswordHash.defaultIterations
+        guard iterations >= 100_000, iterations <= PasswordHash.maxIterations else {
+            eprint("rampart hash-password: --iterations must be 100000-\(PasswordHash.maxIterations)")
+            return Exit.usage
+        }
+        guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+            eprint("rampart hash-password: give the token on standard input")
+            return Exit.usage
+        }
+        guard let h = PasswordHash.make(password: line, iterations: iterations) else {
+            eprint("rampart hash-password: hashing failed")
+            return Exit.usage
+        }
+        print(h.encoded)
+        return Exit.ok
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The real `rampart` binary's commands, exit codes and output.
+final class CLITests: XCTestCase {
+    let root = PackagePaths.root.path
+
+    func testValidateExamplesExitsZero() throws {
+        let r = try Command.rampart(["validate", "examples/"], cwd: root)
+        XCTAssertEqual(r.code, 0, r.stdout + r.stderr)
+        XCTAssertEqual(r.stdout, "")
+    }
+
+    func testValidateTenMistakesPrintsOneLineEach() throws {
+        let r = try Command.rampart(["validate", "Tests/RampartModelTests/Fixtures/ten-mistakes"], cwd: root)
+        XCTAssertEqual(r.code, 1)
+        let lines = r.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 10, r.stdout)
+        XCTAssertTrue(lines.allSatisfy { $0.contains(": error: ") })
+        let files = lines.map { $0.split(separator: ":")[0] }
+        XCTAssertEqual(files, files.sorted(), "file order")
+    }
+
+    func testValidateStdinAndUsageErrors() throws {
+        let doc = "apiVersion: rampart.io/v1alpha1\nkind: Upstream\nmetadata: {name: u}\nspec: {nodes: [{host: 10.0.0.1, port: 99999}]}\n"
+        let r = try Command.rampart(["validate", "-"], stdin: doc)
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.stdout.hasPrefix("<stdin>:4:"), r.stdout)
+        XCTAssertEqual(try Command.rampart(["validate", "--bogus", "x"]).code, 2)
+        XCTAssertTrue(try Command.rampart(["validate", "--qiuet", "x"]).stderr.contains("did you mean --quiet?"))
+        XCTAssertEqual(try Command.rampart(["validate", "/nonexistent/dir"]).code, 2)
+        XCTAssertEqual(try Command.rampart(["frobnicate"]).code, 2)
+        for cmd in ["validate", "crds", "version", "run", "diff", "hash-password"] {
+            let h = try Command.rampart([cmd, "--help"])
+            XCTAssertEqual(h.code, 0, cmd)
+            XCTAssertTrue(h.stdout.contains("Usage: rampart \(cmd)"), cmd)
+        }
+    }
+
+    func testCrdsMatchesManifests() throws {
+        let r = try Command.rampart(["crds"])
+        XCTAssertEqual(r.code, 0)
+        XCTAssertEqual(r.stdout, try String(contentsOfFile: root + "/manifests/crds/rampart.io_crds.yaml", encoding: .utf8))
+    }
+
+    func testVersionNamesLibraries() throws {
+        let r = try Command.rampart(["version"])
+        XCTAssertEqual(r.code, 0)
+        for lib in ["rampart 0.1.0", "libyaml 0.2", "libcurl", "OpenSSL 3"] { XCTAssertTrue(r.stdout.contains(lib), r.stdout) }
+    }
+
+    func testHashPasswordMakesAVerifiableHash() throws {
+        let r = try Command.rampart(["hash-password"], stdin: "not-echoed-token\n")
+        XCTAssertEqual(r.code, 0)
+        XCTAssertTrue(r.stdout.hasPrefix("$pbkdf2-sha256$i=600000$"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("not-echoed-token") || r.stderr.contains("not-echoed-token"))
+    }
+
+    func testDiffAgainstEmptyStateMasksAndExitCodes() throws {
+        let dir = try TempDir.make("diff")
+        let secret = "plaintext-\(UUID().uuidString)"
+        let doc = "apiVersion: rampart.io/v1alpha1\nkind: ContactPoint\nmetadata: {name: ops}\nspec: {type: webhook, url: https://hooks.example/a, hmacSecret: {value: \(secret)}}\n"
+        try doc.write(toFile: dir + "/cp.yaml", atomically: true, encoding: .utf8)
+        let r = try Command.rampart(["diff", dir + "/cp.yaml", "--state-dir", dir + "/state", "--dev"])
+        XCTAssertEqual(r.code, 1, r.stderr)
+        XCTAssertTrue(r.stdout.contains("+++ ContactPoint default/ops (proposed)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("hmacSecret: '***'"), r.stdout)
+        XCTAssertFalse((r.stdout + r.stderr).contains(secret))
+        let json = try Command.rampart(["diff", dir + "/cp.yaml", "--state-dir", dir + "/state", "--dev", "--output", "json"])
+        XCTAssertEqual(json.code, 1)
+        XCTAssertTrue(json.stdout.hasPrefix("{\"changes\":[{\"kind\":\"ContactPoint\""), json.stdout)
+        XCTAssertFalse(json.stdout.contains(secret))
+        try "kind: [".write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try Command.rampart(["diff", dir]).code, 2)
+    }
+}

@@ -1,5 +1,0 @@
-import XCTest
-
-final class IntegrationTestsPlaceholder: XCTestCase {
-    func testPlaceholder() { XCTAssertTrue(true) }
-}
