@@ -43,6 +43,7 @@ test: test-deps
 
 crds:
 	$(SWIFT) run rampart crds > manifests/crds/rampart.io_crds.yaml
+	cp manifests/crds/rampart.io_crds.yaml charts/rampart/crds/
 
 bench: build
 	bench/proxy.sh

@@ -1,0 +1,150 @@
+import Foundation
+import RampartModel
+import Synchronization
+import TestSupport
+import XCTest
+@testable import RampartController
+
+/// The reconcile loop against real files and a real state dir; the data plane is replaced by a recorder of applied states.
+final class ReconcilerTests: XCTestCase {
+    final class Recorder: Sendable {
+        let states = Mutex<[DesiredState]>([])
+        var count: Int { states.withLock { $0.count } }
+        var last: DesiredState? { states.withLock { $0.last } }
+    }
+
+    var dir = ""
+    var stateDir = ""
+
+    override func setUpWithError() throws {
+        let base = try TempDir.make("reconcile")
+        dir = base + "/manifests"
+        stateDir = base + "/state"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    func make(allowEmpty: Bool = false) throws -> (Reconciler, Recorder) {
+        let rec = Recorder()
+        let sd = try StateDir(stateDir)
+        let r = Reconciler(config: ControllerConfig(paths: [dir], allowEmpty: allowEmpty, dev: true), log: Log(level: .error),
+                           stateDir: sd, audit: try AuditLog(dir: sd), metrics: ControlMetrics()) { state in
+            rec.states.withLock { $0.append(state) }
+            return [:]
+        }
+        return (r, rec)
+    }
+
+    func write(_ name: String, _ text: String) throws {
+        try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
+    }
+
+    let upstream = "apiVersion: rampart.io/v1alpha1\nkind: Upstream\nmetadata: {name: web}\nspec: {nodes: [{host: 127.0.0.1, port: 9001}]}\n"
+    func route(_ path: String) -> String {
+        "apiVersion: rampart.io/v1alpha1\nkind: Route\nmetadata: {name: hello}\nspec: {paths: [\"\(path)\"], upstreamRef: {name: web}}\n"
+    }
+
+    func testAppliesOnceAndOnlyOnChange() throws {
+        try write("up.yaml", upstream)
+        try write("route.yaml", route("/a"))
+        let (r, rec) = try make()
+        r.reconcileNow("test")
+        XCTAssertEqual(rec.count, 1)
+        XCTAssertEqual(rec.last?.generation, 1)
+        XCTAssertEqual(rec.last?.resources.count, 2)
+        r.reconcileNow("again")
+        XCTAssertEqual(rec.count, 1, "nothing changed, nothing applied")
+        try write("route.yaml", route("/b"))
+        r.reconcileNow("changed")
+        XCTAssertEqual(rec.last?.generation, 2)
+        XCTAssertEqual(rec.last?.resources[ResourceKey(.route, "default", "hello")]?.route?.paths, ["/b"])
+        let audit = AuditLog.verify([UInt8](try Data(contentsOf: URL(fileURLWithPath: stateDir + "/audit.log"))))
+        XCTAssertNil(audit.firstBad)
+        XCTAssertEqual(audit.entries, 3, "two added, then one changed")
+    }
+
+    func testBrokenFileKeepsItsLastGoodResources() throws {
+        try write("up.yaml", upstream)
+        try write("route.yaml", route("/a"))
+        let (r, rec) = try make()
+        r.reconcileNow("test")
+        try write("route.yaml", "apiVersion: rampart.io/v1alpha1\nkind: Route\nmetadata: {name: hello\n")
+        r.reconcileNow("broken")
+        XCTAssertEqual(rec.count, 1, "the broken file changed nothing that serves")
+        XCTAssertEqual(r.view.serving.resources.count, 2)
+        XCTAssertTrue(r.view.errors.contains { $0.description.contains("route.yaml:") }, "\(r.view.errors)")
+        try write("route.yaml", route("/fixed"))
+        r.reconcileNow("fixed")
+        XCTAssertEqual(rec.last?.resources[ResourceKey(.route, "default", "hello")]?.route?.paths, ["/fixed"])
+        XCTAssertTrue(r.view.errors.isEmpty)
+    }
+
+    func testInvalidResourceKeepsLastGoodWhileTheRestApplies() throws {
+        try write("up.yaml", upstream)
+        try write("route.yaml", route("/a"))
+        let (r, rec) = try make()
+        r.reconcileNow("test")
+        try write("up.yaml", upstream.replacingOccurrences(of: "9001", with: "99999"))
+        try write("route2.yaml", route("/c").replacingOccurrences(of: "hello", with: "second"))
+        r.reconcileNow("mixed")
+        XCTAssertEqual(rec.last?.generation, 2)
+        XCTAssertEqual(rec.last?.resources[ResourceKey(.upstream, "default", "web")]?.upstream?.nodes.first?.port, 9001, "last good upstream kept")
+        XCTAssertNotNil(rec.last?.resources[ResourceKey(.route, "default", "second")], "the valid rest applied")
+        let status = r.view.statuses.first { $0.key == ResourceKey(.upstream, "default", "web") }
+        XCTAssertEqual(status?.conditions.first { $0.type == "Accepted" }?.status, false)
+        XCTAssertEqual(status?.conditions.first { $0.type == "Ready" }?.reason, "ServingLastGood")
+    }
+
+    func testDeletedFileDeletesAndEmptyDirectoryIsKeptUnlessAllowed() throws {
+        try write("up.yaml", upstream)
+        try write("route.yaml", route("/a"))
+        let (r, rec) = try make()
+        r.reconcileNow("test")
+        try FileManager.default.removeItem(atPath: dir + "/route.yaml")
+        r.reconcileNow("deleted")
+        XCTAssertEqual(rec.last?.resources.keys.map(\.kind), [.upstream])
+        try FileManager.default.removeItem(atPath: dir + "/up.yaml")
+        r.reconcileNow("emptied")
+        XCTAssertEqual(rec.last?.resources.count, 1, "an emptied source is a probable mistake")
+        XCTAssertTrue(r.view.errors.contains { $0.message.contains("--allow-empty") })
+        let (r2, rec2) = try make(allowEmpty: true)
+        r2.restoreFromStateFile()
+        XCTAssertEqual(rec2.last?.resources.count, 1)
+        r2.reconcileNow("allowed")
+        XCTAssertEqual(rec2.last?.resources.count, 0)
+    }
+
+    func testRestartServesStateFileBeforeSources() throws {
+        try write("up.yaml", upstream)
+        try write("route.yaml", route("/a"))
+        let (r, _) = try make()
+        r.reconcileNow("test")
+        try FileManager.default.removeItem(atPath: dir)
+        let (r2, rec2) = try make()
+        r2.restoreFromStateFile()
+        XCTAssertEqual(rec2.last?.generation, 1)
+        XCTAssertEqual(rec2.last?.resources.count, 2)
+        XCTAssertEqual(rec2.last?.hash, r.view.serving.hash)
+        r2.reconcileNow("source gone")
+        XCTAssertEqual(rec2.count, 1, "a missing source keeps the restored state")
+        var st = stat()
+        stat(stateDir + "/state.json", &st)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600)
+        stat(stateDir, &st)
+        XCTAssertEqual(st.st_mode & 0o777, 0o700)
+    }
+
+    func testInlineSecretsNeverReachStateOrAudit() throws {
+        let secret = "pt-\(UUID().uuidString)"
+        try write("cp.yaml", "apiVersion: rampart.io/v1alpha1\nkind: ContactPoint\nmetadata: {name: ops}\nspec: {type: webhook, url: https://hooks.example/a, hmacSecret: {value: \(secret)}}\n")
+        let (r, _) = try make()
+        r.reconcileNow("test")
+        for f in try FileManager.default.contentsOfDirectory(atPath: stateDir) {
+            let bytes = try String(contentsOfFile: stateDir + "/" + f, encoding: .isoLatin1)
+            XCTAssertFalse(bytes.contains(secret), f)
+        }
+        XCTAssertFalse(r.view.serving.configJSON().contains(secret))
+        XCTAssertTrue(r.view.serving.configJSON().contains("\"hmacSecret\":\"***\""))
+        let audit = try String(contentsOfFile: stateDir + "/audit.log", encoding: .utf8)
+        XCTAssertTrue(audit.contains("hmac-sha256:"), audit)
+    }
+}
