@@ -9,9 +9,13 @@ public struct ControllerConfig: Sendable {
     public var gatewayGroup: String
     public var allowEmpty: Bool
     public var dev: Bool
+    /// Names where the current files came from (`dir`, `git:<sha>`): the audit log's actor.
+    public var origin: @Sendable () -> String
 
-    public init(paths: [String], gatewayGroup: String = "default", allowEmpty: Bool = false, dev: Bool = false) {
+    public init(paths: [String], gatewayGroup: String = "default", allowEmpty: Bool = false, dev: Bool = false,
+                origin: @escaping @Sendable () -> String = { "dir" }) {
         self.paths = paths
+        self.origin = origin
         self.gatewayGroup = gatewayGroup
         self.allowEmpty = allowEmpty
         self.dev = dev
@@ -175,7 +179,7 @@ public final class Reconciler: @unchecked Sendable {
         }
         lastGoodByFile = newByFile
 
-        var next = DesiredState(generation: serving.generation + 1, origin: "dir", resources: desired)
+        var next = DesiredState(generation: serving.generation + 1, origin: config.origin(), resources: desired)
         if next.hash == serving.hash {
             report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
             return
