@@ -60,9 +60,24 @@ public struct Parser: Sendable {
 
 /// Builds node trees from libyaml events.
 struct TreeBuilder {
-    private enum Frame {
-        case sequence(mark: Mark, tag: String?, anchor: String?, items: [Node], count: Int)
-        case mapping(mark: Mark, tag: String?, anchor: String?, pairs: [Pair], pendingKey: Node?, keys: Set<KeyIdentity>, count: Int)
+    /// An open collection. A class, so appending to it never copies the items built so far.
+    private final class Frame {
+        let isMapping: Bool
+        let mark: Mark
+        let tag: String?
+        let anchor: String?
+        var items: [Node] = []
+        var pairs: [Pair] = []
+        var pendingKey: Node?
+        var keys: Set<KeyIdentity> = []
+        var size = 1
+
+        init(isMapping: Bool, mark: Mark, tag: String?, anchor: String?) {
+            self.isMapping = isMapping
+            self.mark = mark
+            self.tag = tag
+            self.anchor = anchor
+        }
     }
 
     /// What makes two scalar keys equal: their core-schema value.
@@ -99,7 +114,7 @@ struct TreeBuilder {
             case YAML_FOLDED_SCALAR_STYLE: style = .folded
             default: style = .plain
             }
-            // A non-plain scalar with the "!" tag, or a plain one with an explicit tag, keeps it.
+            // A plain scalar with an explicit non-specific tag ("!") is a string.
             var tag = Self.string(s.tag)
             if tag == nil, style == .plain, s.plain_implicit == 0 { tag = "!" }
             try count(1, at: mark)
@@ -107,19 +122,15 @@ struct TreeBuilder {
         case YAML_SEQUENCE_START_EVENT:
             try push(mark)
             try count(1, at: mark)
-            stack.append(.sequence(mark: mark, tag: Self.string(e.data.sequence_start.tag), anchor: Self.string(e.data.sequence_start.anchor), items: [], count: 1))
+            stack.append(Frame(isMapping: false, mark: mark, tag: Self.string(e.data.sequence_start.tag), anchor: Self.string(e.data.sequence_start.anchor)))
         case YAML_MAPPING_START_EVENT:
             try push(mark)
             try count(1, at: mark)
-            stack.append(.mapping(mark: mark, tag: Self.string(e.data.mapping_start.tag), anchor: Self.string(e.data.mapping_start.anchor), pairs: [], pendingKey: nil, keys: [], count: 1))
+            stack.append(Frame(isMapping: true, mark: mark, tag: Self.string(e.data.mapping_start.tag), anchor: Self.string(e.data.mapping_start.anchor)))
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
-            guard let frame = stack.popLast() else { throw YAMLError("unbalanced collection end", at: mark) }
-            switch frame {
-            case .sequence(let m, let tag, let anchor, let items, let size):
-                try add(Node(.sequence(items), mark: m, tag: tag), size: size, anchor: anchor)
-            case .mapping(let m, let tag, let anchor, let pairs, _, _, let size):
-                try add(Node(.mapping(pairs), mark: m, tag: tag), size: size, anchor: anchor)
-            }
+            guard let f = stack.popLast() else { throw YAMLError("unbalanced collection end", at: mark) }
+            let node = f.isMapping ? Node(.mapping(f.pairs), mark: f.mark, tag: f.tag) : Node(.sequence(f.items), mark: f.mark, tag: f.tag)
+            try add(node, size: f.size, anchor: f.anchor)
         case YAML_ALIAS_EVENT:
             let name = Self.string(e.data.alias.anchor) ?? ""
             guard let target = anchors[name] else {
@@ -153,29 +164,24 @@ struct TreeBuilder {
 
     private mutating func add(_ node: Node, size: Int, anchor: String?) throws(YAMLError) {
         if let anchor { anchors[anchor] = (node, size) }
-        guard let top = stack.popLast() else {
+        guard let top = stack.last else {
             documents.append(node)
             return
         }
-        switch top {
-        case .sequence(let m, let tag, let a, var items, let c):
-            items.append(node)
-            stack.append(.sequence(mark: m, tag: tag, anchor: a, items: items, count: c + size))
-        case .mapping(let m, let tag, let a, var pairs, let pending, var keys, let c):
-            if let key = pending {
-                pairs.append(Pair(key: key, value: node))
-                stack.append(.mapping(mark: m, tag: tag, anchor: a, pairs: pairs, pendingKey: nil, keys: keys, count: c + size))
-            } else {
-                if node.scalar != nil {
-                    let id = KeyIdentity(resolved: node.resolved)
-                    if !keys.insert(id).inserted {
-                        let shown = node.scalar?.text ?? ""
-                        throw YAMLError("duplicate key \"\(shown)\" in mapping", at: node.mark)
-                    }
-                }
-                stack.append(.mapping(mark: m, tag: tag, anchor: a, pairs: pairs, pendingKey: node, keys: keys, count: c + size))
-            }
+        top.size += size
+        guard top.isMapping else {
+            top.items.append(node)
+            return
         }
+        if let key = top.pendingKey {
+            top.pairs.append(Pair(key: key, value: node))
+            top.pendingKey = nil
+            return
+        }
+        if node.scalar != nil, !top.keys.insert(KeyIdentity(resolved: node.resolved)).inserted {
+            throw YAMLError("duplicate key \"\(node.scalar?.text ?? "")\" in mapping", at: node.mark)
+        }
+        top.pendingKey = node
     }
 
     private static func string(_ p: UnsafeMutablePointer<yaml_char_t>?) -> String? {

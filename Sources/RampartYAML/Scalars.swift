@@ -49,6 +49,10 @@ extension Node {
 /// YAML 1.2 core schema resolution of plain scalars.
 public enum CoreSchema {
     public static func resolvePlain(_ t: String) -> Resolved {
+        // Fast path: most scalars start with a letter that no null, bool or number starts with.
+        if let f = t.utf8.first, (f >= 97 && f <= 122) || (f >= 65 && f <= 90), !"nNtTfF".utf8.contains(f) {
+            return .string(t)
+        }
         switch t {
         case "", "~", "null", "Null", "NULL": return .null
         case "true", "True", "TRUE": return .bool(true)

@@ -25,13 +25,24 @@ public struct Origin: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// One decoded, schema-checked resource with its source document.
-public struct Resource: Sendable {
-    public var key: ResourceKey
-    public var metadata: Metadata
-    public var spec: Spec
+///
+/// A final class: resources are immutable once decoded and pass through sets of thousands,
+/// so sharing one reference beats copying every field.
+public final class Resource: Sendable {
+    public let key: ResourceKey
+    public let metadata: Metadata
+    public let spec: Spec
     /// The whole document as read; canonical form and diffs are made from it.
-    public var document: Node
-    public var origin: Origin
+    public let document: Node
+    public let origin: Origin
+
+    public init(key: ResourceKey, metadata: Metadata, spec: Spec, document: Node, origin: Origin) {
+        self.key = key
+        self.metadata = metadata
+        self.spec = spec
+        self.document = document
+        self.origin = origin
+    }
 
     public var kind: Kind { key.kind }
     public var specNode: Node? { document["spec"] }

@@ -26,7 +26,11 @@ public struct RouteSpec: Sendable, Hashable {
 
     /// What makes two routes' matches identical (a validation error).
     public var matchSignature: String {
-        "\(hosts.sorted())|\(paths.sorted())|\(methods.sorted())|\(headers.items.map { "\($0.name.lowercased())=\($0.value)" }.sorted())|\(priority)"
+        var s = hosts.sorted().joined(separator: ",")
+        s += "|" + paths.sorted().joined(separator: ",")
+        s += "|" + methods.sorted().joined(separator: ",")
+        s += "|" + headers.items.map { $0.name.lowercased() + "=" + $0.value }.sorted().joined(separator: ",")
+        return s + "|" + String(priority)
     }
 }
 

@@ -43,8 +43,11 @@ public struct Field: Sendable {
     public var required: Bool
     public var defaultValue: Node?
     public var doc: String
+    /// Whether a sensitive value can occur at or below this field (walks skip the rest).
+    public let holdsSensitive: Bool
 
     public init(_ name: String, _ schema: Schema, required: Bool = false, default defaultValue: Node? = nil, doc: String = "") {
+        holdsSensitive = schema.containsSensitive
         self.name = name
         self.schema = schema
         self.required = required
