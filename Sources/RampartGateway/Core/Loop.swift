@@ -195,6 +195,7 @@ final class EventLoop {
             if !c.closed { refresh(c) }
         case .upstream(let u):
             guard u.serial == serial else { return }
+            let owner = u.client
             if events & evOut != 0 || (u.connecting && events & evErr != 0) {
                 upstreamWritable(u)
                 // Body bytes held back for backpressure can move now.
@@ -204,7 +205,8 @@ final class EventLoop {
                 }
             }
             if !u.closed && events & (evIn | evErr) != 0 { upstreamReadable(u) }
-            if let c = u.client, !c.closed { refresh(c) } else if !u.closed { refreshUpstream(u) }
+            if let c = owner, !c.closed { refresh(c) }
+            if !u.closed && u.client !== owner { refreshUpstream(u) }
         }
     }
 
