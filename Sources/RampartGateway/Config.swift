@@ -1,0 +1,263 @@
+// Public configuration and snapshot types: what the controller compiles manifests into.
+
+public enum AccessLogTarget: Sendable, Equatable {
+    case off
+    case stdout
+    case file(String)
+}
+
+public struct GatewayConfig: Sendable {
+    public var listen: [String]
+    public var workers: Int
+    public var maxHeaderBytes: Int
+    public var maxURIBytes: Int
+    public var maxConnections: Int?
+    public var headerTimeoutMs: Int
+    public var idleTimeoutMs: Int
+    public var bodyTimeoutMs: Int
+    public var accessLog: AccessLogTarget
+    public var trustedProxies: [String]
+
+    public init(
+        listen: [String] = ["0.0.0.0:8080"],
+        workers: Int = 1,
+        maxHeaderBytes: Int = 32 * 1024,
+        maxURIBytes: Int = 8 * 1024,
+        maxConnections: Int? = nil,
+        headerTimeoutMs: Int = 10_000,
+        idleTimeoutMs: Int = 60_000,
+        bodyTimeoutMs: Int = 60_000,
+        accessLog: AccessLogTarget = .off,
+        trustedProxies: [String] = []
+    ) {
+        self.listen = listen
+        self.workers = workers
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxURIBytes = maxURIBytes
+        self.maxConnections = maxConnections
+        self.headerTimeoutMs = headerTimeoutMs
+        self.idleTimeoutMs = idleTimeoutMs
+        self.bodyTimeoutMs = bodyTimeoutMs
+        self.accessLog = accessLog
+        self.trustedProxies = trustedProxies
+    }
+}
+
+public struct GatewaySnapshot: Sendable {
+    public var generation: Int
+    public var routes: [RouteConfig]
+    public var upstreams: [String: UpstreamConfig]
+    public init(generation: Int, routes: [RouteConfig], upstreams: [String: UpstreamConfig]) {
+        self.generation = generation
+        self.routes = routes
+        self.upstreams = upstreams
+    }
+}
+
+/// A name/value pair (header condition, header to set/add, ...).
+public struct HeaderPair: Sendable, Equatable {
+    public var name: String
+    public var value: String
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+public struct Timeouts: Sendable, Equatable {
+    public var connectMs: Int
+    public var sendMs: Int
+    public var readMs: Int
+    public init(connectMs: Int = 5_000, sendMs: Int = 60_000, readMs: Int = 60_000) {
+        self.connectMs = connectMs
+        self.sendMs = sendMs
+        self.readMs = readMs
+    }
+}
+
+public struct RouteConfig: Sendable {
+    public var id: String
+    public var hosts: [String]
+    public var paths: [String]
+    public var methods: [String]
+    public var headers: [HeaderPair]
+    public var priority: Int
+    public var upstream: String
+    public var timeout: Timeouts?
+    public var websocket: Bool
+    public var plugins: [PluginConfig]
+
+    public init(
+        id: String, hosts: [String] = [], paths: [String], methods: [String] = [],
+        headers: [HeaderPair] = [], priority: Int = 0, upstream: String,
+        timeout: Timeouts? = nil, websocket: Bool = false, plugins: [PluginConfig] = []
+    ) {
+        self.id = id
+        self.hosts = hosts
+        self.paths = paths
+        self.methods = methods
+        self.headers = headers
+        self.priority = priority
+        self.upstream = upstream
+        self.timeout = timeout
+        self.websocket = websocket
+        self.plugins = plugins
+    }
+}
+
+public struct UpstreamNode: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var weight: Int
+    public init(host: String, port: Int, weight: Int = 1) {
+        self.host = host
+        self.port = port
+        self.weight = weight
+    }
+}
+
+public enum HashOn: Sendable, Equatable {
+    case remoteAddr
+    case header(String)
+    case cookie(String)
+    case uri
+}
+
+public enum LoadBalancerType: Sendable, Equatable {
+    case roundrobin
+    case leastConn
+    case chash(hashOn: HashOn)
+    case ewma
+}
+
+public struct ActiveHealthCheck: Sendable, Equatable {
+    public var path: String
+    public var intervalMs: Int
+    public var timeoutMs: Int
+    public var healthyAfter: Int
+    public var unhealthyAfter: Int
+    public var expectStatus: [Int]
+    public init(path: String = "/", intervalMs: Int = 5_000, timeoutMs: Int = 1_000,
+                healthyAfter: Int = 2, unhealthyAfter: Int = 3, expectStatus: [Int] = [200]) {
+        self.path = path
+        self.intervalMs = intervalMs
+        self.timeoutMs = timeoutMs
+        self.healthyAfter = healthyAfter
+        self.unhealthyAfter = unhealthyAfter
+        self.expectStatus = expectStatus
+    }
+}
+
+public struct PassiveHealthCheck: Sendable, Equatable {
+    public var unhealthyAfter: Int
+    public var statuses: [Int]
+    public var onConnectFailure: Bool
+    public var onTimeout: Bool
+    /// How long a passively failed node stays out when no active check brings it back.
+    public var downMs: Int
+    public init(unhealthyAfter: Int = 3, statuses: [Int] = [502, 503, 504],
+                onConnectFailure: Bool = true, onTimeout: Bool = true, downMs: Int = 10_000) {
+        self.unhealthyAfter = unhealthyAfter
+        self.statuses = statuses
+        self.onConnectFailure = onConnectFailure
+        self.onTimeout = onTimeout
+        self.downMs = downMs
+    }
+}
+
+public struct HealthCheckConfig: Sendable, Equatable {
+    public var active: ActiveHealthCheck?
+    public var passive: PassiveHealthCheck?
+    public init(active: ActiveHealthCheck? = nil, passive: PassiveHealthCheck? = nil) {
+        self.active = active
+        self.passive = passive
+    }
+}
+
+public struct KeepaliveConfig: Sendable, Equatable {
+    public var maxIdle: Int
+    public var idleTimeoutMs: Int
+    public init(maxIdle: Int = 64, idleTimeoutMs: Int = 60_000) {
+        self.maxIdle = maxIdle
+        self.idleTimeoutMs = idleTimeoutMs
+    }
+}
+
+public struct UpstreamConfig: Sendable {
+    public var id: String
+    public var nodes: [UpstreamNode]
+    public var loadBalancer: LoadBalancerType
+    public var scheme: String
+    public var healthCheck: HealthCheckConfig?
+    public var retries: Int
+    public var keepalive: KeepaliveConfig
+    public var timeout: Timeouts
+
+    public init(
+        id: String, nodes: [UpstreamNode], loadBalancer: LoadBalancerType = .roundrobin,
+        scheme: String = "http", healthCheck: HealthCheckConfig? = nil, retries: Int = 1,
+        keepalive: KeepaliveConfig = KeepaliveConfig(), timeout: Timeouts = Timeouts()
+    ) {
+        self.id = id
+        self.nodes = nodes
+        self.loadBalancer = loadBalancer
+        self.scheme = scheme
+        self.healthCheck = healthCheck
+        self.retries = retries
+        self.keepalive = keepalive
+        self.timeout = timeout
+    }
+}
+
+public struct RegexRewrite: Sendable, Equatable {
+    public var pattern: String
+    public var replacement: String
+    public init(pattern: String, replacement: String) {
+        self.pattern = pattern
+        self.replacement = replacement
+    }
+}
+
+public struct CORSConfig: Sendable, Equatable {
+    public var allowOrigins: [String]
+    public var allowMethods: [String]
+    public var allowHeaders: [String]
+    public var exposeHeaders: [String]
+    public var maxAgeSeconds: Int
+    public var allowCredentials: Bool
+    public init(allowOrigins: [String] = ["*"], allowMethods: [String] = [], allowHeaders: [String] = [],
+                exposeHeaders: [String] = [], maxAgeSeconds: Int = 5, allowCredentials: Bool = false) {
+        self.allowOrigins = allowOrigins
+        self.allowMethods = allowMethods
+        self.allowHeaders = allowHeaders
+        self.exposeHeaders = exposeHeaders
+        self.maxAgeSeconds = maxAgeSeconds
+        self.allowCredentials = allowCredentials
+    }
+}
+
+public enum PluginConfig: Sendable {
+    case ipRestriction(allow: [String], deny: [String])
+    case responseHeaders(set: [HeaderPair], add: [HeaderPair], remove: [String])
+    case proxyRewrite(uri: String?, regexUri: RegexRewrite?, host: String?,
+                      setHeaders: [HeaderPair], addHeaders: [HeaderPair], removeHeaders: [String])
+    case cors(CORSConfig)
+}
+
+public enum GatewayError: Error, CustomStringConvertible, Sendable {
+    case invalidAddress(String)
+    case system(String, Int32)
+    case invalidConfig(String)
+
+    public var description: String {
+        switch self {
+        case .invalidAddress(let a): return "invalid listen address \(a)"
+        case .system(let what, let e): return "\(what): \(String(cString: strerror(e)))"
+        case .invalidConfig(let m): return "invalid gateway config: \(m)"
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,438 @@
+import CLinux
+import Glibc
+import Synchronization
+
+struct LoopInbox {
+    var snapshot: CompiledSnapshot?
+    var stopDeadline: Int64?
+}
+
+/// The part of a loop other threads may touch: its inbox, wake-up eventfd, metrics and counters.
+final class LoopShared: Sendable {
+    let index: Int
+    let wakeFd: Int32
+    let inbox = Mutex(LoopInbox())
+    let metrics = LoopMetrics()
+
+    init(index: Int) throws {
+        self.index = index
+        let fd = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
+        if fd < 0 { throw GatewayError.system("eventfd", errno) }
+        wakeFd = fd
+    }
+
+    func wake() {
+        var one: UInt64 = 1
+        _ = write(wakeFd, &one, 8)
+    }
+
+    deinit { close(wakeFd) }
+}
+
+/// Read-only settings plus global counters, shared by every loop.
+final class GatewayShared: Sendable {
+    let config: GatewayConfig
+    let trusted: [CIDR]
+    let connections = Atomic<Int>(0)
+    let accessLogFd: Int32
+    let ownsLogFd: Bool
+
+    init(config: GatewayConfig) throws {
+        self.config = config
+        var t: [CIDR] = []
+        for s in config.trustedProxies {
+            guard let c = CIDR(s) else { throw GatewayError.invalidConfig("trusted proxy \(s) is not a CIDR") }
+            t.append(c)
+        }
+        trusted = t
+        switch config.accessLog {
+        case .off: accessLogFd = -1; ownsLogFd = false
+        case .stdout: accessLogFd = 1; ownsLogFd = false
+        case .file(let path):
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            if fd < 0 { throw GatewayError.system("open \(path)", errno) }
+            accessLogFd = fd; ownsLogFd = true
+        }
+    }
+
+    deinit { if ownsLogFd { close(accessLogFd) } }
+}
+
+enum FdOwner {
+    case none
+    case listener
+    case wake
+    case client(ClientConn)
+    case upstream(UpstreamConn)
+}
+
+let evIn = UInt32(EPOLLIN.rawValue)
+let evOut = UInt32(EPOLLOUT.rawValue)
+let evErr = UInt32(EPOLLERR.rawValue) | UInt32(EPOLLHUP.rawValue)
+
+/// One event loop: an epoll instance, its listeners, connections and upstream pools.
+/// Every member is touched only by the loop's own thread.
+final class EventLoop {
+    let shared: LoopShared
+    let gw: GatewayShared
+    let index: Int
+    let epfd: Int32
+    var listeners: [Int32]
+    var snapshot: CompiledSnapshot
+    var table: [FdOwner] = []
+    var nextSerial: UInt32 = 1
+    var clients: [ClientConn] = []
+    var pool: [SocketAddress: [UpstreamConn]] = [:]
+    var rng = FastRandom()
+    var scratch: [Int32] = []
+    var now: Int64 = monotonicMs()
+    var draining = false
+    var drainDeadline: Int64 = 0
+    var nextTick: Int64 = 0
+    let logBuf = ByteBuffer(capacity: 16 * 1024)
+    let maxHead: Int
+    let slashPtr: UnsafeMutablePointer<UInt8> = {
+        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+        p.pointee = ASCII.slash
+        return p
+    }()
+    static let highWater = 256 * 1024
+    static let lowWater = 64 * 1024
+    static let tickMs: Int64 = 50
+
+    init(shared: LoopShared, gw: GatewayShared, listeners: [Int32], snapshot: CompiledSnapshot) throws {
+        self.shared = shared
+        self.gw = gw
+        self.index = shared.index
+        self.listeners = listeners
+        self.snapshot = snapshot
+        maxHead = gw.config.maxHeaderBytes
+        epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
+        if epfd < 0 { throw GatewayError.system("epoll_create1", errno) }
+        for l in listeners {
+            setOwner(l, .listener)
+            add(l, serial: 0, events: evIn)
+        }
+        setOwner(shared.wakeFd, .wake)
+        add(shared.wakeFd, serial: 0, events: evIn)
+    }
+
+    // MARK: fd table and epoll
+
+    func setOwner(_ fd: Int32, _ o: FdOwner) {
+        let i = Int(fd)
+        if i >= table.count { table.append(contentsOf: repeatElement(FdOwner.none, count: i - table.count + 64)) }
+        table[i] = o
+    }
+
+    func add(_ fd: Int32, serial: UInt32, events: UInt32) {
+        var ev = epoll_event()
+        ev.events = events
+        ev.data.u64 = UInt64(serial) << 32 | UInt64(UInt32(bitPattern: fd))
+        _ = epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev)
+    }
+
+    func modify(_ fd: Int32, serial: UInt32, events: UInt32) {
+        var ev = epoll_event()
+        ev.events = events
+        ev.data.u64 = UInt64(serial) << 32 | UInt64(UInt32(bitPattern: fd))
+        _ = epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev)
+    }
+
+    func serial() -> UInt32 {
+        nextSerial &+= 1
+        if nextSerial == 0 { nextSerial = 1 }
+        return nextSerial
+    }
+
+    // MARK: run
+
+    func run() {
+        let maxEvents: Int32 = 256
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(maxEvents))
+        defer { events.deallocate() }
+        while true {
+            var timeout: Int32 = -1
+            if !clients.isEmpty || !pool.isEmpty || draining {
+                timeout = Int32(max(0, min(Int64(1000), nextTick - now)))
+            }
+            let n = epoll_wait(epfd, events, maxEvents, timeout)
+            now = monotonicMs()
+            if n > 0 {
+                for i in 0..<Int(n) { dispatch(events[i]) }
+            }
+            if now >= nextTick {
+                tick()
+                nextTick = now + EventLoop.tickMs
+            }
+            flushAccessLog()
+            if draining && (clients.isEmpty || now >= drainDeadline) { break }
+        }
+        shutdownAll()
+    }
+
+    @inline(__always)
+    func dispatch(_ ev: epoll_event) {
+        let data = ev.data.u64
+        let fd = Int32(truncatingIfNeeded: data & 0xFFFF_FFFF)
+        let serial = UInt32(truncatingIfNeeded: data >> 32)
+        let i = Int(fd)
+        guard i >= 0, i < table.count else { return }
+        let events = ev.events
+        switch table[i] {
+        case .none:
+            return
+        case .listener:
+            acceptConnections(fd)
+        case .wake:
+            var v: UInt64 = 0
+            _ = read(fd, &v, 8)
+            handleInbox()
+        case .client(let c):
+            guard c.serial == serial else { return }
+            if events & (evIn | evErr) != 0 { clientReadable(c) }
+            if !c.closed && events & evOut != 0 { flushClient(c) }
+            if !c.closed { refresh(c) }
+        case .upstream(let u):
+            guard u.serial == serial else { return }
+            let owner = u.client
+            if events & evOut != 0 || (u.connecting && events & evErr != 0) {
+                upstreamWritable(u)
+                // Body bytes held back for backpressure can move now.
+                if !u.closed, let c = u.client, !c.inBuf.isEmpty,
+                   (c.phase == .proxying && !c.reqBodyDone) || c.phase == .tunnel {
+                    processClient(c)
+                }
+            }
+            if !u.closed && events & (evIn | evErr) != 0 { upstreamReadable(u) }
+            if let c = owner, !c.closed { refresh(c) }
+            if !u.closed && u.client !== owner { refreshUpstream(u) }
+        }
+    }
+
+    func handleInbox() {
+        let msg = shared.inbox.withLock { box -> LoopInbox in
+            let m = box
+            box.snapshot = nil
+            return m
+        }
+        if let s = msg.snapshot { snapshot = s }
+        if let d = msg.stopDeadline, !draining { beginDrain(deadline: d) }
+    }
+
+    func beginDrain(deadline: Int64) {
+        draining = true
+        drainDeadline = deadline
+        for l in listeners {
+            table[Int(l)] = .none
+            close(l)
+        }
+        listeners.removeAll()
+        // Idle keep-alive connections go now; in-flight exchanges finish with Connection: close.
+        var i = clients.count - 1
+        while i >= 0 {
+            let c = clients[i]
+            if c.phase == .readingHead && c.inBuf.isEmpty { closeClient(c) }
+            i -= 1
+        }
+        for (_, list) in pool { for u in list { closeUpstreamFd(u) } }
+        pool.removeAll()
+    }
+
+    func shutdownAll() {
+        while let c = clients.last { closeClient(c) }
+        for (_, list) in pool { for u in list { closeUpstreamFd(u) } }
+        pool.removeAll()
+        for l in listeners { close(l) }
+        listeners.removeAll()
+        flushAccessLog()
+        close(epfd)
+        slashPtr.deallocate()
+    }
+
+    // MARK: accept
+
+    func acceptConnections(_ lfd: Int32) {
+        let maxConns = gw.config.maxConnections ?? Int.max
+        for _ in 0..<64 {
+            var ss = sockaddr_storage()
+            var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &ss) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    accept4(lfd, $0, &len, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                }
+            }
+            if fd < 0 { return }
+            if gw.connections.load(ordering: .relaxed) >= maxConns {
+                close(fd)
+                continue
+            }
+            gw.connections.add(1, ordering: .relaxed)
+            Net.setInt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+            let peer = withUnsafeBytes(of: &ss) { SocketAddress(raw: $0.baseAddress!, length: Int(len)) }
+            let trusted = !gw.trusted.isEmpty && gw.trusted.containsIP(peer.ipBytes)
+            let c = ClientConn(fd: fd, serial: serial(), peer: peer, trusted: trusted, bufferSize: 16 * 1024)
+            c.listIndex = clients.count
+            clients.append(c)
+            setOwner(fd, .client(c))
+            c.interest = evIn
+            add(fd, serial: c.serial, events: evIn)
+            c.deadline = now + Int64(gw.config.headerTimeoutMs)
+            c.deadlineKind = .header
+        }
+    }
+
+    // MARK: interest
+
+    /// Recomputes epoll interest for a client and its upstream from their state.
+    func refresh(_ c: ClientConn) {
+        if c.closed { return }
+        var want: UInt32 = 0
+        switch c.phase {
+        case .readingHead:
+            if c.inBuf.readable < maxHead + 16 * 1024 { want |= evIn }
+        case .proxying:
+            if !c.reqBodyDone, let u = c.upstream, u.outBuf.readable < EventLoop.highWater { want |= evIn }
+        case .tunnel:
+            if let u = c.upstream, u.outBuf.readable < EventLoop.highWater { want |= evIn }
+        case .closing:
+            break
+        }
+        if !c.outBuf.isEmpty { want |= evOut }
+        if want != c.interest {
+            c.interest = want
+            modify(c.fd, serial: c.serial, events: want)
+        }
+        if let u = c.upstream, !u.closed { refreshUpstream(u) }
+    }
+
+    func refreshUpstream(_ u: UpstreamConn) {
+        var want: UInt32 = 0
+        if u.connecting {
+            want = evOut
+        } else {
+            if let c = u.client {
+                switch c.phase {
+                case .proxying:
+                    if c.respPhase != .done && c.outBuf.readable < EventLoop.highWater { want |= evIn }
+                case .tunnel:
+                    if c.outBuf.readable < EventLoop.highWater { want |= evIn }
+                default: break
+                }
+            } else {
+                want |= evIn   // idle in the pool: notice a close
+            }
+            if !u.outBuf.isEmpty { want |= evOut }
+        }
+        if want != u.interest {
+            u.interest = want
+            modify(u.fd, serial: u.serial, events: want)
+        }
+    }
+
+    // MARK: close
+
+    func closeClient(_ c: ClientConn) {
+        if c.closed { return }
+        c.closed = true
+        if let u = c.upstream {
+            c.upstream = nil
+            closeUpstreamFd(u)
+        }
+        table[Int(c.fd)] = .none
+        close(c.fd)
+        let i = c.listIndex
+        if i >= 0 && i < clients.count && clients[i] === c {
+            let last = clients.removeLast()
+            if i < clients.count {
+                clients[i] = last
+                last.listIndex = i
+            }
+        }
+        c.listIndex = -1
+        c.snapshot = nil
+        c.route = nil
+        gw.connections.add(-1, ordering: .relaxed)
+    }
+
+    func closeUpstreamFd(_ u: UpstreamConn) {
+        if u.closed { return }
+        u.closed = true
+        if u.countedActive {
+            u.countedActive = false
+            let st = u.upstream.perLoop[min(index, u.upstream.perLoop.count - 1)]
+            if u.node.index < st.active.count { st.active[u.node.index] -= 1 }
+        }
+        u.client = nil
+        table[Int(u.fd)] = .none
+        close(u.fd)
+    }
+
+    // MARK: pool
+
+    func takeFromPool(_ node: CompiledNode) -> UpstreamConn? {
+        guard var list = pool[node.address], !list.isEmpty else { return nil }
+        var found: UpstreamConn?
+        while let u = list.popLast() {
+            if !u.closed && u.node === node { found = u; break }
+            if !u.closed { closeUpstreamFd(u) }
+        }
+        pool[node.address] = list.isEmpty ? nil : list
+        return found
+    }
+
+    func returnToPool(_ u: UpstreamConn) {
+        let ka = u.upstream.config.keepalive
+        u.client = nil
+        if u.countedActive {
+            u.countedActive = false
+            let st = u.upstream.perLoop[min(index, u.upstream.perLoop.count - 1)]
+            if u.node.index < st.active.count { st.active[u.node.index] -= 1 }
+        }
+        var list = pool[u.node.address] ?? []
+        if draining || ka.maxIdle <= 0 || list.count >= ka.maxIdle || !u.inBuf.isEmpty || !u.outBuf.isEmpty {
+            closeUpstreamFd(u)
+            return
+        }
+        u.idleDeadline = now + Int64(ka.idleTimeoutMs)
+        u.inBuf.shrinkIfIdle(to: 16 * 1024)
+        list.append(u)
+        pool[u.node.address] = list
+        refreshUpstream(u)
+    }
+
+    // MARK: timers
+
+    func tick() {
+        var i = clients.count - 1
+        while i >= 0 {
+            if i < clients.count {
+                let c = clients[i]
+                if c.deadline <= now { onTimeout(c) }
+            }
+            i -= 1
+        }
+        if !pool.isEmpty {
+            for (k, list) in pool {
+                var keep: [UpstreamConn] = []
+                for u in list {
+                    if u.closed { continue }
+                    if u.idleDeadline <= now { closeUpstreamFd(u) } else { keep.append(u) }
+                }
+                pool[k] = keep.isEmpty ? nil : keep
+            }
+        }
+    }
+
+    // MARK: access log
+
+    func flushAccessLog() {
+        guard gw.accessLogFd >= 0, !logBuf.isEmpty else { return }
+        while !logBuf.isEmpty {
+            let n = write(gw.accessLogFd, logBuf.readPointer, logBuf.readable)
+            if n <= 0 { break }
+            logBuf.consume(n)
+        }
+        logBuf.clear()
+    }
+}

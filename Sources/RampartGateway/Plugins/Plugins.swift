@@ -1,0 +1,105 @@
+/// A route's plugin chain, compiled once per snapshot.
+struct CompiledPlugins: Sendable {
+    var ipAllow: [CIDR] = []
+    var ipDeny: [CIDR] = []
+    var hasIPRestriction = false
+
+    var respSet: [(name: [UInt8], value: [UInt8])] = []
+    var respAdd: [(name: [UInt8], value: [UInt8])] = []
+    var respRemove: [[UInt8]] = []   // lowercase names
+    var hasResponseHeaders = false
+
+    var rewriteURI: [UInt8]?
+    var rewriteRegex: RegexRewriter?
+    var rewriteHost: [UInt8]?
+    var reqSet: [(name: [UInt8], value: [UInt8])] = []
+    var reqAdd: [(name: [UInt8], value: [UInt8])] = []
+    var reqRemove: [[UInt8]] = []
+    var hasRewrite = false
+
+    var cors: CORSConfig?
+
+    init(_ plugins: [PluginConfig]) throws {
+        for p in plugins {
+            switch p {
+            case .ipRestriction(let allow, let deny):
+                hasIPRestriction = true
+                for a in allow {
+                    guard let c = CIDR(a) else { throw GatewayError.invalidConfig("ip-restriction: bad CIDR \(a)") }
+                    ipAllow.append(c)
+                }
+                for d in deny {
+                    guard let c = CIDR(d) else { throw GatewayError.invalidConfig("ip-restriction: bad CIDR \(d)") }
+                    ipDeny.append(c)
+                }
+            case .responseHeaders(let set, let add, let remove):
+                hasResponseHeaders = true
+                respSet = set.map { (lowerBytes($0.name), Array($0.value.utf8)) }
+                respAdd = add.map { (Array($0.name.utf8), Array($0.value.utf8)) }
+                respRemove = remove.map { lowerBytes($0) }
+            case .proxyRewrite(let uri, let regexUri, let host, let setH, let addH, let removeH):
+                hasRewrite = true
+                rewriteURI = uri.map { Array($0.utf8) }
+                if let r = regexUri { rewriteRegex = try RegexRewriter(r) }
+                rewriteHost = host.map { Array($0.utf8) }
+                reqSet = setH.map { (lowerBytes($0.name), Array($0.value.utf8)) }
+                reqAdd = addH.map { (Array($0.name.utf8), Array($0.value.utf8)) }
+                reqRemove = removeH.map { lowerBytes($0) }
+            case .cors(let c):
+                cors = c
+            }
+        }
+        for (name, value) in respSet + respAdd + reqSet + reqAdd {
+            try validateHeader(name, value)
+        }
+    }
+
+    private func validateHeader(_ name: [UInt8], _ value: [UInt8]) throws {
+        guard !name.isEmpty, name.allSatisfy({ ASCII.tchar[Int($0)] }),
+              value.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == ASCII.tab }) else {
+            throw GatewayError.invalidConfig("invalid header \(String(decoding: name, as: UTF8.self))")
+        }
+    }
+
+    func ipAllowed(_ ip: [UInt8]) -> Bool {
+        if ipDeny.containsIP(ip) { return false }
+        if !ipAllow.isEmpty && !ipAllow.containsIP(ip) { return false }
+        return true
+    }
+}
+
+/// regexUri rewrite: Swift Regex compiled once; `$N` in the replacement refers to groups.
+struct RegexRewriter: @unchecked Sendable {
+    // Regex is immutable once built and safe to use from several threads.
+    let regex: Regex<AnyRegexOutput>
+    let replacement: String
+
+    init(_ r: RegexRewrite) throws {
+        do {
+            regex = try Regex(r.pattern)
+        } catch {
+            throw GatewayError.invalidConfig("proxy-rewrite: bad regexUri \(r.pattern)")
+        }
+        replacement = r.replacement
+    }
+
+    func rewrite(_ path: String) -> String? {
+        guard let m = try? regex.firstMatch(in: path) else { return nil }
+        var out = String(path[path.startIndex..<m.range.lowerBound])
+        var chars = Array(replacement)
+        var i = 0
+        while i < chars.count {
+            let c = chars[i]
+            if c == "$", i + 1 < chars.count, let d = chars[i + 1].wholeNumberValue {
+                if d < m.output.count, let sub = m.output[d].substring { out += sub }
+                i += 2
+                continue
+            }
+            out.append(c)
+            i += 1
+        }
+        out += path[m.range.upperBound...]
+        chars.removeAll()
+        return out
+    }
+}

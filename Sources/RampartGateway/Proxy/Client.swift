@@ -1,0 +1,334 @@
+import CLinux
+import Glibc
+
+// Downstream side: reading heads, starting exchanges, streaming request bodies, writing.
+extension EventLoop {
+    func clientReadable(_ c: ClientConn) {
+        let buf = c.inBuf
+        let want = c.phase == .readingHead ? 16 * 1024 : 64 * 1024
+        buf.reserve(want)
+        let n = read(c.fd, buf.writePointer, buf.writable)
+        if n > 0 {
+            buf.writeIndex += n
+            switch c.phase {
+            case .readingHead:
+                if !c.sawFirstByte {
+                    c.sawFirstByte = true
+                    c.deadline = now + Int64(gw.config.headerTimeoutMs)
+                    c.deadlineKind = .header
+                }
+            case .proxying:
+                if !c.reqBodyDone {
+                    c.deadline = now + Int64(gw.config.bodyTimeoutMs)
+                    c.deadlineKind = .body
+                }
+            case .tunnel:
+                c.deadline = now + Int64(gw.config.idleTimeoutMs)
+            case .closing:
+                buf.clear()
+                return
+            }
+            processClient(c)
+        } else if n == 0 {
+            clientEOF(c)
+        } else {
+            let e = errno
+            if e == EAGAIN || e == EINTR { return }
+            closeClient(c)
+        }
+    }
+
+    func clientEOF(_ c: ClientConn) {
+        switch c.phase {
+        case .readingHead, .closing:
+            closeClient(c)
+        case .proxying:
+            // The client went away mid-request (or half-closed): abort the exchange.
+            if let r = c.route, c.respStatus == 0 { recordRequest(c, route: r.config.id, status: 499) }
+            closeClient(c)
+        case .tunnel:
+            if let u = c.upstream {
+                flushUpstream(u)
+                shutdown(u.fd, Int32(SHUT_WR))
+            }
+            c.phase = .closing
+            c.closeAfterWrite = true
+            if c.outBuf.isEmpty { closeClient(c) }
+        }
+    }
+
+    /// Drives the client state machine over buffered bytes (handles pipelined requests).
+    func processClient(_ c: ClientConn) {
+        while !c.closed {
+            switch c.phase {
+            case .readingHead:
+                let buf = c.inBuf
+                // Ignore CRLFs between requests (RFC 9112 §2.2).
+                while buf.readable >= 2 && buf[buf.readIndex] == ASCII.cr && buf[buf.readIndex + 1] == ASCII.lf {
+                    buf.consume(2)
+                }
+                if buf.isEmpty { return }
+                if !c.sawFirstByte {
+                    c.sawFirstByte = true
+                    c.deadline = now + Int64(gw.config.headerTimeoutMs)
+                    c.deadlineKind = .header
+                }
+                let r = c.scanner.scan(buf.readPointer, buf.readable, maxHead: maxHead, maxStartLine: gw.config.maxURIBytes)
+                if r == 0 { return }
+                if r < 0 {
+                    localError(c, status: -r)
+                    return
+                }
+                let pr = HeadParser.parseRequest(buf.base, base: buf.readIndex, len: r, into: &c.head)
+                if case .error(let status) = pr {
+                    localError(c, status: status)
+                    return
+                }
+                startRequest(c)
+            case .proxying:
+                if !c.reqBodyDone { forwardRequestBody(c) }
+                return
+            case .tunnel:
+                if let u = c.upstream, !c.inBuf.isEmpty {
+                    u.outBuf.transfer(from: c.inBuf, count: c.inBuf.readable)
+                    flushUpstream(u)
+                }
+                return
+            case .closing:
+                return
+            }
+        }
+    }
+
+    /// Writes pending bytes to the client; closes once drained if asked to.
+    func flushClient(_ c: ClientConn) {
+        let buf = c.outBuf
+        while !buf.isEmpty {
+            let n = write(c.fd, buf.readPointer, buf.readable)
+            if n > 0 {
+                buf.consume(n)
+                c.bytesSent += n
+            } else {
+                let e = errno
+                if n < 0 && (e == EAGAIN || e == EINTR) { break }
+                closeClient(c)
+                return
+            }
+        }
+        if buf.isEmpty {
+            buf.clear()
+            if c.closeAfterWrite {
+                closeClient(c)
+                return
+            }
+        }
+        // Resume an upstream paused for backpressure.
+        if let u = c.upstream, !u.inBuf.isEmpty, buf.readable < EventLoop.lowWater {
+            processUpstream(u)
+        }
+    }
+
+    /// Streams request body bytes from the client buffer to the upstream's output buffer.
+    func forwardRequestBody(_ c: ClientConn) {
+        guard let u = c.upstream else { return }
+        let inb = c.inBuf
+        while !c.reqBodyDone && !inb.isEmpty && u.outBuf.readable < EventLoop.highWater {
+            switch c.reqFraming {
+            case .length:
+                let k = min(inb.readable, c.reqRemaining)
+                u.outBuf.transfer(from: inb, count: k)
+                c.reqRemaining -= k
+                if c.reqRemaining == 0 { c.reqBodyDone = true }
+            case .chunked:
+                switch c.reqChunk.next(inb.readPointer, inb.readable) {
+                case .error:
+                    abortRequestBody(c, status: 400)
+                    return
+                case .framing(let k), .data(let k):
+                    u.outBuf.transfer(from: inb, count: k)
+                    if c.reqChunk.isDone { c.reqBodyDone = true }
+                }
+            case .none, .untilClose:
+                c.reqBodyDone = true
+            }
+        }
+        if c.reqBodyDone && c.deadlineKind == .body {
+            c.deadline = now + Int64(c.route?.timeouts.readMs ?? 60_000)
+            c.deadlineKind = .upstream
+        }
+        if !u.connecting { flushUpstream(u) }
+        if c.reqBodyDone && c.respPhase == .done { finishExchange(c) }
+    }
+
+    func abortRequestBody(_ c: ClientConn, status: Int) {
+        if let u = c.upstream {
+            c.upstream = nil
+            closeUpstreamFd(u)
+        }
+        if c.respStarted {
+            closeClient(c)
+        } else {
+            localError(c, status: status)
+        }
+    }
+
+    // MARK: local responses
+
+    static func reason(_ s: Int) -> StaticString {
+        switch s {
+        case 100: return "Continue"
+        case 200: return "OK"
+        case 204: return "No Content"
+        case 400: return "Bad Request"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 408: return "Request Timeout"
+        case 413: return "Content Too Large"
+        case 414: return "URI Too Long"
+        case 417: return "Expectation Failed"
+        case 431: return "Request Header Fields Too Large"
+        case 499: return "Client Closed Request"
+        case 501: return "Not Implemented"
+        case 502: return "Bad Gateway"
+        case 503: return "Service Unavailable"
+        case 504: return "Gateway Timeout"
+        case 505: return "HTTP Version Not Supported"
+        default: return "Error"
+        }
+    }
+
+    static func errorBody(_ s: Int) -> StaticString {
+        switch s {
+        case 400: return "{\"error\":\"bad request\"}"
+        case 403: return "{\"error\":\"forbidden\"}"
+        case 404: return "{\"error\":\"no route\"}"
+        case 408: return "{\"error\":\"request timeout\"}"
+        case 414: return "{\"error\":\"uri too long\"}"
+        case 417: return "{\"error\":\"expectation failed\"}"
+        case 431: return "{\"error\":\"request header fields too large\"}"
+        case 502: return "{\"error\":\"bad gateway\"}"
+        case 503: return "{\"error\":\"no healthy upstream\"}"
+        case 504: return "{\"error\":\"upstream timeout\"}"
+        case 505: return "{\"error\":\"http version not supported\"}"
+        default: return "{\"error\":\"error\"}"
+        }
+    }
+
+    /// A framing/parse error or timeout before an exchange: answer and close.
+    func localError(_ c: ClientConn, status: Int) {
+        if c.phase == .readingHead {
+            // Nothing parsed reliably: log with what we have.
+            c.startNs = monotonicNs()
+            c.logLine.removeAll(keepingCapacity: true)
+        }
+        if let u = c.upstream {
+            c.upstream = nil
+            closeUpstreamFd(u)
+        }
+        writeLocal(c, status: status, close: true)
+        recordRequest(c, route: c.route?.config.id ?? "", status: status)
+        c.phase = .closing
+        c.closeAfterWrite = true
+        c.inBuf.clear()
+        flushClient(c)
+    }
+
+    /// A response the gateway makes itself (404, 403, 503, ...) once a head is parsed.
+    /// Keeps the connection when the request had no body and the client allows it.
+    func localResponse(_ c: ClientConn, status: Int, extra: ((ByteBuffer) -> Void)? = nil) {
+        let keep = c.keepAlive && c.reqFraming == .none && !draining
+        if let u = c.upstream {
+            c.upstream = nil
+            closeUpstreamFd(u)
+        }
+        writeLocal(c, status: status, close: !keep, extra: extra)
+        recordRequest(c, route: c.route?.config.id ?? "", status: status)
+        c.route = nil
+        c.snapshot = nil
+        if keep {
+            resetForNextRequest(c)
+        } else {
+            c.phase = .closing
+            c.closeAfterWrite = true
+            c.inBuf.clear()
+        }
+        flushClient(c)
+    }
+
+    func writeLocal(_ c: ClientConn, status: Int, close: Bool, extra: ((ByteBuffer) -> Void)? = nil) {
+        let o = c.outBuf
+        c.respStatus = status
+        c.respStarted = true
+        o.append("HTTP/1.1 ")
+        o.appendDecimal(status)
+        o.append(ASCII.sp)
+        o.append(EventLoop.reason(status))
+        if status == 204 {
+            o.append("\r\n")
+        } else {
+            o.append("\r\nContent-Type: application/json\r\nContent-Length: ")
+            o.appendDecimal(EventLoop.errorBody(status).utf8CodeUnitCount + 1)
+            o.append("\r\n")
+        }
+        if !c.requestId.isEmpty {
+            o.append("X-Request-Id: ")
+            o.append(c.requestId)
+            o.append("\r\n")
+        }
+        extra?(o)
+        if close { o.append("Connection: close\r\n") } else if c.minor == 0 { o.append("Connection: keep-alive\r\n") }
+        o.append("\r\n")
+        if status != 204 && !c.isHeadMethod {
+            o.append(EventLoop.errorBody(status))
+            o.append(ASCII.lf)
+        }
+    }
+
+    func resetForNextRequest(_ c: ClientConn) {
+        c.phase = .readingHead
+        c.scanner.reset()
+        c.sawFirstByte = false
+        c.respPhase = .head
+        c.respStarted = false
+        c.respStatus = 0
+        c.route = nil
+        c.snapshot = nil
+        c.node = nil
+        c.requestId.removeAll(keepingCapacity: true)
+        c.corsOrigin.removeAll(keepingCapacity: true)
+        c.bytesSent = 0
+        c.deadline = now + Int64(gw.config.idleTimeoutMs)
+        c.deadlineKind = .idle
+        c.inBuf.shrinkIfIdle(to: 16 * 1024)
+        c.outBuf.shrinkIfIdle(to: 16 * 1024)
+    }
+
+    // MARK: metrics + access log
+
+    func recordRequest(_ c: ClientConn, route: String, status: Int) {
+        let secs = Double(monotonicNs() &- c.startNs) / 1e9
+        shared.metrics.recordRequest(route: route.isEmpty ? "_unmatched" : route, code: status, seconds: secs)
+        if gw.accessLogFd >= 0 { appendAccessLog(c, route: route, status: status, seconds: secs) }
+    }
+
+    func appendAccessLog(_ c: ClientConn, route: String, status: Int, seconds: Double) {
+        let b = logBuf
+        b.append(c.peerIPText)
+        b.append(" \"")
+        if c.logLine.isEmpty { b.append("-") } else { b.append(c.logLine) }
+        b.append("\" ")
+        b.appendDecimal(status)
+        b.append(" ")
+        b.appendDecimal(c.bytesSent)
+        b.append(" ")
+        b.appendDecimal(Int(seconds * 1_000_000))
+        b.append("us route=")
+        b.append(route.isEmpty ? "-" : route)
+        b.append(" upstream=")
+        if let n = c.node { b.append(n.label) } else { b.append("-") }
+        b.append(" rid=")
+        if c.requestId.isEmpty { b.append("-") } else { b.append(c.requestId) }
+        b.append(ASCII.lf)
+        if b.readable > 64 * 1024 { flushAccessLog() }
+    }
+}

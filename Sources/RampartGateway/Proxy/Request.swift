@@ -1,0 +1,449 @@
+import Glibc
+
+// Starting an exchange: routing, plugins, node choice and the head sent upstream.
+extension EventLoop {
+    func startRequest(_ c: ClientConn) {
+        let buf = c.inBuf
+        let p = UnsafePointer(buf.base)
+        let h = c.head
+        c.startNs = monotonicNs()
+        c.minor = h.minor
+        c.isHeadMethod = bytesEqualsLower(p + h.methodStart, h.methodLen, "head") && p[h.methodStart] == UInt8(ascii: "H")
+        c.keepAlive = (h.minor == 1 ? !h.connClose : h.connKeepAlive) && !draining
+        c.reqFraming = h.framing
+        c.requestId.removeAll(keepingCapacity: true)
+        c.route = nil
+        c.node = nil
+        if gw.accessLogFd >= 0 {
+            c.logLine.removeAll(keepingCapacity: true)
+            c.logLine.append(contentsOf: UnsafeBufferPointer(start: p + h.methodStart, count: h.methodLen))
+            c.logLine.append(ASCII.sp)
+            c.logLine.append(contentsOf: UnsafeBufferPointer(start: p + h.targetStart, count: min(h.targetLen, 512)))
+            c.logLine.append(contentsOf: h.minor == 1 ? Array(" HTTP/1.1".utf8) : Array(" HTTP/1.0".utf8))
+        }
+        let snap = snapshot
+
+        // Target: origin-form, absolute-form or "*".
+        let ts = h.targetStart
+        let tend = ts + h.targetLen
+        var pathStart = ts
+        var authStart = 0, authLen = 0
+        let absoluteForm = p[ts] != ASCII.slash && !(h.targetLen == 1 && p[ts] == UInt8(ascii: "*"))
+        if absoluteForm {
+            var i = ts + (p[ts + 4] == ASCII.colon ? 7 : 8)
+            authStart = i
+            while i < tend && p[i] != ASCII.slash && p[i] != UInt8(ascii: "?") { i += 1 }
+            authLen = i - authStart
+            pathStart = i
+            if authLen == 0 { return rejectHead(c, 400) }
+        }
+        var q = pathStart
+        while q < tend && p[q] != UInt8(ascii: "?") { q += 1 }
+        let pathLen = q - pathStart
+        if !EventLoop.pathIsSafe(p + pathStart, pathLen) { return rejectHead(c, 400) }
+
+        // Host (without port).
+        var hostStart = 0, hostLen = 0
+        if absoluteForm {
+            hostStart = authStart; hostLen = authLen
+        } else if h.hostIndex >= 0 {
+            hostStart = Int(h.headers[h.hostIndex].valueStart)
+            hostLen = Int(h.headers[h.hostIndex].valueLen)
+        }
+        if !EventLoop.hostIsValid(p + hostStart, hostLen) { return rejectHead(c, 400) }
+        let hostNameLen = EventLoop.hostWithoutPort(p + hostStart, hostLen)
+
+        // Route.
+        let routePath = pathLen > 0 ? p + pathStart : UnsafePointer(slashPtr)
+        let ri = snap.router.match(host: p + hostStart, hostLen: hostNameLen, path: routePath, pathLen: max(pathLen, 1),
+                                   scratch: &scratch) { ri in
+            let r = snap.routes[Int(ri)]
+            if !r.methods.isEmpty {
+                var ok = false
+                for m in r.methods where bytesEqual(p + h.methodStart, h.methodLen, m) { ok = true; break }
+                if !ok { return false }
+            }
+            for cond in r.headerConds {
+                var ok = false
+                for hd in h.headers where bytesEqualsLower(p + Int(hd.nameStart), Int(hd.nameLen), cond.name)
+                    && bytesEqual(p + Int(hd.valueStart), Int(hd.valueLen), cond.value) {
+                    ok = true
+                    break
+                }
+                if !ok { return false }
+            }
+            return true
+        }
+        guard ri >= 0 else { return rejectHead(c, 404, keepAlive: true) }
+        let route = snap.routes[Int(ri)]
+        c.route = route
+        c.snapshot = snap
+
+        // Client address as believed (trusted proxies' X-Forwarded-For).
+        var forwarded: ForwardedInfo?
+        if c.peerTrusted { forwarded = forwardedInfo(c, p) }
+        if route.plugins.hasIPRestriction {
+            let ip = forwarded?.realIP ?? c.peerIP
+            if !route.plugins.ipAllowed(ip) { return rejectHead(c, 403, keepAlive: true) }
+        }
+
+        // Request id: passed through when well formed, else generated.
+        for idx in 0..<h.headers.count where h.kinds[idx] == .xRequestId {
+            let hd = h.headers[idx]
+            if EventLoop.requestIdIsValid(p + Int(hd.valueStart), Int(hd.valueLen)) {
+                c.requestId.append(contentsOf: UnsafeBufferPointer(start: p + Int(hd.valueStart), count: Int(hd.valueLen)))
+            }
+            break
+        }
+        if c.requestId.isEmpty { generateRequestId(c) }
+
+        // CORS.
+        if let cors = route.plugins.cors, let o = headerValue(h, p, .origin) {
+            let origin = Array(UnsafeBufferPointer(start: p + o.0, count: o.1))
+            let allowed = cors.allowOrigins.contains("*") || cors.allowOrigins.contains { Array($0.utf8) == origin }
+            if allowed {
+                c.corsOrigin = cors.allowOrigins.contains("*") && !cors.allowCredentials ? Array("*".utf8) : origin
+                if bytesEqual(p + h.methodStart, h.methodLen, Array("OPTIONS".utf8)),
+                   findHeader(h, p, "access-control-request-method") {
+                    return rejectHead(c, 204, keepAlive: true) { o in self.appendCORS(c, cors, o, preflight: true) }
+                }
+            }
+        }
+
+        guard let up = route.upstream else { return rejectHead(c, 503, keepAlive: true) }
+        c.websocket = route.config.websocket && h.upgradeWebsocket && h.connUpgrade
+        c.hashKey = chashKey(up, c, h, p, pathStart: pathStart, pathLen: pathLen)
+        c.excluded = 0
+        c.attempts = 0
+        guard let node = up.pick(loop: index, now: now, exclude: 0, hashKey: c.hashKey, rng: &rng) else {
+            return rejectHead(c, 503, keepAlive: true)
+        }
+
+        // A bad first chunk is refused before the upstream sees anything.
+        let bodyStart = buf.readIndex + h.headLength
+        if h.framing == .chunked {
+            c.reqChunk.reset()
+            if !c.reqChunk.validates(buf.base + bodyStart, buf.writeIndex - bodyStart) { return rejectHead(c, 400) }
+        }
+
+        buildUpstreamHead(c, p, h, route, node: node, forwarded: forwarded,
+                          absoluteForm: absoluteForm, pathStart: pathStart, pathLen: pathLen, queryEnd: tend,
+                          hostStart: hostStart, hostLen: hostLen)
+        if h.expectContinue && h.minor == 1 && buf.writeIndex == bodyStart {
+            c.outBuf.append("HTTP/1.1 100 Continue\r\n\r\n")
+        }
+        buf.consume(h.headLength)
+        c.phase = .proxying
+        c.respPhase = .head
+        c.respStarted = false
+        c.respStatus = 0
+        switch h.framing {
+        case .length(let n): c.reqRemaining = n; c.reqBodyDone = false
+        case .chunked: c.reqBodyDone = false
+        default: c.reqBodyDone = true
+        }
+        connectUpstream(c, node: node, allowPool: true, staged: nil)
+        if !c.closed && !c.outBuf.isEmpty { flushClient(c) }
+    }
+
+    /// Consumes the head and answers locally.
+    func rejectHead(_ c: ClientConn, _ status: Int, keepAlive: Bool = false, extra: ((ByteBuffer) -> Void)? = nil) {
+        c.inBuf.consume(c.head.headLength)
+        if keepAlive {
+            localResponse(c, status: status, extra: extra)
+        } else {
+            localError(c, status: status)
+        }
+    }
+
+    // MARK: validation helpers
+
+    /// Rejects dot segments (plain or percent-encoded) so that a prefix route cannot be escaped.
+    static func pathIsSafe(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        var i = 0
+        while i < n {
+            if p[i] == ASCII.slash {
+                // segment p[i+1 ..< next slash]
+                var j = i + 1
+                var dots = 0
+                var other = false
+                while j < n && p[j] != ASCII.slash {
+                    if p[j] == UInt8(ascii: ".") {
+                        dots += 1; j += 1
+                    } else if p[j] == UInt8(ascii: "%") && j + 2 < n && p[j + 1] == UInt8(ascii: "2")
+                                && (p[j + 2] == UInt8(ascii: "e") || p[j + 2] == UInt8(ascii: "E")) {
+                        dots += 1; j += 3
+                    } else if p[j] == UInt8(ascii: "%") && j + 2 < n && p[j + 1] == UInt8(ascii: "2")
+                                && (p[j + 2] == UInt8(ascii: "f") || p[j + 2] == UInt8(ascii: "F")) {
+                        return false   // encoded slash
+                    } else if p[j] == UInt8(ascii: "\\") {
+                        return false
+                    } else {
+                        other = true; j += 1
+                    }
+                }
+                if !other && (dots == 1 || dots == 2) { return false }
+                i = j
+            } else {
+                i += 1
+            }
+        }
+        return true
+    }
+
+    static func hostIsValid(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        for i in 0..<n {
+            let c = p[i]
+            let ok = (c >= 48 && c <= 58) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+                || c == UInt8(ascii: ".") || c == UInt8(ascii: "-") || c == UInt8(ascii: "_")
+                || c == UInt8(ascii: "[") || c == UInt8(ascii: "]")
+            if !ok { return false }
+        }
+        return true
+    }
+
+    /// Length of the host part of "host[:port]" / "[v6]:port", trailing dot removed.
+    static func hostWithoutPort(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int {
+        if n == 0 { return 0 }
+        var len = n
+        if p[0] == UInt8(ascii: "[") {
+            var i = 0
+            while i < n && p[i] != UInt8(ascii: "]") { i += 1 }
+            return min(i + 1, n)
+        }
+        var i = n - 1
+        while i > 0 && p[i] >= 48 && p[i] <= 57 { i -= 1 }
+        if p[i] == ASCII.colon { len = i }
+        if len > 0 && p[len - 1] == UInt8(ascii: ".") { len -= 1 }
+        return len
+    }
+
+    static func requestIdIsValid(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        if n == 0 || n > 128 { return false }
+        for i in 0..<n {
+            let c = p[i]
+            let ok = (c >= 48 && c <= 58) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+                || c == UInt8(ascii: "-") || c == UInt8(ascii: "_") || c == UInt8(ascii: ".")
+            if !ok { return false }
+        }
+        return true
+    }
+
+    func generateRequestId(_ c: ClientConn) {
+        let hex: StaticString = "0123456789abcdef"
+        for _ in 0..<2 {
+            var v = rng.next()
+            for _ in 0..<16 {
+                c.requestId.append(hex.utf8Start[Int(v & 0xF)])
+                v >>= 4
+            }
+        }
+    }
+
+    func headerValue(_ h: RequestHead, _ p: UnsafePointer<UInt8>, _ kind: HeaderKind) -> (Int, Int)? {
+        for idx in 0..<h.headers.count where h.kinds[idx] == kind {
+            return (Int(h.headers[idx].valueStart), Int(h.headers[idx].valueLen))
+        }
+        return nil
+    }
+
+    func findHeader(_ h: RequestHead, _ p: UnsafePointer<UInt8>, _ lowerName: StaticString) -> Bool {
+        for hd in h.headers where bytesEqualsLower(p + Int(hd.nameStart), Int(hd.nameLen), lowerName) { return true }
+        return false
+    }
+
+    func chashKey(_ up: CompiledUpstream, _ c: ClientConn, _ h: RequestHead, _ p: UnsafePointer<UInt8>,
+                  pathStart: Int, pathLen: Int) -> UInt64 {
+        guard case .chash(let on) = up.config.loadBalancer else { return 0 }
+        switch on {
+        case .remoteAddr:
+            return hashLower(c.peerIP)
+        case .uri:
+            return hashLower(p + pathStart, pathLen)
+        case .header(let name):
+            let ln = lowerBytes(name)
+            for hd in h.headers where bytesEqualsLower(p + Int(hd.nameStart), Int(hd.nameLen), ln) {
+                return hashLower(p + Int(hd.valueStart), Int(hd.valueLen))
+            }
+            return 0
+        case .cookie(let name):
+            let key = Array(name.utf8) + [UInt8(ascii: "=")]
+            for idx in 0..<h.headers.count where h.kinds[idx] == .cookie {
+                let s = String(decoding: UnsafeBufferPointer(start: p + Int(h.headers[idx].valueStart),
+                                                             count: Int(h.headers[idx].valueLen)), as: UTF8.self)
+                for part in s.split(separator: ";") {
+                    let t = Array(part.trimmingPrefix(" ").utf8)
+                    if t.starts(with: key) { return hashLower(Array(t[key.count...])) }
+                }
+            }
+            return 0
+        }
+    }
+
+    // MARK: forwarded-for
+
+    struct ForwardedInfo {
+        var realIP: [UInt8]
+        var realIPText: [UInt8]
+        var incomingXFF: [UInt8]
+    }
+
+    /// For a trusted peer: the client address is the right-most untrusted X-Forwarded-For entry.
+    func forwardedInfo(_ c: ClientConn, _ p: UnsafePointer<UInt8>) -> ForwardedInfo {
+        var xff: [UInt8] = []
+        let h = c.head
+        for idx in 0..<h.headers.count where h.kinds[idx] == .xForwardedFor {
+            if !xff.isEmpty { xff.append(contentsOf: Array(", ".utf8)) }
+            xff.append(contentsOf: UnsafeBufferPointer(start: p + Int(h.headers[idx].valueStart), count: Int(h.headers[idx].valueLen)))
+        }
+        var info = ForwardedInfo(realIP: c.peerIP, realIPText: c.peerIPText, incomingXFF: xff)
+        let entries = String(decoding: xff, as: UTF8.self).split(separator: ",").map { String($0.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()) }
+        for e in entries.reversed() {
+            guard let ip = CIDR.parseIP(e) else { break }
+            info.realIP = ip
+            info.realIPText = Array(e.utf8)
+            if !gw.trusted.containsIP(ip) { break }
+        }
+        return info
+    }
+
+    // MARK: upstream head
+
+    @inline(__always)
+    func emitHeader(_ o: ByteBuffer, _ p: UnsafePointer<UInt8>, _ hd: HeaderRef) {
+        o.append(p + Int(hd.nameStart), Int(hd.nameLen))
+        o.append(ASCII.colon)
+        o.append(ASCII.sp)
+        o.append(p + Int(hd.valueStart), Int(hd.valueLen))
+        o.append(ASCII.cr)
+        o.append(ASCII.lf)
+    }
+
+    func buildUpstreamHead(_ c: ClientConn, _ p: UnsafePointer<UInt8>, _ h: RequestHead, _ route: CompiledRoute,
+                           node: CompiledNode, forwarded: ForwardedInfo?, absoluteForm: Bool,
+                           pathStart: Int, pathLen: Int, queryEnd: Int, hostStart: Int, hostLen: Int) {
+        let o = c.reqHead
+        o.clear()
+        let pl = route.plugins
+        o.append(p + h.methodStart, h.methodLen)
+        o.append(ASCII.sp)
+        let queryStart = pathStart + pathLen
+        if pl.rewriteURI != nil || pl.rewriteRegex != nil {
+            var newPath: [UInt8]
+            if let u = pl.rewriteURI {
+                newPath = u
+            } else {
+                let old = String(decoding: UnsafeBufferPointer(start: p + pathStart, count: pathLen), as: UTF8.self)
+                newPath = Array((pl.rewriteRegex?.rewrite(old) ?? old).utf8)
+            }
+            if newPath.isEmpty || newPath[0] != ASCII.slash { newPath.insert(ASCII.slash, at: 0) }
+            o.append(newPath)
+            if !newPath.contains(UInt8(ascii: "?")) { o.append(p + queryStart, queryEnd - queryStart) }
+        } else if absoluteForm {
+            if pathLen == 0 { o.append(ASCII.slash) }
+            o.append(p + pathStart, queryEnd - pathStart)
+        } else {
+            o.append(p + h.targetStart, h.targetLen)
+        }
+        o.append(" HTTP/1.1\r\n")
+
+        let overrideHost = pl.rewriteHost != nil || absoluteForm || h.hostIndex < 0
+        var sawProto = false, sawFwdHost = false
+        let trusted = c.peerTrusted
+        for idx in 0..<h.headers.count {
+            let hd = h.headers[idx]
+            let kind = h.kinds[idx]
+            switch kind {
+            case .connection, .keepAlive, .te, .trailer, .proxyOther, .expect, .xForwardedFor, .xRealIP, .xRequestId:
+                continue
+            case .upgrade:
+                if !c.websocket { continue }
+            case .xForwardedProto:
+                if !trusted { continue }
+                sawProto = true
+            case .xForwardedHost:
+                if !trusted { continue }
+                sawFwdHost = true
+            case .host:
+                if overrideHost { continue }
+            default:
+                break
+            }
+            if !h.connTokens.isEmpty || pl.hasRewrite {
+                let np = p + Int(hd.nameStart), nl = Int(hd.nameLen)
+                var drop = false
+                for (ts, tl) in h.connTokens where Int(tl) == nl && bytesEqualsLower(np, nl, lowerBytes(String(decoding: UnsafeBufferPointer(start: p + Int(ts), count: Int(tl)), as: UTF8.self))) {
+                    drop = true
+                    break
+                }
+                if !drop && pl.hasRewrite {
+                    for r in pl.reqRemove where bytesEqualsLower(np, nl, r) { drop = true; break }
+                    for s in pl.reqSet where bytesEqualsLower(np, nl, s.name) { drop = true; break }
+                }
+                if drop { continue }
+            }
+            emitHeader(o, p, hd)
+        }
+        if overrideHost {
+            o.append("Host: ")
+            if let rh = pl.rewriteHost { o.append(rh) }
+            else if hostLen > 0 { o.append(p + hostStart, hostLen) }
+            else { o.append(node.label) }
+            o.append("\r\n")
+        } else if let rh = pl.rewriteHost {
+            o.append("Host: ")
+            o.append(rh)
+            o.append("\r\n")
+        }
+        o.append("X-Forwarded-For: ")
+        if let f = forwarded, !f.incomingXFF.isEmpty {
+            o.append(f.incomingXFF)
+            o.append(", ")
+        }
+        o.append(c.peerIPText)
+        o.append("\r\nX-Real-IP: ")
+        o.append(forwarded?.realIPText ?? c.peerIPText)
+        o.append("\r\n")
+        if !sawProto { o.append("X-Forwarded-Proto: http\r\n") }
+        if !sawFwdHost && hostLen > 0 {
+            o.append("X-Forwarded-Host: ")
+            o.append(p + hostStart, hostLen)
+            o.append("\r\n")
+        }
+        o.append("Via: 1.1 rampart\r\nX-Request-Id: ")
+        o.append(c.requestId)
+        o.append("\r\n")
+        if c.websocket { o.append("Connection: Upgrade\r\n") }
+        for s in pl.reqSet {
+            o.append(s.name); o.append(": "); o.append(s.value); o.append("\r\n")
+        }
+        for a in pl.reqAdd {
+            o.append(a.name); o.append(": "); o.append(a.value); o.append("\r\n")
+        }
+        o.append("\r\n")
+    }
+
+    func appendCORS(_ c: ClientConn, _ cors: CORSConfig, _ o: ByteBuffer, preflight: Bool) {
+        o.append("Access-Control-Allow-Origin: ")
+        o.append(c.corsOrigin)
+        o.append("\r\nVary: Origin\r\n")
+        if cors.allowCredentials { o.append("Access-Control-Allow-Credentials: true\r\n") }
+        if preflight {
+            o.append("Access-Control-Allow-Methods: ")
+            o.append(cors.allowMethods.isEmpty ? "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS" : cors.allowMethods.joined(separator: ", "))
+            o.append("\r\n")
+            if !cors.allowHeaders.isEmpty {
+                o.append("Access-Control-Allow-Headers: ")
+                o.append(cors.allowHeaders.joined(separator: ", "))
+                o.append("\r\n")
+            }
+            o.append("Access-Control-Max-Age: ")
+            o.appendDecimal(cors.maxAgeSeconds)
+            o.append("\r\n")
+        } else if !cors.exposeHeaders.isEmpty {
+            o.append("Access-Control-Expose-Headers: ")
+            o.append(cors.exposeHeaders.joined(separator: ", "))
+            o.append("\r\n")
+        }
+    }
+}

@@ -1,0 +1,438 @@
+import CLinux
+import Glibc
+
+// Upstream side: connecting, retries, reading responses, streaming them back, finishing.
+extension EventLoop {
+    func connectUpstream(_ c: ClientConn, node: CompiledNode, allowPool: Bool, staged: ByteBuffer?) {
+        guard let up = c.route?.upstream else { return localResponse(c, status: 503) }
+        let u: UpstreamConn
+        if allowPool, let pooled = takeFromPool(node) {
+            u = pooled
+            u.reused = true
+        } else {
+            let r = Net.connect(node.address)
+            if r.fd < 0 {
+                connectFailed(c, node: node, staged: staged, timeout: false)
+                return
+            }
+            u = UpstreamConn(fd: r.fd, serial: serial(), node: node, upstream: up)
+            u.connecting = !r.done
+            setOwner(r.fd, .upstream(u))
+            u.interest = u.connecting ? evOut : evIn
+            add(r.fd, serial: u.serial, events: u.interest)
+        }
+        u.client = c
+        c.upstream = u
+        c.node = node
+        let st = up.perLoop[min(index, up.perLoop.count - 1)]
+        if node.index < st.active.count {
+            st.active[node.index] += 1
+            u.countedActive = true
+        }
+        u.startNs = monotonicNs()
+        u.scanner.reset()
+        if let staged {
+            u.outBuf = staged
+        } else {
+            u.outBuf.append(c.reqHead.readPointer, c.reqHead.readable)
+            if !c.reqBodyDone { forwardRequestBody(c) }
+            if c.closed || c.upstream !== u { return }
+        }
+        let t = c.route?.timeouts ?? Timeouts()
+        if u.connecting {
+            c.deadline = now + Int64(t.connectMs)
+            c.deadlineKind = .connect
+        } else {
+            setExchangeDeadline(c)
+            flushUpstream(u)
+        }
+    }
+
+    func setExchangeDeadline(_ c: ClientConn) {
+        if c.reqBodyDone {
+            c.deadline = now + Int64(c.route?.timeouts.readMs ?? 60_000)
+            c.deadlineKind = .upstream
+        } else {
+            c.deadline = now + Int64(gw.config.bodyTimeoutMs)
+            c.deadlineKind = .body
+        }
+    }
+
+    func connectFailed(_ c: ClientConn, node: CompiledNode, staged: ByteBuffer?, timeout: Bool) {
+        guard let up = c.route?.upstream else { return localResponse(c, status: 502) }
+        if let pc = up.config.healthCheck?.passive, timeout ? pc.onTimeout : pc.onConnectFailure {
+            node.health.recordFailure(pc, now: now)
+        }
+        shared.metrics.recordUpstream(upstream: up.key, node: node.label, code: timeout ? 504 : 502)
+        if node.index < 64 { c.excluded |= 1 << UInt64(node.index) }
+        if c.attempts < up.config.retries,
+           let next = up.pick(loop: index, now: now, exclude: c.excluded, hashKey: c.hashKey, rng: &rng) {
+            c.attempts += 1
+            connectUpstream(c, node: next, allowPool: true, staged: staged)
+            return
+        }
+        localResponse(c, status: timeout ? 504 : 502)
+    }
+
+    func upstreamWritable(_ u: UpstreamConn) {
+        if u.connecting {
+            let err = Net.socketError(u.fd)
+            guard let c = u.client else { return closeUpstreamFd(u) }
+            if err != 0 {
+                let staged = u.outBuf
+                u.outBuf = ByteBuffer(capacity: 64)
+                c.upstream = nil
+                closeUpstreamFd(u)
+                connectFailed(c, node: u.node, staged: staged, timeout: false)
+                return
+            }
+            u.connecting = false
+            setExchangeDeadline(c)
+        }
+        flushUpstream(u)
+    }
+
+    func flushUpstream(_ u: UpstreamConn) {
+        if u.connecting || u.closed { return }
+        let buf = u.outBuf
+        while !buf.isEmpty {
+            let n = write(u.fd, buf.readPointer, buf.readable)
+            if n > 0 {
+                buf.consume(n)
+            } else {
+                let e = errno
+                if n < 0 && (e == EAGAIN || e == EINTR) { break }
+                upstreamFailed(u)
+                return
+            }
+        }
+        if buf.isEmpty { buf.clear() }
+    }
+
+    func upstreamReadable(_ u: UpstreamConn) {
+        guard let c = u.client else {
+            // Idle pooled connection: data or EOF means it is no longer usable.
+            closeUpstreamFd(u)
+            return
+        }
+        if u.connecting { return }
+        let buf = u.inBuf
+        buf.reserve(16 * 1024)
+        let n = read(u.fd, buf.writePointer, buf.writable)
+        if n > 0 {
+            buf.writeIndex += n
+            if c.phase == .tunnel {
+                c.deadline = now + Int64(gw.config.idleTimeoutMs)
+            } else if c.reqBodyDone {
+                c.deadline = now + Int64(c.route?.timeouts.readMs ?? 60_000)
+                c.deadlineKind = .upstream
+            }
+            processUpstream(u)
+        } else if n == 0 {
+            upstreamFailed(u)
+        } else {
+            let e = errno
+            if e == EAGAIN || e == EINTR { return }
+            upstreamFailed(u)
+        }
+    }
+
+    /// EOF or error on an upstream connection.
+    func upstreamFailed(_ u: UpstreamConn) {
+        guard let c = u.client, c.upstream === u else { return closeUpstreamFd(u) }
+        if c.phase == .tunnel {
+            if !u.inBuf.isEmpty { c.outBuf.transfer(from: u.inBuf, count: u.inBuf.readable) }
+            c.upstream = nil
+            closeUpstreamFd(u)
+            c.phase = .closing
+            c.closeAfterWrite = true
+            flushClient(c)
+            return
+        }
+        switch c.respPhase {
+        case .head:
+            c.upstream = nil
+            closeUpstreamFd(u)
+            if u.reused && u.inBuf.isEmpty && c.reqFraming == .none && !c.respStarted {
+                // A pooled connection the upstream had closed: replay once on a fresh one.
+                connectUpstream(c, node: u.node, allowPool: false, staged: nil)
+                return
+            }
+            if let up = c.route?.upstream {
+                if let pc = up.config.healthCheck?.passive, pc.statuses.contains(502) {
+                    u.node.health.recordFailure(pc, now: now)
+                }
+                shared.metrics.recordUpstream(upstream: up.key, node: u.node.label, code: 502)
+            }
+            localResponse(c, status: 502)
+        case .body:
+            if c.respFraming == .untilClose {
+                if !u.inBuf.isEmpty { processUpstream(u) }
+                c.respPhase = .done
+                finishExchange(c)
+            } else {
+                // Truncated response: the client must see a broken connection, not a short body.
+                if !u.inBuf.isEmpty { processUpstream(u) }
+                if c.closed || c.respPhase == .done { return }
+                c.upstream = nil
+                closeUpstreamFd(u)
+                if let r = c.route { recordRequest(c, route: r.config.id, status: c.respStatus) }
+                c.phase = .closing
+                c.closeAfterWrite = true
+                c.keepAlive = false
+                flushClient(c)
+            }
+        case .done:
+            c.upstream = nil
+            closeUpstreamFd(u)
+        }
+    }
+
+    func badGateway(_ c: ClientConn, _ u: UpstreamConn) {
+        c.upstream = nil
+        closeUpstreamFd(u)
+        if let up = c.route?.upstream {
+            shared.metrics.recordUpstream(upstream: up.key, node: u.node.label, code: 502)
+        }
+        if c.respStarted { closeClient(c) } else { localResponse(c, status: 502) }
+    }
+
+    /// Parses the response head and streams the body into the client's output buffer.
+    func processUpstream(_ u: UpstreamConn) {
+        guard let c = u.client, c.upstream === u else { return }
+        while !u.closed && !c.closed {
+            if c.phase == .tunnel {
+                if !u.inBuf.isEmpty { c.outBuf.transfer(from: u.inBuf, count: u.inBuf.readable) }
+                flushClient(c)
+                return
+            }
+            guard c.phase == .proxying else { return }
+            let inb = u.inBuf
+            switch c.respPhase {
+            case .head:
+                if inb.isEmpty { return }
+                let r = u.scanner.scan(inb.readPointer, inb.readable, maxHead: 64 * 1024, maxStartLine: 8 * 1024)
+                if r == 0 { return }
+                if r < 0 { return badGateway(c, u) }
+                let pr = HeadParser.parseResponse(inb.base, base: inb.readIndex, len: r, into: &u.head,
+                                                  requestWasHead: c.isHeadMethod)
+                if pr != .complete { return badGateway(c, u) }
+                let status = u.head.status
+                if status >= 100 && status < 200 && status != 101 {
+                    inb.consume(r)      // interim responses are not relayed (100-continue is answered locally)
+                    u.scanner.reset()
+                    continue
+                }
+                if status == 101 {
+                    guard c.websocket else { return badGateway(c, u) }
+                    startTunnel(c, u, headLength: r)
+                    return
+                }
+                if let up = c.route?.upstream {
+                    shared.metrics.recordUpstream(upstream: up.key, node: u.node.label, code: status)
+                    if let pc = up.config.healthCheck?.passive {
+                        if pc.statuses.contains(status) { u.node.health.recordFailure(pc, now: now) }
+                        else { u.node.health.recordSuccess() }
+                    }
+                }
+                writeResponseHead(c, u)
+                inb.consume(r)
+                if c.respFraming == .none {
+                    c.respPhase = .done
+                    finishExchange(c)
+                    return
+                }
+                c.respPhase = .body
+            case .body:
+                if inb.isEmpty || c.outBuf.readable >= EventLoop.highWater {
+                    flushClient(c)
+                    return
+                }
+                var done = false
+                switch c.respFraming {
+                case .length:
+                    let k = min(inb.readable, c.respRemaining)
+                    c.outBuf.transfer(from: inb, count: k)
+                    c.respRemaining -= k
+                    done = c.respRemaining == 0
+                case .chunked:
+                    switch c.respChunk.next(inb.readPointer, inb.readable) {
+                    case .error:
+                        return badGateway(c, u)
+                    case .framing(let k):
+                        if c.respDecodeChunks { inb.consume(k) } else { c.outBuf.transfer(from: inb, count: k) }
+                    case .data(let k):
+                        c.outBuf.transfer(from: inb, count: k)
+                    }
+                    done = c.respChunk.isDone
+                case .untilClose:
+                    c.outBuf.transfer(from: inb, count: inb.readable)
+                case .none:
+                    done = true
+                }
+                if done {
+                    c.respPhase = .done
+                    finishExchange(c)
+                    return
+                }
+            case .done:
+                return
+            }
+        }
+    }
+
+    func writeResponseHead(_ c: ClientConn, _ u: UpstreamConn) {
+        let h = u.head
+        let p = UnsafePointer(u.inBuf.base)
+        var keep = c.keepAlive && !draining && c.reqBodyDone
+        c.respFraming = h.framing
+        c.respDecodeChunks = false
+        switch h.framing {
+        case .length(let n): c.respRemaining = n
+        case .chunked:
+            c.respChunk.reset()
+            if c.minor == 0 { c.respDecodeChunks = true; keep = false }
+        case .untilClose: keep = false
+        case .none: break
+        }
+        c.keepAlive = keep
+        let pl = c.route?.plugins
+        let o = c.outBuf
+        o.append("HTTP/1.1 ")
+        o.appendDecimal(h.status)
+        o.append(ASCII.sp)
+        o.append(p + h.reasonStart, h.reasonLen)
+        o.append("\r\n")
+        for idx in 0..<h.headers.count {
+            let hd = h.headers[idx]
+            switch h.kinds[idx] {
+            case .connection, .keepAlive, .te, .trailer, .proxyOther, .upgrade:
+                continue
+            case .transferEncoding:
+                if c.respDecodeChunks { continue }
+            default:
+                break
+            }
+            let np = p + Int(hd.nameStart), nl = Int(hd.nameLen)
+            if !h.connTokens.isEmpty {
+                var drop = false
+                for (ts, tl) in h.connTokens where Int(tl) == nl {
+                    var eq = true
+                    for k in 0..<nl where ASCII.lower(np[k]) != ASCII.lower(p[Int(ts) + k]) { eq = false; break }
+                    if eq { drop = true; break }
+                }
+                if drop { continue }
+            }
+            if let pl, pl.hasResponseHeaders {
+                var drop = false
+                for r in pl.respRemove where bytesEqualsLower(np, nl, r) { drop = true; break }
+                for s in pl.respSet where bytesEqualsLower(np, nl, s.name) { drop = true; break }
+                if drop { continue }
+            }
+            emitHeader(o, p, hd)
+        }
+        if let pl {
+            for s in pl.respSet { o.append(s.name); o.append(": "); o.append(s.value); o.append("\r\n") }
+            for a in pl.respAdd { o.append(a.name); o.append(": "); o.append(a.value); o.append("\r\n") }
+            if let cors = pl.cors, !c.corsOrigin.isEmpty { appendCORS(c, cors, o, preflight: false) }
+        }
+        if !keep { o.append("Connection: close\r\n") } else if c.minor == 0 { o.append("Connection: keep-alive\r\n") }
+        o.append("\r\n")
+        c.respStarted = true
+        c.respStatus = h.status
+    }
+
+    func startTunnel(_ c: ClientConn, _ u: UpstreamConn, headLength: Int) {
+        let h = u.head
+        let p = UnsafePointer(u.inBuf.base)
+        let o = c.outBuf
+        o.append("HTTP/1.1 101 Switching Protocols\r\n")
+        for idx in 0..<h.headers.count {
+            switch h.kinds[idx] {
+            case .connection, .keepAlive, .te, .trailer, .proxyOther, .transferEncoding, .contentLength: continue
+            default: emitHeader(o, p, h.headers[idx])
+            }
+        }
+        o.append("Connection: Upgrade\r\n\r\n")
+        u.inBuf.consume(headLength)
+        c.phase = .tunnel
+        c.respStarted = true
+        c.respStatus = 101
+        c.keepAlive = false
+        if let r = c.route {
+            shared.metrics.recordUpstream(upstream: r.upstream?.key ?? "", node: u.node.label, code: 101)
+            recordRequest(c, route: r.config.id, status: 101)
+        }
+        c.deadline = now + Int64(gw.config.idleTimeoutMs)
+        c.deadlineKind = .tunnel
+        if !u.inBuf.isEmpty { c.outBuf.transfer(from: u.inBuf, count: u.inBuf.readable) }
+        if !c.inBuf.isEmpty {
+            u.outBuf.transfer(from: c.inBuf, count: c.inBuf.readable)
+            flushUpstream(u)
+        }
+        if !c.closed { flushClient(c) }
+    }
+
+    /// The response has been fully relayed.
+    func finishExchange(_ c: ClientConn) {
+        guard let u = c.upstream else { return }
+        if !c.reqBodyDone {
+            // The upstream answered before the request body ended: the connection cannot continue.
+            c.keepAlive = false
+        }
+        let elapsed = monotonicNs() &- u.startNs
+        let up = u.upstream
+        if case .ewma = up.config.loadBalancer {
+            let st = up.perLoop[min(index, up.perLoop.count - 1)]
+            let i = u.node.index
+            if i < st.ewmaNs.count {
+                st.ewmaNs[i] = st.ewmaNs[i] == 0 ? Double(elapsed) : st.ewmaNs[i] * 0.7 + Double(elapsed) * 0.3
+            }
+        }
+        if let r = c.route { recordRequest(c, route: r.config.id, status: c.respStatus) }
+        let h = u.head
+        let upstreamKeep = h.minor == 1 ? !h.connClose : h.connKeepAlive
+        c.upstream = nil
+        if upstreamKeep && c.reqBodyDone && c.respFraming != .untilClose && u.inBuf.isEmpty && u.outBuf.isEmpty {
+            u.reused = false
+            returnToPool(u)
+        } else {
+            closeUpstreamFd(u)
+        }
+        if c.keepAlive && c.reqBodyDone && !draining {
+            resetForNextRequest(c)
+            flushClient(c)
+            if !c.closed && !c.inBuf.isEmpty { processClient(c) }
+        } else {
+            c.phase = .closing
+            c.closeAfterWrite = true
+            c.inBuf.clear()
+            flushClient(c)
+        }
+    }
+
+    func onTimeout(_ c: ClientConn) {
+        switch c.phase {
+        case .readingHead:
+            if c.sawFirstByte || !c.inBuf.isEmpty { localError(c, status: 408) } else { closeClient(c) }
+        case .proxying:
+            if c.deadlineKind == .body {
+                abortRequestBody(c, status: 408)
+            } else if let u = c.upstream, u.connecting {
+                let staged = u.outBuf
+                u.outBuf = ByteBuffer(capacity: 64)
+                c.upstream = nil
+                closeUpstreamFd(u)
+                connectFailed(c, node: u.node, staged: staged, timeout: true)
+            } else {
+                if let u = c.upstream, let up = c.route?.upstream {
+                    if let pc = up.config.healthCheck?.passive, pc.onTimeout { u.node.health.recordFailure(pc, now: now) }
+                    shared.metrics.recordUpstream(upstream: up.key, node: u.node.label, code: 504)
+                }
+                if c.respStarted { closeClient(c) } else { localResponse(c, status: 504) }
+            }
+        case .tunnel, .closing:
+            closeClient(c)
+        }
+    }
+}

@@ -1,0 +1,52 @@
+/// One route, compiled.
+final class CompiledRoute: Sendable {
+    let config: RouteConfig
+    let methods: [[UInt8]]
+    let headerConds: [(name: [UInt8], value: [UInt8])]
+    let upstream: CompiledUpstream?
+    let timeouts: Timeouts
+    let plugins: CompiledPlugins
+
+    init(config: RouteConfig, upstream: CompiledUpstream?) throws {
+        self.config = config
+        methods = config.methods.map { Array($0.utf8) }
+        headerConds = config.headers.map { (lowerBytes($0.name), Array($0.value.utf8)) }
+        self.upstream = upstream
+        timeouts = config.timeout ?? upstream?.config.timeout ?? Timeouts()
+        plugins = try CompiledPlugins(config.plugins)
+    }
+}
+
+/// The data plane's view of one configuration generation. Immutable; loops hold it by reference.
+final class CompiledSnapshot: Sendable {
+    let generation: Int
+    let routes: [CompiledRoute]
+    let router: Router
+    let upstreams: [String: CompiledUpstream]
+    /// Routes rejected while compiling (bad plugin config): id → reason.
+    let rejected: [String: String]
+
+    init(_ s: GatewaySnapshot, registry: HealthRegistry, loops: Int) {
+        generation = s.generation
+        var ups: [String: CompiledUpstream] = [:]
+        for (k, u) in s.upstreams {
+            ups[k] = CompiledUpstream(key: k, config: u, registry: registry, loops: loops)
+        }
+        var routes: [CompiledRoute] = []
+        var rejected: [String: String] = [:]
+        for r in s.routes {
+            do {
+                routes.append(try CompiledRoute(config: r, upstream: ups[r.upstream]))
+            } catch {
+                rejected[r.id] = "\(error)"
+            }
+        }
+        self.routes = routes
+        self.upstreams = ups
+        self.rejected = rejected
+        router = Router(routes: routes)
+    }
+
+    static let empty = CompiledSnapshot(GatewaySnapshot(generation: 0, routes: [], upstreams: [:]),
+                                        registry: HealthRegistry(), loops: 1)
+}

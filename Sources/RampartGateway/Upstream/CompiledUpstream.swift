@@ -1,0 +1,123 @@
+import Glibc
+import Synchronization
+
+final class CompiledNode: Sendable {
+    let address: SocketAddress
+    let label: String          // "ip:port" metrics label
+    let weight: Int
+    let health: NodeHealth
+    let index: Int
+
+    init(address: SocketAddress, label: String, weight: Int, health: NodeHealth, index: Int) {
+        self.address = address
+        self.label = label
+        self.weight = weight
+        self.health = health
+        self.index = index
+    }
+}
+
+/// Per-loop balancer state; each slot is touched only by its own loop thread.
+final class UpstreamLoopState: @unchecked Sendable {
+    var currentWeights: [Int]
+    var active: [Int]
+    var ewmaNs: [Double]
+    var rrCursor = 0
+
+    init(count: Int) {
+        currentWeights = [Int](repeating: 0, count: count)
+        active = [Int](repeating: 0, count: count)
+        ewmaNs = [Double](repeating: 0, count: count)
+    }
+}
+
+final class CompiledUpstream: Sendable {
+    let config: UpstreamConfig
+    let key: String
+    let nodes: [CompiledNode]
+    let ring: [(hash: UInt64, node: Int)]
+    let perLoop: [UpstreamLoopState]
+
+    init(key: String, config: UpstreamConfig, registry: HealthRegistry, loops: Int) {
+        self.key = key
+        self.config = config
+        var nodes: [CompiledNode] = []
+        for n in config.nodes where n.weight > 0 {
+            guard let addr = SocketAddress.resolve(host: n.host, port: n.port) else { continue }
+            let label = addr.description
+            nodes.append(CompiledNode(address: addr, label: label, weight: n.weight,
+                                      health: registry.health(upstream: key, node: label), index: nodes.count))
+        }
+        self.nodes = nodes
+        var ring: [(hash: UInt64, node: Int)] = []
+        if case .chash = config.loadBalancer {
+            for n in nodes {
+                for v in 0..<(min(n.weight, 100) * 40) {
+                    ring.append((hashLower(Array("\(n.label)#\(v)".utf8)), n.index))
+                }
+            }
+            ring.sort { $0.hash < $1.hash }
+        }
+        self.ring = ring
+        perLoop = (0..<max(loops, 1)).map { _ in UpstreamLoopState(count: nodes.count) }
+    }
+
+    /// Picks a healthy node not in `exclude` (bit set by node index), or nil.
+    func pick(loop: Int, now: Int64, exclude: UInt64, hashKey: UInt64, rng: inout FastRandom) -> CompiledNode? {
+        let st = perLoop[loop < perLoop.count ? loop : 0]
+        let count = nodes.count
+        if count == 0 { return nil }
+        @inline(__always) func usable(_ i: Int) -> Bool {
+            (i >= 64 || exclude & (1 << UInt64(i)) == 0) && nodes[i].health.isHealthy(now: now)
+        }
+        switch config.loadBalancer {
+        case .roundrobin:
+            // nginx smooth weighted round robin
+            var total = 0
+            var best = -1
+            for i in 0..<count where usable(i) {
+                st.currentWeights[i] += nodes[i].weight
+                total += nodes[i].weight
+                if best < 0 || st.currentWeights[i] > st.currentWeights[best] { best = i }
+            }
+            if best < 0 { return nil }
+            st.currentWeights[best] -= total
+            return nodes[best]
+        case .leastConn:
+            var best = -1
+            var bestScore = Double.infinity
+            let start = st.rrCursor % count
+            st.rrCursor &+= 1
+            for k in 0..<count {
+                let i = (start + k) % count
+                guard usable(i) else { continue }
+                let score = Double(st.active[i] + 1) / Double(nodes[i].weight)
+                if score < bestScore { bestScore = score; best = i }
+            }
+            return best < 0 ? nil : nodes[best]
+        case .ewma:
+            var best = -1
+            var bestScore = Double.infinity
+            let start = Int(rng.next() % UInt64(count))
+            for k in 0..<count {
+                let i = (start + k) % count
+                guard usable(i) else { continue }
+                let score = (st.ewmaNs[i] + 1) * Double(st.active[i] + 1) / Double(nodes[i].weight)
+                if score < bestScore { bestScore = score; best = i }
+            }
+            return best < 0 ? nil : nodes[best]
+        case .chash:
+            if ring.isEmpty { return nil }
+            var lo = 0, hi = ring.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if ring[mid].hash < hashKey { lo = mid + 1 } else { hi = mid }
+            }
+            for k in 0..<ring.count {
+                let i = ring[(lo + k) % ring.count].node
+                if usable(i) { return nodes[i] }
+            }
+            return nil
+        }
+    }
+}

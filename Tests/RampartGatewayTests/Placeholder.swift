@@ -1,5 +1,0 @@
-import XCTest
-
-final class RampartGatewayTestsPlaceholder: XCTestCase {
-    func testPlaceholder() { XCTAssertTrue(true) }
-}
