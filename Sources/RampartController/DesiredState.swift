@@ -10,27 +10,37 @@ public struct DesiredState: Sendable {
     /// Where this generation came from: `dir`, `git:<sha>`, `state.json`.
     public var origin: String
     public var resources: [ResourceKey: Resource]
+    /// Each resource's content digest; the state's hash is made from these.
+    public var digests: [ResourceKey: String]
 
-    public init(generation: Int, origin: String, resources: [ResourceKey: Resource]) {
+    /// `known`: digests already computed (unchanged files), so only new resources are hashed.
+    public init(generation: Int, origin: String, resources: [ResourceKey: Resource], known: [ResourceKey: String] = [:]) {
         self.generation = generation
         self.origin = origin
         self.resources = resources
-        hash = DesiredState.contentHash(resources)
+        var digests: [ResourceKey: String] = [:]
+        digests.reserveCapacity(resources.count)
+        for (k, r) in resources { digests[k] = known[k] ?? DesiredState.digest(r) }
+        self.digests = digests
+        var text = ""
+        for k in resources.keys.sorted() { text += "\(k) \(digests[k] ?? "")\n" }
+        hash = Hex.encode(SHA256.hash(Array(text.utf8)))
     }
 
     public static let empty = DesiredState(generation: 0, origin: "empty", resources: [:])
 
     public var sorted: [Resource] { resources.keys.sorted().compactMap { resources[$0] } }
 
-    /// SHA-256 over every resource's canonical form; sensitive values enter as their own digest, so a
+    /// SHA-256 of a resource's canonical form; sensitive values enter as their own digest, so a
     /// changed secret changes the hash without the hash input ever being stored.
-    static func contentHash(_ resources: [ResourceKey: Resource]) -> String {
-        var text = ""
-        for key in resources.keys.sorted() {
-            guard let r = resources[key] else { continue }
-            text += Canonical.yaml(r) { _, raw in .string(Hex.encode(SHA256.hash(Array(Emitter.emit([raw]).utf8)))) }
-        }
+    public static func digest(_ r: Resource) -> String {
+        let text = Canonical.yaml(r) { _, raw in .string(Hex.encode(SHA256.hash(Array(Emitter.emit([raw]).utf8)))) }
         return Hex.encode(SHA256.hash(Array(text.utf8)))
+    }
+
+    /// Keys whose content differs between two states (added, removed or changed).
+    public func changedKeys(since old: DesiredState) -> [ResourceKey] {
+        Set(digests.keys).union(old.digests.keys).filter { digests[$0] != old.digests[$0] }.sorted()
     }
 
     /// The masked JSON view for `GET /api/v1/config`.

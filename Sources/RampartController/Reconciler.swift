@@ -63,6 +63,9 @@ public final class Reconciler: @unchecked Sendable {
     // Owned by `queue`.
     private var serving = DesiredState.empty
     private var lastGoodByFile: [String: [Resource]] = [:]
+    /// Decoded files by path, reused while the file's stat stamp is unchanged (a 10,000-route file is not re-read to apply a one-line change elsewhere).
+    private var fileCache: [String: (stamp: FileStamp, result: ManifestDecoder.Result, digests: [ResourceKey: String])] = [:]
+    private let forgetCache = Atomic<Bool>(false)
     private var loggedErrors: Set<String> = []
     /// Resources in the serving state that the data plane left out, with why.
     private var notServed: [ResourceKey: String] = [:]
@@ -99,8 +102,9 @@ public final class Reconciler: @unchecked Sendable {
         }
     }
 
-    /// Asks for a reconcile; concurrent triggers coalesce into one.
-    public func trigger(_ reason: String) {
+    /// Asks for a reconcile; concurrent triggers coalesce into one. `full` re-reads every file (SIGHUP).
+    public func trigger(_ reason: String, full: Bool = false) {
+        if full { forgetCache.store(true, ordering: .releasing) }
         guard !pending.exchange(true, ordering: .acquiringAndReleasing) else { return }
         queue.async { [self] in
             pending.store(false, ordering: .releasing)
@@ -126,23 +130,41 @@ public final class Reconciler: @unchecked Sendable {
             return
         }
         let decoder = ManifestDecoder(dev: config.dev)
+        if forgetCache.exchange(false, ordering: .acquiringAndReleasing) { fileCache = [:] }
+        var known: [ResourceKey: String] = [:]
         var candidates: [Resource] = []
         var keptLastGood: Set<ResourceKey> = []
         var rejectedOrigins: [(key: ResourceKey, origin: Origin)] = []
         var invalidMessages: [ResourceKey: [String]] = [:]
         var newByFile: [String: [Resource]] = [:]
+        var nextCache: [String: (stamp: FileStamp, result: ManifestDecoder.Result, digests: [ResourceKey: String])] = [:]
         for file in files {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                diagnostics.append(Diagnostic(file: file, mark: .init(line: 1, column: 1), resource: nil, path: "", message: "cannot read file"))
-                candidates += lastGoodByFile[file] ?? []
-                newByFile[file] = lastGoodByFile[file]
-                continue
+            let d: ManifestDecoder.Result
+            if let stamp = FileStamp(file), let cached = fileCache[file], cached.stamp == stamp {
+                d = cached.result
+                known.merge(cached.digests) { a, _ in a }
+                nextCache[file] = cached
+            } else {
+                let stamp = FileStamp(file)
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    diagnostics.append(Diagnostic(file: file, mark: .init(line: 1, column: 1), resource: nil, path: "", message: "cannot read file"))
+                    candidates += lastGoodByFile[file] ?? []
+                    newByFile[file] = lastGoodByFile[file]
+                    continue
+                }
+                d = decoder.decode(file: file, bytes: [UInt8](data))
+                if let stamp {
+                    var digests: [ResourceKey: String] = [:]
+                    for r in d.resources { digests[r.key] = DesiredState.digest(r) }
+                    known.merge(digests) { a, _ in a }
+                    nextCache[file] = (stamp, d, digests)
+                }
             }
-            let d = decoder.decode(file: file, bytes: [UInt8](data))
             diagnostics += d.diagnostics
             if d.unreadable {
                 // A broken file keeps its resources' last good versions: never delete what a typo hid.
                 let kept = lastGoodByFile[file] ?? []
+                for r in kept { if let digest = serving.digests[r.key] { known[r.key] = digest } }
                 candidates += kept
                 keptLastGood.formUnion(kept.map(\.key))
                 newByFile[file] = kept
@@ -155,6 +177,7 @@ public final class Reconciler: @unchecked Sendable {
                 if let old = serving.resources[key] {
                     fileResources.append(old)
                     keptLastGood.insert(key)
+                    if let digest = serving.digests[key] { known[key] = digest }
                 }
             }
             candidates += fileResources
@@ -178,8 +201,9 @@ public final class Reconciler: @unchecked Sendable {
             return
         }
         lastGoodByFile = newByFile
+        fileCache = nextCache
 
-        var next = DesiredState(generation: serving.generation + 1, origin: config.origin(), resources: desired)
+        var next = DesiredState(generation: serving.generation + 1, origin: config.origin(), resources: desired, known: known)
         if next.hash == serving.hash {
             report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
             return
@@ -209,8 +233,11 @@ public final class Reconciler: @unchecked Sendable {
             log.error("cannot write state.json", ["error": "\(error)"])
         }
         let render: Canonical.SensitiveRenderer = { [audit] _, raw in .string(audit.fingerprint(raw)) }
-        let before = previous.resources.mapValues { Canonical.yaml($0, sensitive: render) }
-        let after = next.resources.mapValues { Canonical.yaml($0, sensitive: render) }
+        var before: [ResourceKey: String] = [:], after: [ResourceKey: String] = [:]
+        for key in next.changedKeys(since: previous) {
+            before[key] = previous.resources[key].map { Canonical.yaml($0, sensitive: render) }
+            after[key] = next.resources[key].map { Canonical.yaml($0, sensitive: render) }
+        }
         let changes = StateDiff.changes(from: before, to: after, oldLabel: "generation \(previous.generation)", newLabel: "generation \(next.generation)")
         for c in changes {
             do {
@@ -258,5 +285,24 @@ public final class Reconciler: @unchecked Sendable {
             $0.errors = diagnostics.filter { $0.severity == .error }
             $0.ready = true
         }
+    }
+}
+
+/// What identifies a file's content without reading it: device, inode, size and modification time.
+struct FileStamp: Equatable {
+    var dev: UInt64
+    var ino: UInt64
+    var size: Int64
+    var mtimeSec: Int
+    var mtimeNsec: Int
+
+    init?(_ path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        dev = UInt64(st.st_dev)
+        ino = UInt64(st.st_ino)
+        size = Int64(st.st_size)
+        mtimeSec = st.st_mtim.tv_sec
+        mtimeNsec = st.st_mtim.tv_nsec
     }
 }
