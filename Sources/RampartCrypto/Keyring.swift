@@ -121,7 +121,7 @@ public struct Keyring: Sendable, CustomStringConvertible, CustomDebugStringConve
     public func decryptString(_ enc: String, fieldPath: String) throws -> String {
         var bytes = try decrypt(enc, fieldPath: fieldPath)
         defer { wipe(&bytes) }
-        guard let s = String(validating: bytes, as: UTF8.self) else {
+        guard let s = String(bytes: bytes, encoding: .utf8) else {
             throw CryptoError(.malformed, "keyring: decrypted value for field \(fieldPath) is not UTF-8")
         }
         return s

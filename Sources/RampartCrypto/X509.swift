@@ -206,8 +206,21 @@ public final class Certificate: @unchecked Sendable, CustomStringConvertible {
         let ip = X509_check_ip_asc(handle, host, 0)
         if ip == 1 { return true }
         if ip == 0 { return false }
+        // X509_check_host treats a leading "." as "any subdomain": only plain DNS names get this far.
+        guard Self.isDNSName(host) else { return false }
         let flags = UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT)
         return X509_check_host(handle, host, host.utf8.count, flags, nil) == 1
+    }
+
+    /// ASCII labels of 1...63 letters, digits, `-` or `_`, separated by single dots (IDNs as A-labels).
+    static func isDNSName(_ host: String) -> Bool {
+        let labels = host.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        return labels.allSatisfy { label in
+            (1...63).contains(label.count) && label.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
+                    || c == UInt8(ascii: "-") || c == UInt8(ascii: "_")
+            }
+        }
     }
 
     /// Calls `body` with the underlying `X509*`, borrowed for the call (e.g. for `SSL_CTX_use_certificate`).
