@@ -27,20 +27,21 @@ public final class AdminAuth: Sendable {
             for (i, line) in text.split(separator: "\n").enumerated() {
                 let t = line.trimmingCharacters(in: .whitespaces)
                 if t.isEmpty || t.hasPrefix("#") { continue }
-                do { hashes.append(try PasswordHash(parsing: t)) } catch {
+                do { hashes.append(try PasswordHash.parse(t)) } catch {
                     throw Failure(description: "\(tokenFile):\(i + 1): \(error)")
                 }
             }
             guard !hashes.isEmpty else { throw Failure(description: "\(tokenFile) holds no token hashes") }
             return AdminAuth(hashes: hashes)
         }
-        if let stored = stateDir.read("admin-token.hash"), let h = try? PasswordHash(parsing: String(decoding: stored, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) {
+        if let stored = stateDir.read("admin-token.hash"), let h = try? PasswordHash.parse(String(decoding: stored, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) {
             return AdminAuth(hashes: [h])
         }
         let token = "rmp_" + Hex.encode(Random.bytes(24))
-        guard let h = PasswordHash.make(password: token) else { throw Failure(description: "cannot hash the admin token") }
+        let encoded = try PasswordHash.make(password: token)
+        let h = try PasswordHash.parse(encoded)
         try stateDir.writeAtomically("admin-token", Array((token + "\n").utf8))
-        try stateDir.writeAtomically("admin-token.hash", Array((h.encoded + "\n").utf8))
+        try stateDir.writeAtomically("admin-token.hash", Array((encoded + "\n").utf8))
         log.info("generated an admin token; read it once from the state dir and keep it safe", ["file": stateDir.file("admin-token")])
         return AdminAuth(hashes: [h])
     }
@@ -52,7 +53,7 @@ public final class AdminAuth: Sendable {
         guard !token.isEmpty, token.utf8.count <= 512 else { return false }
         let id = HMAC.sha256(key: cacheKey, message: Array(token.utf8))
         if verified.withLock({ $0.contains(id) }) { return true }
-        guard hashes.contains(where: { $0.verify(token) }) else { return false }
+        guard hashes.contains(where: { $0.matches(password: Array(token.utf8)) }) else { return false }
         verified.withLock { if $0.count < 1024 { $0.insert(id) } }
         return true
     }

@@ -27,11 +27,12 @@ enum HashPasswordCommand {
             eprint("rampart hash-password: give the token on standard input")
             return Exit.usage
         }
-        guard let h = PasswordHash.make(password: line, iterations: iterations) else {
-            eprint("rampart hash-password: hashing failed")
+        do {
+            print(try PasswordHash.make(password: line, iterations: iterations))
+        } catch {
+            eprint("rampart hash-password: \(error)")
             return Exit.usage
         }
-        print(h.encoded)
         return Exit.ok
     }
 }

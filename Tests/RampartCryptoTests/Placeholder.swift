@@ -1,5 +1,0 @@
-import XCTest
-
-final class RampartCryptoTestsPlaceholder: XCTestCase {
-    func testPlaceholder() { XCTAssertTrue(true) }
-}
