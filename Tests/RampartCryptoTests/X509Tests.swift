@@ -93,6 +93,8 @@ final class X509Tests: XCTestCase {
         XCTAssertEqual(key.algorithm, "EC")
         XCTAssertEqual(key.bits, 256)
         XCTAssertTrue(key.matches(cert))
+        // A combined cert + key PEM (as some tools write it) yields the key.
+        XCTAssertTrue(try PrivateKey.parse(pem: try f.read("self.crt") + (try f.read("self.key"))).matches(cert))
         XCTAssertFalse(key.matches(leaf))
         XCTAssertTrue(try PrivateKey.parse(pem: try f.read("leaf.key")).matches(leaf))
         XCTAssertFalse(try PrivateKey.parse(pem: try f.read("other.key")).matches(cert))
