@@ -41,6 +41,7 @@ let package = Package(
         .testTarget(name: "RampartModelTests", dependencies: ["RampartModel", "RampartYAML", "RampartSources"], exclude: ["Fixtures"]),
         .testTarget(name: "RampartCryptoTests", dependencies: ["RampartCrypto"]),
         .testTarget(name: "RampartGatewayTests", dependencies: ["RampartGateway", "TestSupport"]),
+        .testTarget(name: "RampartSecretsTests", dependencies: ["RampartSecrets", "RampartModel", "RampartCrypto", "TestSupport"]),
         .testTarget(name: "RampartSourcesTests", dependencies: ["RampartSources", "TestSupport"]),
         .testTarget(name: "RampartControllerTests", dependencies: ["RampartController", "RampartModel", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
