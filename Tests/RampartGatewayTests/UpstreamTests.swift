@@ -185,7 +185,7 @@ final class UpstreamTests: XCTestCase {
         defer { g.stop() }
         let c = try RawClient(port: g.port, timeout: 10)
         c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
-        XCTAssertTrue(TestSupport.waitUntil { g.gateway.activeConnections == 1 })
+        XCTAssertTrue(TestSupport.waitUntil { a.connectionCount == 1 })
         g.gateway.apply(GatewaySnapshot(generation: 2, routes: [], upstreams: [:]))
         usleep(50_000)
         c.send("67890")
@@ -201,7 +201,7 @@ final class UpstreamTests: XCTestCase {
                                                 upstreams: ["default/up": upstreamConfig("default/up", [a])]))
         let c = try RawClient(port: g.port, timeout: 10)
         c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab")
-        XCTAssertTrue(TestSupport.waitUntil { g.gateway.activeConnections == 1 })
+        XCTAssertTrue(TestSupport.waitUntil { a.connectionCount == 1 })
         let done = DispatchSemaphore(value: 0)
         let gateway = g.gateway
         DispatchQueue.global().async { gateway.stop(drainTimeoutMs: 5000); done.signal() }
