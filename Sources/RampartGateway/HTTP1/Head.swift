@@ -70,7 +70,11 @@ struct HeadScanner {
             if c == ASCII.lf {
                 if i == 0 || p[i - 1] != ASCII.cr { return -400 }
                 if firstLineEnd < 0 { firstLineEnd = i - 1 }
-                if i >= 3, p[i - 2] == ASCII.lf, p[i - 3] == ASCII.cr { return i + 1 }
+                if i >= 3, p[i - 2] == ASCII.lf, p[i - 3] == ASCII.cr {
+                    if firstLineEnd > maxStartLine { return -414 }
+                    if i + 1 > maxHead { return -431 }
+                    return i + 1
+                }
             } else if c == ASCII.cr {
                 if i + 1 < n, p[i + 1] != ASCII.lf { return -400 }
             } else if c == 0 {

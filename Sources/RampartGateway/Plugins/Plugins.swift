@@ -5,6 +5,7 @@ struct CompiledPlugins: Sendable {
     var hasIPRestriction = false
 
     var respSet: [(name: [UInt8], value: [UInt8])] = []
+    var respSetLower: [[UInt8]] = []
     var respAdd: [(name: [UInt8], value: [UInt8])] = []
     var respRemove: [[UInt8]] = []   // lowercase names
     var hasResponseHeaders = false
@@ -13,6 +14,7 @@ struct CompiledPlugins: Sendable {
     var rewriteRegex: RegexRewriter?
     var rewriteHost: [UInt8]?
     var reqSet: [(name: [UInt8], value: [UInt8])] = []
+    var reqSetLower: [[UInt8]] = []
     var reqAdd: [(name: [UInt8], value: [UInt8])] = []
     var reqRemove: [[UInt8]] = []
     var hasRewrite = false
@@ -34,7 +36,8 @@ struct CompiledPlugins: Sendable {
                 }
             case .responseHeaders(let set, let add, let remove):
                 hasResponseHeaders = true
-                respSet = set.map { (lowerBytes($0.name), Array($0.value.utf8)) }
+                respSet = set.map { (Array($0.name.utf8), Array($0.value.utf8)) }
+                respSetLower = set.map { lowerBytes($0.name) }
                 respAdd = add.map { (Array($0.name.utf8), Array($0.value.utf8)) }
                 respRemove = remove.map { lowerBytes($0) }
             case .proxyRewrite(let uri, let regexUri, let host, let setH, let addH, let removeH):
@@ -42,7 +45,8 @@ struct CompiledPlugins: Sendable {
                 rewriteURI = uri.map { Array($0.utf8) }
                 if let r = regexUri { rewriteRegex = try RegexRewriter(r) }
                 rewriteHost = host.map { Array($0.utf8) }
-                reqSet = setH.map { (lowerBytes($0.name), Array($0.value.utf8)) }
+                reqSet = setH.map { (Array($0.name.utf8), Array($0.value.utf8)) }
+                reqSetLower = setH.map { lowerBytes($0.name) }
                 reqAdd = addH.map { (Array($0.name.utf8), Array($0.value.utf8)) }
                 reqRemove = removeH.map { lowerBytes($0) }
             case .cors(let c):

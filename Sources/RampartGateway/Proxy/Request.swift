@@ -378,7 +378,7 @@ extension EventLoop {
                 }
                 if !drop && pl.hasRewrite {
                     for r in pl.reqRemove where bytesEqualsLower(np, nl, r) { drop = true; break }
-                    for s in pl.reqSet where bytesEqualsLower(np, nl, s.name) { drop = true; break }
+                    for s in pl.reqSetLower where bytesEqualsLower(np, nl, s) { drop = true; break }
                 }
                 if drop { continue }
             }

@@ -326,7 +326,7 @@ extension EventLoop {
             if let pl, pl.hasResponseHeaders {
                 var drop = false
                 for r in pl.respRemove where bytesEqualsLower(np, nl, r) { drop = true; break }
-                for s in pl.respSet where bytesEqualsLower(np, nl, s.name) { drop = true; break }
+                for s in pl.respSetLower where bytesEqualsLower(np, nl, s) { drop = true; break }
                 if drop { continue }
             }
             emitHeader(o, p, hd)

@@ -50,3 +50,29 @@ final class CompiledSnapshot: Sendable {
     static let empty = CompiledSnapshot(GatewaySnapshot(generation: 0, routes: [], upstreams: [:]),
                                         registry: HealthRegistry(), loops: 1)
 }
+
+extension CompiledSnapshot {
+    /// Route lookup from strings (tests, diagnostics); the loops use the byte path directly.
+    func lookup(host: String, path: String, method: String = "GET", headers: [HeaderPair] = []) -> CompiledRoute? {
+        var scratch: [Int32] = []
+        let hostBytes = Array(host.utf8)
+        let pathBytes = Array(path.utf8)
+        let methodBytes = Array(method.utf8)
+        let ri = hostBytes.withUnsafeBufferPointer { hb -> Int32 in
+            pathBytes.withUnsafeBufferPointer { pb -> Int32 in
+                guard let hp = hb.baseAddress ?? UnsafePointer(bitPattern: 1),
+                      let pp = pb.baseAddress ?? UnsafePointer(bitPattern: 1) else { return -1 }
+                let hl = EventLoop.hostWithoutPort(hp, hb.count)
+                return router.match(host: hp, hostLen: hl, path: pp, pathLen: pb.count, scratch: &scratch) { i in
+                    let r = routes[Int(i)]
+                    if !r.methods.isEmpty && !r.methods.contains(methodBytes) { return false }
+                    for c in r.headerConds where !headers.contains(where: { lowerBytes($0.name) == c.name && Array($0.value.utf8) == c.value }) {
+                        return false
+                    }
+                    return true
+                }
+            }
+        }
+        return ri >= 0 ? routes[Int(ri)] : nil
+    }
+}
