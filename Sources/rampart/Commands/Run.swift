@@ -1,7 +1,191 @@
+import Foundation
+import RampartController
+import RampartGateway
+import RampartModel
+import RampartSources
+
+/// `rampart run`: the controller and the embedded gateway in one process.
 enum RunCommand {
+    static let help = """
+    Usage: rampart run [PATH...] [flags]
+
+    Watches manifests (files or directories, default ./manifests), reconciles them
+    into one desired state and serves it on the embedded gateway, hot-reloading on
+    every change. Every flag can also be set as RAMPART_<FLAG> (e.g. RAMPART_LISTEN).
+
+    Flags:
+      --listen ADDR            gateway listener (default 0.0.0.0:8080)
+      --admin ADDR             admin API listener (default 127.0.0.1:9180)
+      --admin-tls MODE         auto|off|CERT,KEY (this build serves plain HTTP: see README)
+      --admin-token-file FILE  PBKDF2 token hashes, one per line (rampart hash-password)
+      --source KIND            dir (default) or git; kubernetes is not in this build
+      --git-url URL            git source: repository URL (file://, https://, ssh)
+      --git-ref REF            git source: branch or tag (default main)
+      --git-path DIR           git source: manifests directory inside the repository
+      --git-interval DURATION  git source: fetch interval (default 30s)
+      --gateway-group NAME     serve resources labelled rampart.io/gateway-group=NAME (default default)
+      --state-dir DIR          state, audit log and admin token (default ./.rampart)
+      --workers N              gateway event loops (default: number of cores)
+      --log-format text|json   log format (default text)
+      --log-level LEVEL        debug|info|warn|error (default info)
+      --dev                    inline plaintext secrets without warnings
+      --debounce DURATION      coalesce file events (default 50ms)
+      --allow-empty            apply an empty source (otherwise kept as a probable mistake)
+      --drain-timeout DURATION finish in-flight requests on SIGTERM (default 30s)
+      --max-header-bytes SIZE  request header limit (default 32Ki)
+      --max-connections N      refuse connections past N
+      --access-log off|stdout|FILE   JSON access log (default off)
+      --trusted-proxies CIDRS  whose X-Forwarded-For is believed
+      --help                   this text
+
+    Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP re-reads the sources now.
+    """
+
+    static let flags: [String: Arguments.Kind] = [
+        "listen": .value, "listen-tls": .value, "admin": .value, "admin-tls": .value, "admin-token-file": .value,
+        "source": .value, "kubeconfig": .value, "namespace": .value, "git-url": .value, "git-ref": .value, "git-path": .value,
+        "git-interval": .value, "gateway-group": .value, "state-dir": .value, "master-key-file": .value, "workers": .value,
+        "log-format": .value, "log-level": .value, "leader-elect": .bool, "dev": .bool, "debounce": .value, "allow-empty": .bool,
+        "drain-timeout": .value, "max-header-bytes": .value, "max-connections": .value, "access-log": .value,
+        "trusted-proxies": .value, "peers": .value, "cgroup-root": .value, "help": .bool,
+    ]
+
     static func run(_ args: [String]) -> Int32 {
-        if args.contains("--help") { print("Usage: rampart run [PATH...]\n\nNot built yet: the gateway data plane lands next."); return Exit.ok }
-        eprint("rampart run: not built yet")
-        return Exit.usage
+        let a: Arguments
+        do { a = try Arguments(args, spec: .init(flags: flags, env: true)) } catch {
+            eprint("rampart run: \(error)\n\n\(help)")
+            return Exit.usage
+        }
+        if a.flag("help") { print(help); return Exit.ok }
+        do {
+            return try serve(a)
+        } catch {
+            eprint("rampart run: \(error)")
+            return Exit.usage
+        }
+    }
+
+    struct UsageError: Error, CustomStringConvertible { var description: String }
+
+    static func duration(_ a: Arguments, _ name: String, _ def: Int) throws -> Int {
+        guard let s = a.string(name) else { return def }
+        guard let ms = Values.durationMs(s) else { throw UsageError(description: "--\(name): \"\(s)\" is not a duration (e.g. 50ms, 30s)") }
+        return ms
+    }
+
+    static func serve(_ a: Arguments) throws -> Int32 {
+        let source = a.string("source") ?? "dir"
+        guard source == "dir" || source == "git" else { throw UsageError(description: "--source \(source) is not in this build yet; use dir or git") }
+        guard let level = Log.Level(name: a.string("log-level") ?? "info") else { throw UsageError(description: "--log-level: debug, info, warn or error") }
+        let format = a.string("log-format") ?? "text"
+        guard format == "text" || format == "json" else { throw UsageError(description: "--log-format: text or json") }
+        let log = Log(json: format == "json", level: level)
+        let workers = try a.string("workers").map { s -> Int in
+            guard let n = Int(s), n >= 1, n <= 256 else { throw UsageError(description: "--workers: a number from 1 to 256") }
+            return n
+        } ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let maxHeader = try a.string("max-header-bytes").map { s -> Int in
+            guard let n = Values.sizeBytes(s), n >= 1024 else { throw UsageError(description: "--max-header-bytes: a size of at least 1Ki") }
+            return n
+        } ?? 32 * 1024
+        let maxConnections = try a.string("max-connections").map { s -> Int in
+            guard let n = Int(s), n >= 1 else { throw UsageError(description: "--max-connections: a positive number") }
+            return n
+        }
+        let accessLog: AccessLogTarget
+        switch a.string("access-log") ?? "off" {
+        case "off": accessLog = .off
+        case "stdout": accessLog = .stdout
+        case let file: accessLog = .file(file)
+        }
+        let trusted = (a.string("trusted-proxies") ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for c in trusted where CIDR(c) == nil { throw UsageError(description: "--trusted-proxies: \"\(c)\" is not a CIDR") }
+        let debounce = try duration(a, "debounce", 50)
+        let drain = try duration(a, "drain-timeout", 30_000)
+        let stateDirPath = a.string("state-dir") ?? "./.rampart"
+        let git: GitSource?
+        if source == "git" {
+            guard let url = a.string("git-url") else { throw UsageError(description: "--source git needs --git-url") }
+            if !a.positionals.isEmpty { throw UsageError(description: "--source git takes no PATH; use --git-path") }
+            git = GitSource(config: .init(url: url, ref: a.string("git-ref") ?? "main", path: a.string("git-path") ?? "",
+                                          intervalMs: try duration(a, "git-interval", 30_000), workDir: stateDirPath + "/git"),
+                            log: { log.warn($0) })
+        } else {
+            git = nil
+        }
+        let paths = git.map { [$0.manifestsPath] } ?? (a.positionals.isEmpty ? ["./manifests"] : a.positionals)
+        if a.string("admin-tls").map({ $0 != "off" }) ?? true {
+            log.warn("admin API TLS is not in this build yet: the admin listener serves plain HTTP; keep it on loopback")
+        }
+
+        let stateDir = try StateDir(stateDirPath)
+        let audit = try AuditLog(dir: stateDir)
+        let metrics = ControlMetrics()
+        let gateway = try Gateway(config: GatewayConfig(
+            listen: [a.string("listen") ?? "0.0.0.0:8080"], workers: workers, maxHeaderBytes: maxHeader,
+            maxConnections: maxConnections, accessLog: accessLog, trustedProxies: trusted))
+        let reconciler = Reconciler(
+            config: ControllerConfig(paths: paths, gatewayGroup: a.string("gateway-group") ?? "default",
+                                     allowEmpty: a.flag("allow-empty"), dev: a.flag("dev"),
+                                     origin: { git.flatMap { $0.currentCommit.map { "git:" + $0 } } ?? "dir" }),
+            log: log, stateDir: stateDir, audit: audit, metrics: metrics,
+            apply: { state in
+                let out = SnapshotBuilder.build(state)
+                gateway.apply(out.snapshot)
+                return out.notServed
+            })
+        let auth = try AdminAuth.load(tokenFile: a.string("admin-token-file"), stateDir: stateDir, log: log)
+        let api = AdminAPI(reconciler: reconciler, auth: auth, metrics: { gateway.metricsText() + metrics.text() }, log: log)
+        let admin = try AdminServer(listen: a.string("admin") ?? "127.0.0.1:9180", handler: { api.handle($0) })
+
+        try gateway.start()
+        try admin.start()
+        log.info("gateway listening", ["addresses": gateway.boundAddresses.joined(separator: ","), "workers": "\(workers)"])
+        log.info("admin API listening", ["address": admin.boundAddress])
+        reconciler.restoreFromStateFile()
+
+        let watcher: DirectoryWatcher? = git == nil ? try DirectoryWatcher(paths: paths, debounceMs: debounce) { reconciler.trigger("files changed") } : nil
+        watcher?.start()
+        if let git {
+            // The first sync happens on the git thread; until then state.json (if any) serves.
+            git.start { sha in
+                log.info("git: new commit", ["commit": sha])
+                reconciler.trigger("git:" + sha)
+            }
+        } else {
+            reconciler.reconcileNow("start")
+        }
+
+        let signals = SignalHandlers()
+        signals.on(SIGHUP) {
+            log.info("SIGHUP: re-reading sources")
+            reconciler.trigger("SIGHUP", full: true)
+        }
+        let stop: @Sendable () -> Void = {
+            log.info("stopping: draining in-flight requests", ["timeout": "\(drain)ms"])
+            watcher?.stop()
+            git?.stop()
+            admin.stop()
+            gateway.stop(drainTimeoutMs: drain)
+            log.info("stopped")
+            exit(Exit.ok)
+        }
+        signals.on(SIGTERM, stop)
+        signals.on(SIGINT, stop)
+        dispatchMain()
+    }
+}
+
+/// Routes POSIX signals to handlers on a dispatch queue.
+final class SignalHandlers: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+    private let queue = DispatchQueue(label: "rampart.signals")
+
+    func on(_ sig: Int32, _ handler: @escaping @Sendable () -> Void) {
+        signal(sig, SIG_IGN)
+        let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+        s.setEventHandler(handler: handler)
+        s.resume()
+        sources.append(s)
     }
 }

@@ -1,0 +1,74 @@
+import Foundation
+import RampartGateway
+import RampartModel
+
+/// The admin API endpoints of API.md section 3, served by the gateway's admin listener.
+public struct AdminAPI: Sendable {
+    let reconciler: Reconciler
+    let auth: AdminAuth
+    let metrics: @Sendable () -> String
+    let log: Log
+
+    public init(reconciler: Reconciler, auth: AdminAuth, metrics: @escaping @Sendable () -> String, log: Log) {
+        self.reconciler = reconciler
+        self.auth = auth
+        self.metrics = metrics
+        self.log = log
+    }
+
+    public func handle(_ req: AdminRequest) -> AdminResponse {
+        switch (req.method, req.path) {
+        case ("GET", "/healthz"):
+            return .text(200, "ok\n")
+        case ("GET", "/readyz"):
+            return reconciler.view.ready ? .text(200, "ready\n") : .text(503, "not ready\n")
+        case ("GET", "/metrics"):
+            return AdminResponse(status: 200, headers: [HeaderPair(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")],
+                                 body: Array(metrics().utf8))
+        default:
+            break
+        }
+        guard req.path.hasPrefix("/api/") else { return .json(404, "{\"error\":\"not found\"}") }
+        guard auth.check(authorization: req.header("authorization")) else {
+            return AdminResponse(status: 401, headers: [HeaderPair(name: "WWW-Authenticate", value: "Bearer realm=\"rampart\""),
+                                                        HeaderPair(name: "Content-Type", value: "application/json")],
+                                 body: Array("{\"error\":\"unauthorized\"}".utf8))
+        }
+        switch (req.method, req.path) {
+        case ("GET", "/api/v1/config"):
+            return .json(200, reconciler.view.serving.configJSON())
+        case ("GET", "/api/v1/status"):
+            return .json(200, statusJSON())
+        case ("POST", "/api/v1/diff"):
+            return diff(req.body)
+        case (_, "/api/v1/config"), (_, "/api/v1/status"), (_, "/api/v1/diff"):
+            return .json(405, "{\"error\":\"method not allowed\"}")
+        default:
+            return .json(404, "{\"error\":\"not found\"}")
+        }
+    }
+
+    func statusJSON() -> String {
+        let v = reconciler.view
+        var out = "{\"generation\":\(v.serving.generation),\"hash\":\(JSONWriter.quote(v.serving.hash)),\"origin\":\(JSONWriter.quote(v.serving.origin)),\"resources\":["
+        out += v.statuses.map { s in
+            let conds = s.conditions.map { c in
+                "{\"type\":\(JSONWriter.quote(c.type)),\"status\":\"\(c.status ? "True" : "False")\",\"reason\":\(JSONWriter.quote(c.reason)),\"message\":\(JSONWriter.quote(c.message)),\"observedGeneration\":\(c.observedGeneration)}"
+            }.joined(separator: ",")
+            return "{\"kind\":\"\(s.key.kind.rawValue)\",\"namespace\":\(JSONWriter.quote(s.key.namespace)),\"name\":\(JSONWriter.quote(s.key.name)),\"origin\":\(JSONWriter.quote(s.origin)),\"conditions\":[\(conds)]}"
+        }.joined(separator: ",")
+        out += "],\"errors\":[" + v.errors.map { JSONWriter.quote($0.description) }.joined(separator: ",") + "],\"alerts\":[]}"
+        return out
+    }
+
+    func diff(_ body: [UInt8]) -> AdminResponse {
+        let decoded = ManifestDecoder(dev: reconciler.config.dev).decode(file: "<request>", bytes: body)
+        let errors = decoded.diagnostics.filter { $0.severity == .error }
+        if !errors.isEmpty {
+            return .text(422, errors.map(\.description).joined(separator: "\n") + "\n")
+        }
+        let serving = reconciler.view.serving
+        let changes = StateDiff.changes(from: serving.sorted, to: decoded.resources, oldLabel: "serving, generation \(serving.generation)", newLabel: "proposed")
+        return .text(200, changes.map(\.diff).joined())
+    }
+}
