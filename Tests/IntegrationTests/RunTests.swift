@@ -176,3 +176,64 @@ final class RunTests: XCTestCase {
         }
     }
 }
+
+/// `rampart run --source git` against a local bare repository, SIGHUP and JSON logs.
+final class RunSourcesTests: XCTestCase {
+    func git(_ args: [String], _ cwd: String) throws {
+        let r = try Command.run("/usr/bin/git", ["-c", "user.name=t", "-c", "user.email=t@example.invalid"] + args, cwd: cwd)
+        XCTAssertEqual(r.code, 0, r.stderr)
+    }
+
+    func testGitSourceServesEachCommitAndNamesItInTheAudit() throws {
+        let one = try TestUpstream(name: "one"), two = try TestUpstream(name: "two")
+        let base = try TempDir.make("gitrun")
+        let work = base + "/work"
+        try FileManager.default.createDirectory(atPath: work + "/deploy", withIntermediateDirectories: true)
+        try git(["init", "-q", "-b", "main"], work)
+        try (Manifests.upstream("web", port: one.port) + "---\n" + Manifests.route("web", paths: ["/*"], upstream: "web"))
+            .write(toFile: work + "/deploy/all.yaml", atomically: false, encoding: .utf8)
+        try "not a manifest dir\n".write(toFile: work + "/README", atomically: false, encoding: .utf8)
+        try git(["add", "."], work)
+        try git(["commit", "-q", "-m", "one"], work)
+        try git(["clone", "-q", "--bare", work, base + "/origin.git"], base)
+
+        let r = try RampartInstance(extraArgs: ["--source", "git", "--git-url", "file://\(base)/origin.git", "--git-ref", "main",
+                                                "--git-path", "deploy", "--git-interval", "200ms"])
+        try r.start(paths: [])
+        XCTAssertTrue(Poll.until { Curl.get(r.url + "/x")?.body.contains("\"server\": \"one\"") ?? false }, r.log)
+
+        try (Manifests.upstream("web", port: two.port) + "---\n" + Manifests.route("web", paths: ["/*"], upstream: "web"))
+            .write(toFile: work + "/deploy/all.yaml", atomically: false, encoding: .utf8)
+        try git(["commit", "-q", "-am", "two"], work)
+        try git(["push", "-q", base + "/origin.git", "main"], work)
+        XCTAssertTrue(Poll.until { Curl.get(r.url + "/x")?.body.contains("\"server\": \"two\"") ?? false }, r.log)
+        let sha = try Command.run("/usr/bin/git", ["rev-parse", "HEAD"], cwd: work).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(Poll.until { r.api("/api/v1/status")?.body.contains("\"origin\":\"git:\(sha)\"") ?? false })
+        let audit = try String(contentsOfFile: r.stateDir + "/audit.log", encoding: .utf8)
+        XCTAssertTrue(audit.contains("\"actor\":\"git:\(sha)\""), audit)
+
+        // The remote disappears: the last commit keeps serving.
+        try FileManager.default.removeItem(atPath: base + "/origin.git")
+        XCTAssertTrue(Poll.until { r.log.contains("git fetch failed; keeping commit \(sha)") }, r.log)
+        XCTAssertTrue(Curl.get(r.url + "/x")?.body.contains("\"server\": \"two\"") ?? false)
+        XCTAssertEqual(r.stop(), 0)
+    }
+
+    func testSIGHUPRereadsAndJSONLogs() throws {
+        let up = try TestUpstream(name: "up")
+        let r = try RampartInstance(extraArgs: ["--log-format", "json", "--debounce", "1h"])
+        try r.write("a.yaml", Manifests.upstream("web", port: up.port) + "---\n" + Manifests.route("web", paths: ["/a"], upstream: "web"))
+        try r.start()
+        XCTAssertTrue(r.waitReady(), r.log)
+        // With an hour of debounce only SIGHUP makes the change visible now.
+        try r.write("a.yaml", Manifests.upstream("web", port: up.port) + "---\n" + Manifests.route("web", paths: ["/b"], upstream: "web"))
+        XCTAssertEqual(Curl.get(r.url + "/b")?.status, 404)
+        kill(r.process?.pid ?? 0, SIGHUP)
+        XCTAssertTrue(Poll.until { Curl.get(r.url + "/b")?.status == 200 }, r.log)
+        r.stop()
+        for line in r.log.split(separator: "\n") {
+            XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(line.utf8)), String(line))
+        }
+        XCTAssertTrue(r.log.contains("\"msg\":\"SIGHUP: re-reading sources\""), r.log)
+    }
+}
