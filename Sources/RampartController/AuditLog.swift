@@ -40,22 +40,48 @@ public final class AuditLog: @unchecked Sendable {
         public var generationFrom: Int
         public var generationTo: Int
         public var diff: String
+
+        public init(actor: String, action: String, key: ResourceKey?, generationFrom: Int, generationTo: Int, diff: String) {
+            self.actor = actor
+            self.action = action
+            self.key = key
+            self.generationFrom = generationFrom
+            self.generationTo = generationTo
+            self.diff = diff
+        }
     }
 
     public func append(_ e: Entry) throws {
+        try append([e])
+    }
+
+    /// Appends the entries of one change with one write and one fsync (group commit): a change of
+    /// 10,000 resources costs one disk flush, and every entry is durable before this returns.
+    public func append(_ entries: [Entry]) throws {
+        guard !entries.isEmpty else { return }
         lock.lock()
         defer { lock.unlock() }
-        let next = seq + 1
+        var text = ""
+        var seq = self.seq, prev = self.prev
+        for e in entries {
+            let line = Self.line(e, seq: seq + 1, prev: prev)
+            text += line.text
+            seq += 1
+            prev = line.hash
+        }
+        try dir.appendSynced(Self.fileName, Array(text.utf8))
+        self.seq = seq
+        self.prev = prev
+    }
+
+    private static func line(_ e: Entry, seq next: Int, prev: String) -> (text: String, hash: String) {
         var body = "{\"seq\":\(next),\"time\":\(JSONWriter.quote(Log.timestamp())),\"actor\":\(JSONWriter.quote(e.actor)),"
         body += "\"action\":\(JSONWriter.quote(e.action)),\"kind\":\(JSONWriter.quote(e.key?.kind.rawValue ?? "")),"
         body += "\"namespace\":\(JSONWriter.quote(e.key?.namespace ?? "")),\"name\":\(JSONWriter.quote(e.key?.name ?? "")),"
         body += "\"generationFrom\":\(e.generationFrom),\"generationTo\":\(e.generationTo),\"diff\":\(JSONWriter.quote(e.diff)),"
         body += "\"prev\":\(JSONWriter.quote(prev))}"
         let hash = Hex.encode(SHA256.hash(Array(body.utf8)))
-        let line = String(body.dropLast()) + ",\"hash\":\"\(hash)\"}\n"
-        try dir.appendSynced(Self.fileName, Array(line.utf8))
-        seq = next
-        prev = hash
+        return (String(body.dropLast()) + ",\"hash\":\"\(hash)\"}\n", hash)
     }
 
     /// The outcome of checking the chain.

@@ -184,7 +184,9 @@ public final class Reconciler: @unchecked Sendable {
             newByFile[file] = fileResources
         }
         candidates = candidates.filter { $0.metadata.gatewayGroup == config.gatewayGroup }
+        let decoded = Date()
         let cross = CrossCheck.run(candidates, rejected: rejectedOrigins.filter { serving.resources[$0.key] == nil })
+        let checked = Date()
         diagnostics += cross.diagnostics
         for d in cross.diagnostics where d.severity == .error {
             if let key = candidates.first(where: { $0.key.description == d.resource })?.key, cross.invalid.contains(key) {
@@ -204,6 +206,7 @@ public final class Reconciler: @unchecked Sendable {
         fileCache = nextCache
 
         var next = DesiredState(generation: serving.generation + 1, origin: config.origin(), resources: desired, known: known)
+        let hashed = Date()
         if next.hash == serving.hash {
             report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
             return
@@ -221,7 +224,11 @@ public final class Reconciler: @unchecked Sendable {
         metrics.reload(ok: true, generation: next.generation)
         log.info("applied generation \(next.generation)", ["reason": reason, "resources": "\(next.resources.count)", "hash": String(next.hash.prefix(12))])
         for (key, why) in notServed.sorted(by: { $0.key < $1.key }) { log.warn("\(key) is not served: \(why)") }
+        let applied = Date()
         persist(&next, previous: previous)
+        func ms(_ a: Date, _ b: Date) -> String { String(format: "%.1f", b.timeIntervalSince(a) * 1000) }
+        log.debug("reconcile phases (ms)", ["decode": ms(started, decoded), "crossCheck": ms(decoded, checked), "hash": ms(checked, hashed),
+                                            "apply": ms(hashed, applied), "persist": ms(applied, Date())])
         report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
     }
 
@@ -239,13 +246,13 @@ public final class Reconciler: @unchecked Sendable {
             after[key] = next.resources[key].map { Canonical.yaml($0, sensitive: render) }
         }
         let changes = StateDiff.changes(from: before, to: after, oldLabel: "generation \(previous.generation)", newLabel: "generation \(next.generation)")
-        for c in changes {
-            do {
-                try audit.append(.init(actor: next.origin, action: c.action.rawValue, key: c.key, generationFrom: previous.generation,
-                                       generationTo: next.generation, diff: c.diff))
-            } catch {
-                log.error("cannot append to the audit log", ["error": "\(error)"])
-            }
+        do {
+            try audit.append(changes.map {
+                AuditLog.Entry(actor: next.origin, action: $0.action.rawValue, key: $0.key, generationFrom: previous.generation,
+                               generationTo: next.generation, diff: $0.diff)
+            })
+        } catch {
+            log.error("cannot append to the audit log", ["error": "\(error)"])
         }
     }
 
