@@ -232,4 +232,31 @@ final class ProxyTests: XCTestCase {
             return got == Array("ping-frame".utf8)
         })
     }
+
+    func testSlowReaderBackpressureDeliversWholeBody() throws {
+        let n = 20_000_000
+        let c = try RawClient(port: gw.port, timeout: 30)
+        c.send("GET /big/\(n) HTTP/1.1\r\nHost: x\r\n\r\n")
+        usleep(300_000)   // the client does not read: the gateway must stop reading the upstream, not buffer 20 MB
+        let r = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(r.body.count, n)
+        c.send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(c.readResponse()?.echoTarget, "/after")
+    }
+
+    func testMaxConnections() throws {
+        let g = try TestGateway(GatewaySnapshot(generation: 1, routes: [route("default/all")],
+                                                upstreams: ["default/up": upstreamConfig("default/up", [up])]),
+                                config: GatewayConfig(workers: 1, maxConnections: 1))
+        defer { g.stop() }
+        let first = try RawClient(port: g.port)
+        first.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(first.readResponse()?.status, 200)
+        let second = try RawClient(port: g.port)
+        XCTAssertTrue(second.isClosed(timeout: 2), "over the limit: closed at once")
+        first.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        XCTAssertEqual(first.readResponse()?.status, 200)
+        XCTAssertTrue(TestSupport.waitUntil { g.gateway.activeConnections == 0 })
+        XCTAssertEqual(g.get("/")?.status, 200)
+    }
 }

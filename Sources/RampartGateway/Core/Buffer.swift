@@ -3,18 +3,39 @@ import Glibc
 /// A growable byte buffer with a read index and a write index, reused for a connection's life.
 /// Owned by one event loop; never shared across threads.
 final class ByteBuffer {
-    private(set) var base: UnsafeMutablePointer<UInt8>
-    private(set) var capacity: Int
-    /// Unread bytes are base[readIndex..<writeIndex].
-    var readIndex = 0
-    var writeIndex = 0
+    /// Indices live behind a pointer so that hot-path reads and writes need no dynamic
+    /// exclusivity checks (class stored `var`s would).
+    private struct Header {
+        var base: UnsafeMutablePointer<UInt8>
+        var capacity: Int
+        var readIndex: Int
+        var writeIndex: Int
+    }
+    private let h: UnsafeMutablePointer<Header>
 
-    init(capacity: Int) {
-        self.capacity = max(capacity, 64)
-        base = UnsafeMutablePointer<UInt8>.allocate(capacity: self.capacity)
+    @inline(__always) var base: UnsafeMutablePointer<UInt8> { h.pointee.base }
+    @inline(__always) var capacity: Int { h.pointee.capacity }
+    /// Unread bytes are base[readIndex..<writeIndex].
+    @inline(__always) var readIndex: Int {
+        get { h.pointee.readIndex }
+        set { h.pointee.readIndex = newValue }
+    }
+    @inline(__always) var writeIndex: Int {
+        get { h.pointee.writeIndex }
+        set { h.pointee.writeIndex = newValue }
     }
 
-    deinit { base.deallocate() }
+    init(capacity: Int) {
+        let cap = max(capacity, 64)
+        h = UnsafeMutablePointer<Header>.allocate(capacity: 1)
+        h.initialize(to: Header(base: UnsafeMutablePointer<UInt8>.allocate(capacity: cap), capacity: cap, readIndex: 0, writeIndex: 0))
+    }
+
+    deinit {
+        h.pointee.base.deallocate()
+        h.deinitialize(count: 1)
+        h.deallocate()
+    }
 
     @inline(__always) var readable: Int { writeIndex - readIndex }
     @inline(__always) var isEmpty: Bool { readIndex == writeIndex }
@@ -48,16 +69,16 @@ final class ByteBuffer {
         let nb = UnsafeMutablePointer<UInt8>.allocate(capacity: newCap)
         if writeIndex > 0 { nb.update(from: base, count: writeIndex) }
         base.deallocate()
-        base = nb
-        capacity = newCap
+        h.pointee.base = nb
+        h.pointee.capacity = newCap
     }
 
     /// Shrinks an idle buffer that grew far past its initial size.
     func shrinkIfIdle(to cap: Int) {
         guard isEmpty, capacity > cap * 4 else { return }
         base.deallocate()
-        capacity = cap
-        base = UnsafeMutablePointer<UInt8>.allocate(capacity: cap)
+        h.pointee.capacity = cap
+        h.pointee.base = UnsafeMutablePointer<UInt8>.allocate(capacity: cap)
         readIndex = 0
         writeIndex = 0
     }

@@ -292,7 +292,12 @@ final class EventLoop {
         case .readingHead:
             if c.inBuf.readable < maxHead + 16 * 1024 { want |= evIn }
         case .proxying:
-            if !c.reqBodyDone, let u = c.upstream, u.outBuf.readable < EventLoop.highWater { want |= evIn }
+            if c.reqBodyDone {
+                // Pipelined bytes are buffered (bounded); this also keeps epoll_ctl off the common path.
+                if c.inBuf.readable < maxHead + 16 * 1024 { want |= evIn }
+            } else if let u = c.upstream, u.outBuf.readable < EventLoop.highWater {
+                want |= evIn
+            }
         case .tunnel:
             if let u = c.upstream, u.outBuf.readable < EventLoop.highWater { want |= evIn }
         case .closing:

@@ -1,27 +1,35 @@
-/// A route's plugin chain, compiled once per snapshot.
-struct CompiledPlugins: Sendable {
-    var ipAllow: [CIDR] = []
-    var ipDeny: [CIDR] = []
-    var hasIPRestriction = false
+/// A route's plugin chain, compiled once per snapshot. A class with `let`s: the loops read it
+/// through the route without copying (or retaining) each member.
+final class CompiledPlugins: Sendable {
+    let ipAllow: [CIDR]
+    let ipDeny: [CIDR]
+    let hasIPRestriction: Bool
 
-    var respSet: [(name: [UInt8], value: [UInt8])] = []
-    var respSetLower: [[UInt8]] = []
-    var respAdd: [(name: [UInt8], value: [UInt8])] = []
-    var respRemove: [[UInt8]] = []   // lowercase names
-    var hasResponseHeaders = false
+    let respSet: [(name: [UInt8], value: [UInt8])]
+    let respSetLower: [[UInt8]]
+    let respAdd: [(name: [UInt8], value: [UInt8])]
+    let respRemove: [[UInt8]]   // lowercase names
+    let hasResponseHeaders: Bool
 
-    var rewriteURI: [UInt8]?
-    var rewriteRegex: RegexRewriter?
-    var rewriteHost: [UInt8]?
-    var reqSet: [(name: [UInt8], value: [UInt8])] = []
-    var reqSetLower: [[UInt8]] = []
-    var reqAdd: [(name: [UInt8], value: [UInt8])] = []
-    var reqRemove: [[UInt8]] = []
-    var hasRewrite = false
+    let rewriteURI: [UInt8]?
+    let rewriteRegex: RegexRewriter?
+    let rewriteHost: [UInt8]?
+    let reqSet: [(name: [UInt8], value: [UInt8])]
+    let reqSetLower: [[UInt8]]
+    let reqAdd: [(name: [UInt8], value: [UInt8])]
+    let reqRemove: [[UInt8]]
+    let hasRewrite: Bool
 
-    var cors: CORSConfig?
+    let cors: CORSConfig?
 
     init(_ plugins: [PluginConfig]) throws {
+        var ipAllow: [CIDR] = [], ipDeny: [CIDR] = [], hasIPRestriction = false
+        var respSet: [(name: [UInt8], value: [UInt8])] = [], respSetLower: [[UInt8]] = []
+        var respAdd: [(name: [UInt8], value: [UInt8])] = [], respRemove: [[UInt8]] = [], hasResponseHeaders = false
+        var rewriteURI: [UInt8]?, rewriteRegex: RegexRewriter?, rewriteHost: [UInt8]?
+        var reqSet: [(name: [UInt8], value: [UInt8])] = [], reqSetLower: [[UInt8]] = []
+        var reqAdd: [(name: [UInt8], value: [UInt8])] = [], reqRemove: [[UInt8]] = [], hasRewrite = false
+        var cors: CORSConfig?
         for p in plugins {
             switch p {
             case .ipRestriction(let allow, let deny):
@@ -54,11 +62,24 @@ struct CompiledPlugins: Sendable {
             }
         }
         for (name, value) in respSet + respAdd + reqSet + reqAdd {
-            try validateHeader(name, value)
+            try CompiledPlugins.validateHeader(name, value)
         }
+        if let h = rewriteHost, !h.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            throw GatewayError.invalidConfig("proxy-rewrite: invalid host")
+        }
+        if let u = rewriteURI, !u.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            throw GatewayError.invalidConfig("proxy-rewrite: invalid uri")
+        }
+        self.ipAllow = ipAllow; self.ipDeny = ipDeny; self.hasIPRestriction = hasIPRestriction
+        self.respSet = respSet; self.respSetLower = respSetLower; self.respAdd = respAdd
+        self.respRemove = respRemove; self.hasResponseHeaders = hasResponseHeaders
+        self.rewriteURI = rewriteURI; self.rewriteRegex = rewriteRegex; self.rewriteHost = rewriteHost
+        self.reqSet = reqSet; self.reqSetLower = reqSetLower; self.reqAdd = reqAdd; self.reqRemove = reqRemove
+        self.hasRewrite = hasRewrite
+        self.cors = cors
     }
 
-    private func validateHeader(_ name: [UInt8], _ value: [UInt8]) throws {
+    private static func validateHeader(_ name: [UInt8], _ value: [UInt8]) throws {
         guard !name.isEmpty, name.allSatisfy({ ASCII.tchar[Int($0)] }),
               value.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == ASCII.tab }) else {
             throw GatewayError.invalidConfig("invalid header \(String(decoding: name, as: UTF8.self))")
