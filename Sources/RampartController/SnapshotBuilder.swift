@@ -6,13 +6,29 @@ import RampartModel
 /// A Route that needs a plugin this build cannot enforce yet (auth, rate limits) is not served
 /// at all: failing closed beats serving an unauthenticated route.
 public enum SnapshotBuilder {
+    /// Turns a sensitive value into its plaintext, in memory only: (value, owning resource, field path).
+    /// `inlineOnly` handles `{value: ...}`; the secrets module supplies one that also reads SecretRefs and `$enc:` values.
+    public typealias Resolve = @Sendable (Sensitive, ResourceKey, String) throws -> [UInt8]
+
+    public struct Unresolved: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static let inlineOnly: Resolve = { value, key, path in
+        switch value.source {
+        case .inline(let s): return Array(s.utf8)
+        case .secretRef(let ref, _): throw Unresolved(description: "\(key) \(path): SecretRef \(ref) is not resolved by this build")
+        case .encrypted: throw Unresolved(description: "\(key) \(path): encrypted values need the Keyring")
+        }
+    }
+
     public struct Output: Sendable {
         public var snapshot: GatewaySnapshot
         /// Resources left out, with the reason.
         public var notServed: [ResourceKey: String]
     }
 
-    public static func build(_ state: DesiredState) -> Output {
+    public static func build(_ state: DesiredState, resolve: Resolve = inlineOnly) -> Output {
         var upstreams: [String: UpstreamConfig] = [:]
         var notServed: [ResourceKey: String] = [:]
         for r in state.sorted {
