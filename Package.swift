@@ -43,7 +43,7 @@ let package = Package(
         .testTarget(name: "RampartGatewayTests", dependencies: ["RampartGateway", "TestSupport"]),
         .testTarget(name: "RampartSecretsTests", dependencies: ["RampartSecrets", "RampartModel", "RampartCrypto", "TestSupport"]),
         .testTarget(name: "RampartSourcesTests", dependencies: ["RampartSources", "TestSupport"]),
-        .testTarget(name: "RampartControllerTests", dependencies: ["RampartController", "RampartModel", "TestSupport"]),
+        .testTarget(name: "RampartControllerTests", dependencies: ["RampartController", "RampartModel", "RampartCrypto", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

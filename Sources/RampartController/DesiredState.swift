@@ -62,20 +62,18 @@ public enum StateFile {
         return decode([UInt8](data), path: path)
     }
 
-    /// Documents with an inline plaintext secret are not written: without a Keyring nothing could
-    /// encrypt them (they are read from the source again at start).
-    static func encode(_ s: DesiredState) -> (bytes: [UInt8], skipped: [ResourceKey]) {
+    /// Inline secrets are written encrypted with the group's Keyring (the Keyring's own material with
+    /// the master key); a resource whose secret cannot be encrypted is not written at all (it is read
+    /// from the source again at start).
+    static func encode(_ s: DesiredState, values: SensitiveValues, keyring: Keyring?) -> (bytes: [UInt8], skipped: [ResourceKey]) {
         var docs: [String] = []
         var skipped: [ResourceKey] = []
         for r in s.sorted {
-            var inline = false
-            if let spec = r.specNode {
-                SchemaWalker.sensitiveNodes(spec, KindSchemas.spec(r.kind), path: "spec") { _, node in
-                    if node["value"] != nil { inline = true }
-                }
+            guard let doc = values.persistable(r, keyring: keyring) else {
+                skipped.append(r.key)
+                continue
             }
-            if inline { skipped.append(r.key); continue }
-            docs.append(JSONWriter.write(r.document))
+            docs.append(JSONWriter.write(doc))
         }
         let text = "{\"generation\":\(s.generation),\"hash\":\(JSONWriter.quote(s.hash)),\"origin\":\(JSONWriter.quote(s.origin)),\"resources\":[\n"
             + docs.joined(separator: ",\n") + "\n]}\n"

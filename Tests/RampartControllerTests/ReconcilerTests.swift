@@ -1,4 +1,5 @@
 import Foundation
+import RampartCrypto
 import RampartModel
 import Synchronization
 import TestSupport
@@ -146,5 +147,95 @@ final class ReconcilerTests: XCTestCase {
         XCTAssertTrue(r.view.serving.configJSON().contains("\"hmacSecret\":\"***\""))
         let audit = try String(contentsOfFile: stateDir + "/audit.log", encoding: .utf8)
         XCTAssertTrue(audit.contains("hmac-sha256:"), audit)
+    }
+}
+
+/// The Keyring: encrypted state, the master key for the Keyring's own material, and safe rotation.
+final class KeyringStateTests: XCTestCase {
+    var dir = "", stateDir = ""
+    let k1 = Data((0..<32).map { UInt8($0) }).base64EncodedString()
+    let k2 = Data((0..<32).map { UInt8(255 - $0) }).base64EncodedString()
+
+    override func setUpWithError() throws {
+        let base = try TempDir.make("keyring")
+        dir = base + "/m"
+        stateDir = base + "/state"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    func make(master: String? = nil) throws -> (Reconciler, ReconcilerTests.Recorder) {
+        var masterRing: Keyring?
+        if let master { masterRing = try Keyring(materials: [(id: SensitiveValues.masterKeyID, material: master)]) }
+        let rec = ReconcilerTests.Recorder()
+        let sd = try StateDir(stateDir)
+        let r = Reconciler(config: ControllerConfig(paths: [dir], dev: true), log: Log(level: .error), stateDir: sd,
+                           audit: try AuditLog(dir: sd), metrics: ControlMetrics(), values: SensitiveValues(master: masterRing, lookup: nil)) { s in
+            rec.states.withLock { $0.append(s) }
+            return [:]
+        }
+        return (r, rec)
+    }
+
+    func keyring(_ keys: [(String, String)]) -> String {
+        "apiVersion: rampart.io/v1alpha1\nkind: Keyring\nmetadata: {name: default}\nspec:\n  keys:\n"
+            + keys.map { "    - {id: \($0.0), material: {value: \"\($0.1)\"}}\n" }.joined()
+    }
+
+    func contactPoint(_ secret: String) -> String {
+        "apiVersion: rampart.io/v1alpha1\nkind: ContactPoint\nmetadata: {name: ops}\nspec: {type: webhook, url: https://hooks.example/x, hmacSecret: \(secret)}\n"
+    }
+
+    func testInlineSecretsAreStoredEncryptedAndDecryptAfterRestart() throws {
+        let secret = "pt-\(UUID().uuidString)"
+        try keyring([("k1", k1)]).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8)
+        try contactPoint("{value: \(secret)}").write(toFile: dir + "/cp.yaml", atomically: true, encoding: .utf8)
+        let (r, _) = try make(master: "a master passphrase")
+        r.reconcileNow("test")
+        let state = try String(contentsOfFile: stateDir + "/state.json", encoding: .utf8)
+        XCTAssertFalse(state.contains(secret))
+        XCTAssertFalse(state.contains(k1), "the Keyring's material is never stored in plaintext")
+        XCTAssertTrue(state.contains("$enc:v1:k1:"), state)
+        XCTAssertTrue(state.contains("$enc:v1:master:"), state)
+
+        try FileManager.default.removeItem(atPath: dir)
+        let (again, rec) = try make(master: "a master passphrase")
+        again.restoreFromStateFile()
+        let restored = try XCTUnwrap(rec.last)
+        let cp = try XCTUnwrap(restored.resources[ResourceKey(.contactPoint, "default", "ops")]?.contactPoint?.hmacSecret)
+        let plain = try again.values.resolver(for: restored)(cp, ResourceKey(.contactPoint, "default", "ops"), "spec.hmacSecret")
+        XCTAssertEqual(String(decoding: plain, as: UTF8.self), secret)
+    }
+
+    func testWithoutMasterKeyTheKeyringIsNotStored() throws {
+        try keyring([("k1", k1)]).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8)
+        let (r, _) = try make()
+        r.reconcileNow("test")
+        let state = try String(contentsOfFile: stateDir + "/state.json", encoding: .utf8)
+        XCTAssertFalse(state.contains("\"Keyring\""), state)
+        XCTAssertFalse(state.contains(k1))
+    }
+
+    func testRemovingAKeyThatStillProtectsValuesIsRefused() throws {
+        let ring = try Keyring(materials: [(id: "k1", material: k1)])
+        let enc = try ring.encrypt(plaintext: Array("hook-secret".utf8), fieldPath: SensitiveValues.boundPath("spec.hmacSecret"))
+        try keyring([("k1", k1)]).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8)
+        try contactPoint("{encrypted: \"\(enc)\"}").write(toFile: dir + "/cp.yaml", atomically: true, encoding: .utf8)
+        let (r, rec) = try make()
+        r.reconcileNow("test")
+        XCTAssertEqual(rec.last?.resources.count, 2)
+
+        try keyring([("k2", k2)]).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8)
+        r.reconcileNow("drop k1")
+        let error = r.view.errors.map(\.description).joined(separator: "\n")
+        XCTAssertTrue(error.contains("key \"k1\" still protects 1 stored value"), error)
+        XCTAssertEqual(rec.last?.resources[ResourceKey(.keyring, "default", "default")]?.keyring?.keys.map(\.id), ["k1"], "the old Keyring keeps serving")
+
+        try keyring([("k2", k2), ("k1", k1)]).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8)
+        r.reconcileNow("rotate")
+        XCTAssertEqual(rec.last?.resources[ResourceKey(.keyring, "default", "default")]?.keyring?.keys.map(\.id), ["k2", "k1"])
+        XCTAssertTrue(r.view.errors.isEmpty)
+        let state = try XCTUnwrap(rec.last)
+        let cp = try XCTUnwrap(state.resources[ResourceKey(.contactPoint, "default", "ops")]?.contactPoint?.hmacSecret)
+        XCTAssertEqual(try r.values.resolver(for: state)(cp, ResourceKey(.contactPoint, "default", "ops"), "spec.hmacSecret"), Array("hook-secret".utf8))
     }
 }
