@@ -121,6 +121,17 @@ public final class AWSSecretsManagerProvider: SecretProvider, @unchecked Sendabl
         return (type, (obj["message"] as? String) ?? (obj["Message"] as? String) ?? "")
     }
 
+    /// An ISO 8601 time with or without fractional seconds (`2026-11-29T07:31:32.095703Z`).
+    static func parseISO8601(_ s: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        if let d = f.date(from: s) { return d }
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: s) { return d }
+        // More than millisecond precision: drop the fraction.
+        guard let dot = s.firstIndex(of: "."), let z = s[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" }) else { return nil }
+        return ISO8601DateFormatter().date(from: String(s[..<dot]) + String(s[z...]))
+    }
+
     /// `Code: Message` of an AWS XML error body (`<Error><Code>…</Code><Message>…</Message>`), if any.
     static func xmlError(_ body: [UInt8]) -> String? {
         let text = String(decoding: body.prefix(64 << 10), as: UTF8.self)
@@ -201,7 +212,7 @@ public final class AWSSecretsManagerProvider: SecretProvider, @unchecked Sendabl
         guard resp.status == 200, let k = Self.xmlTag("AccessKeyId", in: text), let s = Self.xmlTag("SecretAccessKey", in: text) else {
             throw SecretError(.auth, ref: ref, "aws: sts AssumeRoleWithWebIdentity: HTTP \(resp.status)\(Self.xmlError(resp.body).map { ": " + $0 } ?? "")")
         }
-        let exp = Self.xmlTag("Expiration", in: text).flatMap { ISO8601DateFormatter().date(from: $0.replacingOccurrences(of: ".000", with: "")) }
+        let exp = Self.xmlTag("Expiration", in: text).flatMap(Self.parseISO8601)
         let c = AWSCredentials(accessKeyId: k, secretAccessKey: s, sessionToken: Self.xmlTag("SessionToken", in: text),
                                expiration: exp ?? now().addingTimeInterval(3600))
         lock.withLock { stsCredentials = c }
