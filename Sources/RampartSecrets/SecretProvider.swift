@@ -17,12 +17,17 @@ public enum SecretProviders {
     /// The provider for `spec`; `ref` is "namespace/name" (for errors); `namespace` resolves nested secretRefs.
     public static func make(ref: String, namespace: String, spec: SecretRefSpec,
                             resolve: @escaping SensitiveResolver) throws -> any SecretProvider {
-        let cfg = spec.config
+        try make(ref: ref, namespace: namespace, provider: spec.provider, config: spec.config, resolve: resolve)
+    }
+
+    /// The provider named `provider` configured by its block `config` (`spec.vault`, `spec.aws`, ...).
+    public static func make(ref: String, namespace: String, provider: String, config cfg: Node?,
+                            resolve: @escaping SensitiveResolver) throws -> any SecretProvider {
         func need() throws -> Node {
-            guard let cfg else { throw SecretError(.config, ref: ref, "spec.\(spec.provider) is missing") }
+            guard let cfg else { throw SecretError(.config, ref: ref, "spec.\(provider) is missing") }
             return cfg
         }
-        switch spec.provider {
+        switch provider {
         case "env":
             guard let name = try need().string("name") else { throw SecretError(.config, ref: ref, "spec.env.name is missing") }
             return EnvProvider(ref: ref, name: name)
@@ -36,7 +41,7 @@ public enum SecretProviders {
         case "kubernetes":
             return KubernetesSecretProvider(ref: ref)
         default:
-            throw SecretError(.config, ref: ref, "unknown provider \"\(spec.provider)\"")
+            throw SecretError(.config, ref: ref, "unknown provider \"\(provider)\"")
         }
     }
 }
