@@ -3,7 +3,7 @@ import Foundation
 /// Caches every SecretRef's value, refreshes it when due, keeps the last good value through provider failures and
 /// retries with capped exponential backoff. Thread-safe. Refresh is driven by the caller: `tick(now:)` (the
 /// controller calls it on a timer, at `nextDue()`), `refreshAll()` (admin API), or a read of a stale value.
-public final class SecretResolver: @unchecked Sendable {
+public final class SecretResolver: CustomStringConvertible, CustomReflectable, @unchecked Sendable {
     /// Retry delays after consecutive failures: `min(maxMs, baseMs * 2^(failures-1))`, minus up to `jitter` of it at random.
     public struct Backoff: Sendable {
         public var baseMs: Int
@@ -84,6 +84,9 @@ public final class SecretResolver: @unchecked Sendable {
         self.random = random
         self.onChange = onChange
     }
+
+    public var description: String { "SecretResolver(\(refs.joined(separator: ", ")))" }
+    public var customMirror: Mirror { Mirror(self, children: ["refs": refs], displayStyle: .class) }
 
     /// Adds or replaces the provider of `ref` ("namespace/name"); a replaced provider's cached value is dropped.
     public func register(_ ref: String, provider: any SecretProvider, refreshIntervalMs: Int) {

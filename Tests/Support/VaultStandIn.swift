@@ -8,7 +8,7 @@ let vaultStandInPythonSource = #"""
 # Routes: KV v2 (mount --kv2-mount) read/write/soft-delete/metadata, KV v1 (mount --kv1-mount) read/write,
 # kubernetes + approle login, token renew-self/lookup-self; X-Vault-Token / Authorization: Bearer; X-Vault-Namespace
 # (or a /v1/<ns>/ path prefix); errors as {"errors": [...]}; 403 on a missing/unknown/expired token.
-# Test control (not Vault API) under /_standin/: POST fail {"status","count","errors"}, POST expire-tokens, GET stats.
+# Test control (not Vault API) under /_standin/: POST fail {"status","count","errors"}, POST expire-tokens, GET stats, GET tokens.
 import json, sys, threading, time, uuid, datetime
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from urllib.parse import urlsplit, parse_qs
@@ -222,6 +222,9 @@ class H(BaseHTTPRequestHandler):
         return self.err(404, ["no handler for route \"auth/%s/login\"" % mount])
 
     def control(self, method, what):
+        if what == "tokens":
+            with lock: s = {"issued": [t for t, e in tokens.items() if e is not None]}
+            return self.reply(200, s)
         if what == "stats":
             with lock: s = dict(stats)
             return self.reply(200, s)
@@ -309,6 +312,13 @@ public final class VaultStandIn: @unchecked Sendable {
         guard let r = Curl.get(address + "/_standin/stats"),
               let obj = try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any] else { return -1 }
         return (obj[name] as? Int) ?? -1
+    }
+
+    /// The client tokens logins issued (so tests can check they never leak).
+    public func issuedTokens() -> [String] {
+        guard let r = Curl.get(address + "/_standin/tokens"),
+              let obj = try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any] else { return [] }
+        return (obj["issued"] as? [String]) ?? []
     }
 
     public func stop() { child.stop() }

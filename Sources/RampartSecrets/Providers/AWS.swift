@@ -61,7 +61,7 @@ public struct AWSConfig: Sendable {
 }
 
 /// Reads a secret with AWS Secrets Manager `GetSecretValue`, signed with SigV4.
-public final class AWSSecretsManagerProvider: SecretProvider, @unchecked Sendable {
+public final class AWSSecretsManagerProvider: SecretProvider, CustomStringConvertible, CustomReflectable, @unchecked Sendable {
     public let ref: String
     public let config: AWSConfig
     public var kind: String { "aws" }
@@ -84,6 +84,10 @@ public final class AWSSecretsManagerProvider: SecretProvider, @unchecked Sendabl
         self.now = now
         _ = try endpointParts(config.endpoint ?? "https://secretsmanager.\(config.region).amazonaws.com")
     }
+
+    /// Names the ref, region and secret id; never credentials.
+    public var description: String { "AWSSecretsManagerProvider(\(ref): \(config.region) \(config.secretId))" }
+    public var customMirror: Mirror { Mirror(self, children: ["ref": ref, "region": config.region, "secretId": config.secretId], displayStyle: .class) }
 
     public func fetch() throws -> FetchedSecret {
         let creds = try credentials()

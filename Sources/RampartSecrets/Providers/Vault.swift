@@ -64,7 +64,7 @@ public struct VaultConfig: Sendable {
 }
 
 /// Reads a KV v1/v2 secret from HashiCorp Vault's HTTP API, logging in (Kubernetes, AppRole) and caching the client token.
-public final class VaultProvider: SecretProvider, @unchecked Sendable {
+public final class VaultProvider: SecretProvider, CustomStringConvertible, CustomReflectable, @unchecked Sendable {
     public let ref: String
     public let config: VaultConfig
     public var kind: String { "vault" }
@@ -87,6 +87,10 @@ public final class VaultProvider: SecretProvider, @unchecked Sendable {
         self.now = now
         guard config.kvVersion == 1 || config.kvVersion == 2 else { throw SecretError(.config, ref: ref, "spec.vault.kvVersion must be 1 or 2") }
     }
+
+    /// Names the ref, address and path; never a token.
+    public var description: String { "VaultProvider(\(ref): \(config.address) \(config.path))" }
+    public var customMirror: Mirror { Mirror(self, children: ["ref": ref, "address": config.address, "path": config.path], displayStyle: .class) }
 
     deinit {
         if let caFile { try? FileManager.default.removeItem(atPath: caFile) }
