@@ -1,4 +1,5 @@
 import Foundation
+import RampartCrypto
 import RampartHTTPClient
 import RampartModel
 import RampartYAML
@@ -97,10 +98,7 @@ public final class VaultProvider: SecretProvider, CustomStringConvertible, Custo
     }
 
     /// Number of logins performed (tests, metrics).
-    public private(set) var loginCount: Int {
-        get { lock.withLock { _loginCount } }
-        set { lock.withLock { _loginCount = newValue } }
-    }
+    public var loginCount: Int { lock.withLock { _loginCount } }
     private var _loginCount = 0
 
     public func fetch() throws -> FetchedSecret {
@@ -143,7 +141,7 @@ public final class VaultProvider: SecretProvider, CustomStringConvertible, Custo
         guard let ca = config.ca else { return nil }
         let pem: String
         do { pem = try resolve(ca) } catch { throw SecretError(.config, ref: ref, "vault: tls.ca: \(error)") }
-        let digest = SHA256Digest.of(pem)
+        let digest = SHA256.hash(pem)
         return try lock.withLock {
             if let f = caFile, caDigest == digest { return f }
             let path = NSTemporaryDirectory() + "rampart-vault-ca-\(UUID().uuidString).pem"
@@ -240,7 +238,7 @@ public final class VaultProvider: SecretProvider, CustomStringConvertible, Custo
     private func login(mount: String, body: [String: Any], what: String) throws -> String {
         let url = base + "auth/" + trimmedPath(mount) + "/login"
         let resp = try send("POST", url, token: nil, body: JSONText.encode(body))
-        loginCount += 1
+        lock.withLock { _loginCount += 1 }
         guard resp.status == 200 else {
             throw SecretError(.auth, ref: ref, "vault: \(what) login: \(errorText(resp))")
         }
@@ -253,9 +251,4 @@ public final class VaultProvider: SecretProvider, CustomStringConvertible, Custo
         lock.withLock { cached = (token, renewAt) }
         return token
     }
-}
-
-/// SHA-256 of a string, for comparing configuration blobs without keeping copies.
-enum SHA256Digest {
-    static func of(_ s: String) -> [UInt8] { RampartCryptoBridge.sha256(s) }
 }
