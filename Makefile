@@ -24,6 +24,8 @@ deps:
 
 test-deps: deps
 	$(call apt_install,$(TEST_PKGS))
+	@python3 -c 'import moto, boto3, flask' 2>/dev/null && command -v moto_server >/dev/null || \
+	  python3 -m pip install -q 'moto[server]==5.2.1' boto3 || python3 -m pip install -q --break-system-packages 'moto[server]==5.2.1' boto3
 
 build: deps
 	$(SWIFT) build -c release --product rampart

@@ -65,11 +65,11 @@ public enum StateFile {
     /// Inline secrets are written encrypted with the group's Keyring (the Keyring's own material with
     /// the master key); a resource whose secret cannot be encrypted is not written at all (it is read
     /// from the source again at start).
-    static func encode(_ s: DesiredState, values: SensitiveValues, keyring: Keyring?) -> (bytes: [UInt8], skipped: [ResourceKey]) {
+    static func encode(_ s: DesiredState, values: SensitiveValues, keyring: Keyring?, migrate: Bool = false) -> (bytes: [UInt8], skipped: [ResourceKey]) {
         var docs: [String] = []
         var skipped: [ResourceKey] = []
         for r in s.sorted {
-            guard let doc = values.persistable(r, keyring: keyring) else {
+            guard let doc = values.persistable(r, keyring: keyring, migrate: migrate) else {
                 skipped.append(r.key)
                 continue
             }
@@ -78,6 +78,15 @@ public enum StateFile {
         let text = "{\"generation\":\(s.generation),\"hash\":\(JSONWriter.quote(s.hash)),\"origin\":\(JSONWriter.quote(s.origin)),\"resources\":[\n"
             + docs.joined(separator: ",\n") + "\n]}\n"
         return (Array(text.utf8), skipped)
+    }
+
+    /// `state.json` with every ciphertext moved to the keyring's primary key; fails rather than drop a value.
+    public static func reencrypted(_ s: DesiredState, values: SensitiveValues, keyring: Keyring) throws -> [UInt8] {
+        let out = encode(s, values: values, keyring: keyring, migrate: true)
+        if !out.skipped.isEmpty {
+            throw SensitiveValues.Failure(description: "cannot re-encrypt \(out.skipped.map(\.description).joined(separator: ", ")) (is the old key still in the Keyring?); state.json unchanged")
+        }
+        return out.bytes
     }
 
     static func decode(_ bytes: [UInt8], path: String) -> DesiredState? {

@@ -244,6 +244,23 @@ public final class Reconciler: @unchecked Sendable {
         report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
     }
 
+    /// Rewrites `state.json` with every stored ciphertext under the primary key (audit-logged).
+    public func reencryptState(actor: String) throws -> (before: [String: Int], after: [String: Int]) {
+        try queue.sync {
+            let before = SensitiveValues.ciphertextCounts(String(decoding: stateDir.read(StateFile.name) ?? [], as: UTF8.self))
+            guard let ring = try values.keyring(for: serving) else {
+                throw SensitiveValues.Failure(description: "the serving state has no Keyring")
+            }
+            let bytes = try StateFile.reencrypted(serving, values: values, keyring: ring)
+            try stateDir.writeAtomically(StateFile.name, bytes)
+            let after = SensitiveValues.ciphertextCounts(String(decoding: bytes, as: UTF8.self))
+            let summary = "before: \(before.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")); after: \(after.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
+            try audit.append(.init(actor: actor, action: "reencrypt", key: nil, generationFrom: serving.generation, generationTo: serving.generation, diff: summary))
+            log.info("state.json re-encrypted to key \(ring.primaryKeyID)", ["counts": summary])
+            return (before, after)
+        }
+    }
+
     /// A Keyring change that drops a key still protecting stored ciphertext is refused: the previous
     /// Keyring keeps serving until `rampart reencrypt` has moved the values (nothing is ever lost).
     private func keyRemovalRefusal(_ desired: [ResourceKey: Resource]) -> (new: ResourceKey, old: Resource?, message: String, file: String, mark: Mark)? {

@@ -102,11 +102,20 @@ public final class SensitiveValues: Sendable {
 
     /// The resource's document for `state.json`: inline secrets encrypted (the group Keyring; the master
     /// key for the Keyring's own material), or nil when one cannot be encrypted (then it is not written).
-    func persistable(_ r: Resource, keyring: Keyring?) -> Node? {
+    /// `migrate`: also move `$enc:` values made with an older key to the primary key.
+    func persistable(_ r: Resource, keyring: Keyring?, migrate: Bool = false) -> Node? {
         guard let spec = r.specNode else { return r.document }
         let ring = r.kind == .keyring ? master : keyring
         var failed = false
         let newSpec = Self.mapSensitive(spec, KindSchemas.spec(r.kind), path: "spec") { path, node in
+            if migrate, let enc = node["encrypted"]?.scalar?.text, let ring, let id = try? EncryptedValue.parse(enc).keyID,
+               id != ring.primaryKeyID, id != Self.masterKeyID {
+                guard let moved = try? ring.reencrypt(enc, fieldPath: Self.boundPath(path)) else {
+                    failed = true
+                    return node
+                }
+                return Node(.mapping([Pair(key: .string("encrypted"), value: .string(moved))]))
+            }
             guard let plain = node["value"]?.scalar?.text else { return node }
             guard let ring, let enc = try? ring.encrypt(plaintext: Array(plain.utf8), fieldPath: Self.boundPath(path)) else {
                 failed = true
@@ -140,5 +149,19 @@ public final class SensitiveValues: Sendable {
         default:
             return node
         }
+    }
+}
+
+extension SensitiveValues {
+    /// How many `$enc:` values each key protects in a stored text (`state.json`).
+    public static func ciphertextCounts(_ text: String) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        var rest = Substring(text)
+        while let r = rest.range(of: EncryptedValue.prefix) {
+            let after = rest[r.upperBound...]
+            if let colon = after.firstIndex(of: ":") { counts[String(after[..<colon]), default: 0] += 1 }
+            rest = after
+        }
+        return counts
     }
 }

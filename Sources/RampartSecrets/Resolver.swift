@@ -221,13 +221,13 @@ public final class SecretResolver: CustomStringConvertible, CustomReflectable, @
             e.failures = 0
             e.lastRefresh = t
             e.nextRefresh = t.addingTimeInterval(Double(e.intervalMs) / 1000)
-            counts["\(e.provider.kind)|ok", default: 0] += 1
+            counts["\(e.provider.kind)|success", default: 0] += 1
             return changed && entries[ref] === e
         case .failure(let err):
             e.error = err.ref.isEmpty ? SecretError(err.kind, ref: ref, err.message) : err
             e.failures += 1
             e.nextRefresh = t.addingTimeInterval(Double(backoff.delayMs(failures: e.failures, random: random())) / 1000)
-            counts["\(e.provider.kind)|error", default: 0] += 1
+            counts["\(e.provider.kind)|failure", default: 0] += 1
             return false
         }
     }

@@ -116,7 +116,7 @@ final class ResolverTests: XCTestCase {
         XCTAssertEqual(try r.value(for: "shop/db", key: "password"), "second-pw")
         XCTAssertEqual(r.status("shop/db")?.version, "v\(p.fetchCount)")
         let counts = r.resolutionCounts()
-        XCTAssertTrue(counts.contains { $0.provider == "scripted" && $0.result == "error" && $0.count == 4 })
+        XCTAssertTrue(counts.contains { $0.provider == "scripted" && $0.result == "failure" && $0.count == 4 })
         assertNoSecrets(r.statuses().map(\.description) + renderings(r.statuses()) + renderings(try r.secret(for: "shop/db")),
                         ["first-pw", "second-pw"])
     }
