@@ -5,13 +5,13 @@ import RampartYAML
 
 /// One immutable desired state: the resources that serve, their generation and content hash.
 public struct DesiredState: Sendable {
-    public var generation: Int
-    public var hash: String
+    public let generation: Int
+    public let hash: String
     /// Where this generation came from: `dir`, `git:<sha>`, `state.json`.
-    public var origin: String
-    public var resources: [ResourceKey: Resource]
+    public let origin: String
+    public let resources: [ResourceKey: Resource]
     /// Each resource's content digest; the state's hash is made from these.
-    public var digests: [ResourceKey: String]
+    public let digests: [ResourceKey: String]
 
     /// `known`: digests already computed (unchanged files), so only new resources are hashed.
     public init(generation: Int, origin: String, resources: [ResourceKey: Resource], known: [ResourceKey: String] = [:]) {
@@ -22,14 +22,18 @@ public struct DesiredState: Sendable {
         digests.reserveCapacity(resources.count)
         for (k, r) in resources { digests[k] = known[k] ?? DesiredState.digest(r) }
         self.digests = digests
+        let keys = resources.keys.sorted()
         var text = ""
-        for k in resources.keys.sorted() { text += "\(k) \(digests[k] ?? "")\n" }
+        text.reserveCapacity(keys.count * 100)
+        for k in keys { text += "\(k) \(digests[k] ?? "")\n" }
+        sorted = keys.compactMap { resources[$0] }
         hash = Hex.encode(SHA256.hash(Array(text.utf8)))
     }
 
     public static let empty = DesiredState(generation: 0, origin: "empty", resources: [:])
 
-    public var sorted: [Resource] { resources.keys.sorted().compactMap { resources[$0] } }
+    /// The resources in key order (computed once: snapshots, state files and views all walk it).
+    public let sorted: [Resource]
 
     /// SHA-256 of a resource's canonical form; sensitive values enter as their own digest, so a
     /// changed secret changes the hash without the hash input ever being stored.
