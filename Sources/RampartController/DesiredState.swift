@@ -69,19 +69,34 @@ public enum StateFile {
     /// Inline secrets are written encrypted with the group's Keyring (the Keyring's own material with
     /// the master key); a resource whose secret cannot be encrypted is not written at all (it is read
     /// from the source again at start).
-    static func encode(_ s: DesiredState, values: SensitiveValues, keyring: Keyring?, migrate: Bool = false) -> (bytes: [UInt8], skipped: [ResourceKey]) {
+    static func encode(_ s: DesiredState, values: SensitiveValues, keyring: Keyring?, previous: [ResourceKey: [String: String]] = [:],
+                       migrate: Bool = false) -> (bytes: [UInt8], skipped: [ResourceKey], ciphertexts: [ResourceKey: [String: String]]) {
         var docs: [String] = []
         var skipped: [ResourceKey] = []
+        var ciphertexts: [ResourceKey: [String: String]] = [:]
         for r in s.sorted {
-            guard let doc = values.persistable(r, keyring: keyring, migrate: migrate) else {
+            guard let out = values.persistable(r, keyring: keyring, previous: previous[r.key] ?? [:], migrate: migrate) else {
                 skipped.append(r.key)
                 continue
             }
-            docs.append(JSONWriter.write(doc))
+            if !out.ciphertexts.isEmpty { ciphertexts[r.key] = out.ciphertexts }
+            docs.append(JSONWriter.write(out.document))
         }
         let text = "{\"generation\":\(s.generation),\"hash\":\(JSONWriter.quote(s.hash)),\"origin\":\(JSONWriter.quote(s.origin)),\"resources\":[\n"
             + docs.joined(separator: ",\n") + "\n]}\n"
-        return (Array(text.utf8), skipped)
+        return (Array(text.utf8), skipped, ciphertexts)
+    }
+
+    /// The ciphertexts a state holds by resource and field path (a state read back from `state.json`).
+    static func ciphertexts(_ s: DesiredState) -> [ResourceKey: [String: String]] {
+        var out: [ResourceKey: [String: String]] = [:]
+        for r in s.sorted {
+            guard let spec = r.specNode else { continue }
+            SchemaWalker.sensitiveNodes(spec, KindSchemas.spec(r.kind), path: "spec") { path, node in
+                if let enc = node["encrypted"]?.scalar?.text { out[r.key, default: [:]][path] = enc }
+            }
+        }
+        return out
     }
 
     /// `state.json` with every ciphertext moved to the keyring's primary key; fails rather than drop a value.
