@@ -15,8 +15,9 @@ enum RunCommand {
 
     Flags:
       --listen ADDR            gateway listener (default 0.0.0.0:8080)
+      --listen-tls ADDRS       TLS gateway listeners, comma-separated (certificates: SSL resources, by SNI)
       --admin ADDR             admin API listener (default 127.0.0.1:9180)
-      --admin-tls MODE         auto|off|CERT,KEY (this build serves plain HTTP: see README)
+      --admin-tls MODE         auto (default: self-signed cert made once in the state dir) | off | CERT_FILE,KEY_FILE
       --admin-token-file FILE  PBKDF2 token hashes, one per line (rampart hash-password)
       --source KIND            dir (default) or git; kubernetes is not in this build
       --git-url URL            git source: repository URL (file://, https://, ssh)
@@ -114,16 +115,24 @@ enum RunCommand {
             git = nil
         }
         let paths = git.map { [$0.manifestsPath] } ?? (a.positionals.isEmpty ? ["./manifests"] : a.positionals)
-        if a.string("admin-tls").map({ $0 != "off" }) ?? true {
-            log.warn("admin API TLS is not in this build yet: the admin listener serves plain HTTP; keep it on loopback")
-        }
+        let listenTLS = (a.string("listen-tls") ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 
         let stateDir = try StateDir(stateDirPath)
+        let adminTLS = try AdminTLS.load(mode: a.string("admin-tls") ?? "auto", stateDir: stateDir, log: log)
         let audit = try AuditLog(dir: stateDir)
         let metrics = ControlMetrics()
         let gateway = try Gateway(config: GatewayConfig(
-            listen: [a.string("listen") ?? "0.0.0.0:8080"], workers: workers, maxHeaderBytes: maxHeader,
-            maxConnections: maxConnections, accessLog: accessLog, trustedProxies: trusted))
+            listen: [a.string("listen") ?? "0.0.0.0:8080"], listenTLS: listenTLS, workers: workers, maxHeaderBytes: maxHeader,
+            maxConnections: maxConnections, accessLog: accessLog, trustedProxies: trusted,
+            log: { level, message, fields in
+                let text = fields.isEmpty ? message : message + ": " + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                switch level {
+                case .debug: log.debug(text)
+                case .info: log.info(text)
+                case .warn: log.warn(text)
+                case .error: log.error(text)
+                }
+            }))
         let reconciler = Reconciler(
             config: ControllerConfig(paths: paths, gatewayGroup: a.string("gateway-group") ?? "default",
                                      allowEmpty: a.flag("allow-empty"), dev: a.flag("dev"),
@@ -131,17 +140,24 @@ enum RunCommand {
             log: log, stateDir: stateDir, audit: audit, metrics: metrics,
             apply: { state in
                 let out = SnapshotBuilder.build(state)
+                for (k, w) in out.warnings.sorted(by: { $0.key < $1.key }) { log.warn("\(k): \(w)") }
                 gateway.apply(out.snapshot)
-                return out.notServed
+                var notServed = out.notServed
+                for (name, reason) in gateway.rejectedCertificates {
+                    let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
+                    if parts.count == 2 { notServed[ResourceKey(.ssl, parts[0], parts[1])] = reason }
+                }
+                return notServed
             })
         let auth = try AdminAuth.load(tokenFile: a.string("admin-token-file"), stateDir: stateDir, log: log)
         let api = AdminAPI(reconciler: reconciler, auth: auth, metrics: { gateway.metricsText() + metrics.text() }, log: log)
-        let admin = try AdminServer(listen: a.string("admin") ?? "127.0.0.1:9180", handler: { api.handle($0) })
+        let admin = try AdminServer(listen: a.string("admin") ?? "127.0.0.1:9180", tls: adminTLS, handler: { api.handle($0) })
 
         try gateway.start()
         try admin.start()
         log.info("gateway listening", ["addresses": gateway.boundAddresses.joined(separator: ","), "workers": "\(workers)"])
-        log.info("admin API listening", ["address": admin.boundAddress])
+        if !listenTLS.isEmpty { log.info("gateway TLS listening", ["addresses": gateway.boundTLSAddresses.joined(separator: ",")]) }
+        log.info("admin API listening", ["address": admin.boundAddress, "scheme": adminTLS == nil ? "http" : "https"])
         reconciler.restoreFromStateFile()
 
         let watcher: DirectoryWatcher? = git == nil ? try DirectoryWatcher(paths: paths, debounceMs: debounce) { reconciler.trigger("files changed") } : nil
