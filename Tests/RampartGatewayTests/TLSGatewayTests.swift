@@ -266,6 +266,20 @@ final class TLSGatewayTests: XCTestCase {
         XCTAssertEqual(httpRequest(port: g2.plainPort, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?.status, 502)
     }
 
+    func testActiveHealthChecksSpeakTLS() throws {
+        let up = try TLSUpstream(cert: pki.path("upstream.crt"), key: pki.path("upstream.key"))
+        defer { up.stop() }
+        let ca = try Certificate.parseChain(pem: pki.pem("ca.crt"))
+        var ups = httpsUpstream(up, tls: UpstreamTLSConfig(sni: "upstream.internal", verify: true, ca: ca))
+        ups["default/up"]?.healthCheck = HealthCheckConfig(active: ActiveHealthCheck(path: "/health", intervalMs: 50, timeoutMs: 1000,
+                                                                                    healthyAfter: 1, unhealthyAfter: 1))
+        let g = try TLSGateway(snapshot([], upstreams: ups))
+        defer { g.stop() }
+        XCTAssertTrue(Poll.until(timeout: 10) { up.connectionCount >= 3 }, "probes reach the TLS upstream")
+        XCTAssertEqual(g.gateway.nodeHealth()["default/up"]?.values.first, true)
+        XCTAssertEqual(httpRequest(port: g.plainPort, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?.status, 200)
+    }
+
     func testUpstreamWrongCAIs502WithLogLine() throws {
         let up = try TLSUpstream(cert: pki.path("upstream.crt"), key: pki.path("upstream.key"))
         defer { up.stop() }
