@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 LIBS := libyaml-dev libcurl4-openssl-dev libssl-dev pkg-config
-TEST_PKGS := curl python3 git openssl procps
+TEST_PKGS := curl python3 python3-pip git openssl procps redis-server bc
 QUICKSTART_UPSTREAM_PORT := 9001
 
 .PHONY: run test build deps test-deps clean crds bench
@@ -24,6 +24,8 @@ deps:
 
 test-deps: deps
 	$(call apt_install,$(TEST_PKGS))
+	@python3 -c 'import moto, boto3, flask' 2>/dev/null && command -v moto_server >/dev/null || \
+	  python3 -m pip install -q 'moto[server]==5.2.1' boto3 || python3 -m pip install -q --break-system-packages 'moto[server]==5.2.1' boto3
 
 build: deps
 	$(SWIFT) build -c release --product rampart

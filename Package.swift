@@ -24,11 +24,11 @@ let package = Package(
         .target(name: "RampartCrypto", dependencies: ["COpenSSL", "CShims"]),
         .target(name: "RampartHTTPClient", dependencies: ["CCurl", "CShims"]),
         .target(name: "RampartGateway", dependencies: ["RampartCrypto", "RampartModel", "CLinux", "COpenSSL", "CShims"]),
-        .target(name: "RampartSecrets", dependencies: ["RampartModel", "RampartHTTPClient", "RampartCrypto"]),
+        .target(name: "RampartSecrets", dependencies: ["RampartModel", "RampartYAML", "RampartHTTPClient", "RampartCrypto"]),
         .target(name: "RampartSources", dependencies: ["RampartModel", "RampartHTTPClient", "RampartYAML", "CLinux"]),
         .target(name: "RampartAlerts", dependencies: ["RampartModel", "RampartHTTPClient", "RampartGateway"]),
         .target(name: "RampartController", dependencies: [
-            "RampartModel", "RampartSources", "RampartSecrets", "RampartCrypto", "RampartGateway", "RampartAlerts",
+            "RampartModel", "RampartYAML", "RampartSources", "RampartSecrets", "RampartCrypto", "RampartGateway", "RampartAlerts",
         ]),
         .executableTarget(name: "rampart", dependencies: [
             "RampartController", "RampartModel", "RampartYAML", "RampartCrypto", "RampartGateway",
@@ -43,7 +43,7 @@ let package = Package(
         .testTarget(name: "RampartGatewayTests", dependencies: ["RampartGateway", "TestSupport"]),
         .testTarget(name: "RampartSecretsTests", dependencies: ["RampartSecrets", "RampartModel", "RampartCrypto", "TestSupport"]),
         .testTarget(name: "RampartSourcesTests", dependencies: ["RampartSources", "TestSupport"]),
-        .testTarget(name: "RampartControllerTests", dependencies: ["RampartController", "RampartModel", "TestSupport"]),
+        .testTarget(name: "RampartControllerTests", dependencies: ["RampartController", "RampartModel", "RampartCrypto", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -8,9 +8,11 @@ public struct AdminAPI: Sendable {
     let auth: AdminAuth
     let metrics: @Sendable () -> String
     let log: Log
+    let secrets: SecretsBridge?
 
-    public init(reconciler: Reconciler, auth: AdminAuth, metrics: @escaping @Sendable () -> String, log: Log) {
+    public init(reconciler: Reconciler, auth: AdminAuth, secrets: SecretsBridge? = nil, metrics: @escaping @Sendable () -> String, log: Log) {
         self.reconciler = reconciler
+        self.secrets = secrets
         self.auth = auth
         self.metrics = metrics
         self.log = log
@@ -41,7 +43,15 @@ public struct AdminAPI: Sendable {
             return .json(200, statusJSON())
         case ("POST", "/api/v1/diff"):
             return diff(req.body)
-        case (_, "/api/v1/config"), (_, "/api/v1/status"), (_, "/api/v1/diff"):
+        case ("POST", "/api/v1/secrets/refresh"):
+            guard let secrets else { return .json(200, "{\"refreshed\":0}") }
+            secrets.resolver.refreshAll()
+            log.info("secrets refreshed on request", ["remote": req.remoteAddress])
+            reconciler.trigger("secrets refreshed")
+            return .json(200, "{\"refreshed\":\(secrets.resolver.refs.count),\"secrets\":\(secrets.statusJSON())}")
+        case ("POST", "/api/v1/keyring/reencrypt"):
+            return reencrypt(req)
+        case (_, "/api/v1/config"), (_, "/api/v1/status"), (_, "/api/v1/diff"), (_, "/api/v1/secrets/refresh"), (_, "/api/v1/keyring/reencrypt"):
             return .json(405, "{\"error\":\"method not allowed\"}")
         default:
             return .json(404, "{\"error\":\"not found\"}")
@@ -57,8 +67,23 @@ public struct AdminAPI: Sendable {
             }.joined(separator: ",")
             return "{\"kind\":\"\(s.key.kind.rawValue)\",\"namespace\":\(JSONWriter.quote(s.key.namespace)),\"name\":\(JSONWriter.quote(s.key.name)),\"origin\":\(JSONWriter.quote(s.origin)),\"conditions\":[\(conds)]}"
         }.joined(separator: ",")
-        out += "],\"errors\":[" + v.errors.map { JSONWriter.quote($0.description) }.joined(separator: ",") + "],\"alerts\":[]}"
+        out += "],\"secrets\":" + (secrets?.statusJSON() ?? "[]")
+        out += ",\"errors\":[" + v.errors.map { JSONWriter.quote($0.description) }.joined(separator: ",") + "],\"alerts\":[]}"
         return out
+    }
+
+    /// Rewrites `state.json` so that every stored ciphertext uses the primary key; returns counts per key.
+    func reencrypt(_ req: AdminRequest) -> AdminResponse {
+        do {
+            let r = try reconciler.reencryptState(actor: "admin:" + req.remoteAddress)
+            return .json(200, "{\"before\":\(Self.counts(r.before)),\"after\":\(Self.counts(r.after))}")
+        } catch {
+            return .json(409, "{\"error\":\(JSONWriter.quote("\(error)"))}")
+        }
+    }
+
+    static func counts(_ c: [String: Int]) -> String {
+        "{" + c.sorted { $0.key < $1.key }.map { "\(JSONWriter.quote($0.key)):\($0.value)" }.joined(separator: ",") + "}"
     }
 
     func diff(_ body: [UInt8]) -> AdminResponse {

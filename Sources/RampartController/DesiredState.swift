@@ -5,13 +5,13 @@ import RampartYAML
 
 /// One immutable desired state: the resources that serve, their generation and content hash.
 public struct DesiredState: Sendable {
-    public var generation: Int
-    public var hash: String
+    public let generation: Int
+    public let hash: String
     /// Where this generation came from: `dir`, `git:<sha>`, `state.json`.
-    public var origin: String
-    public var resources: [ResourceKey: Resource]
+    public let origin: String
+    public let resources: [ResourceKey: Resource]
     /// Each resource's content digest; the state's hash is made from these.
-    public var digests: [ResourceKey: String]
+    public let digests: [ResourceKey: String]
 
     /// `known`: digests already computed (unchanged files), so only new resources are hashed.
     public init(generation: Int, origin: String, resources: [ResourceKey: Resource], known: [ResourceKey: String] = [:]) {
@@ -22,14 +22,18 @@ public struct DesiredState: Sendable {
         digests.reserveCapacity(resources.count)
         for (k, r) in resources { digests[k] = known[k] ?? DesiredState.digest(r) }
         self.digests = digests
+        let keys = resources.keys.sorted()
         var text = ""
-        for k in resources.keys.sorted() { text += "\(k) \(digests[k] ?? "")\n" }
+        text.reserveCapacity(keys.count * 100)
+        for k in keys { text += "\(k) \(digests[k] ?? "")\n" }
+        sorted = keys.compactMap { resources[$0] }
         hash = Hex.encode(SHA256.hash(Array(text.utf8)))
     }
 
     public static let empty = DesiredState(generation: 0, origin: "empty", resources: [:])
 
-    public var sorted: [Resource] { resources.keys.sorted().compactMap { resources[$0] } }
+    /// The resources in key order (computed once: snapshots, state files and views all walk it).
+    public let sorted: [Resource]
 
     /// SHA-256 of a resource's canonical form; sensitive values enter as their own digest, so a
     /// changed secret changes the hash without the hash input ever being stored.
@@ -62,24 +66,46 @@ public enum StateFile {
         return decode([UInt8](data), path: path)
     }
 
-    /// Documents with an inline plaintext secret are not written: without a Keyring nothing could
-    /// encrypt them (they are read from the source again at start).
-    static func encode(_ s: DesiredState) -> (bytes: [UInt8], skipped: [ResourceKey]) {
+    /// Inline secrets are written encrypted with the group's Keyring (the Keyring's own material with
+    /// the master key); a resource whose secret cannot be encrypted is not written at all (it is read
+    /// from the source again at start).
+    static func encode(_ s: DesiredState, values: SensitiveValues, keyring: Keyring?, previous: [ResourceKey: [String: String]] = [:],
+                       migrate: Bool = false) -> (bytes: [UInt8], skipped: [ResourceKey], ciphertexts: [ResourceKey: [String: String]]) {
         var docs: [String] = []
         var skipped: [ResourceKey] = []
+        var ciphertexts: [ResourceKey: [String: String]] = [:]
         for r in s.sorted {
-            var inline = false
-            if let spec = r.specNode {
-                SchemaWalker.sensitiveNodes(spec, KindSchemas.spec(r.kind), path: "spec") { _, node in
-                    if node["value"] != nil { inline = true }
-                }
+            guard let out = values.persistable(r, keyring: keyring, previous: previous[r.key] ?? [:], migrate: migrate) else {
+                skipped.append(r.key)
+                continue
             }
-            if inline { skipped.append(r.key); continue }
-            docs.append(JSONWriter.write(r.document))
+            if !out.ciphertexts.isEmpty { ciphertexts[r.key] = out.ciphertexts }
+            docs.append(JSONWriter.write(out.document))
         }
         let text = "{\"generation\":\(s.generation),\"hash\":\(JSONWriter.quote(s.hash)),\"origin\":\(JSONWriter.quote(s.origin)),\"resources\":[\n"
             + docs.joined(separator: ",\n") + "\n]}\n"
-        return (Array(text.utf8), skipped)
+        return (Array(text.utf8), skipped, ciphertexts)
+    }
+
+    /// The ciphertexts a state holds by resource and field path (a state read back from `state.json`).
+    static func ciphertexts(_ s: DesiredState) -> [ResourceKey: [String: String]] {
+        var out: [ResourceKey: [String: String]] = [:]
+        for r in s.sorted {
+            guard let spec = r.specNode else { continue }
+            SchemaWalker.sensitiveNodes(spec, KindSchemas.spec(r.kind), path: "spec") { path, node in
+                if let enc = node["encrypted"]?.scalar?.text { out[r.key, default: [:]][path] = enc }
+            }
+        }
+        return out
+    }
+
+    /// `state.json` with every ciphertext moved to the keyring's primary key; fails rather than drop a value.
+    public static func reencrypted(_ s: DesiredState, values: SensitiveValues, keyring: Keyring) throws -> [UInt8] {
+        let out = encode(s, values: values, keyring: keyring, migrate: true)
+        if !out.skipped.isEmpty {
+            throw SensitiveValues.Failure(description: "cannot re-encrypt \(out.skipped.map(\.description).joined(separator: ", ")) (is the old key still in the Keyring?); state.json unchanged")
+        }
+        return out.bytes
     }
 
     static func decode(_ bytes: [UInt8], path: String) -> DesiredState? {

@@ -1,5 +1,7 @@
 import Foundation
+import RampartCrypto
 import RampartModel
+import RampartYAML
 import RampartSources
 import Synchronization
 
@@ -55,6 +57,7 @@ public final class Reconciler: @unchecked Sendable {
     private let stateDir: StateDir
     private let audit: AuditLog
     private let metrics: ControlMetrics
+    public let values: SensitiveValues
     private let applyState: @Sendable (DesiredState) throws -> [ResourceKey: String]
     private let queue = DispatchQueue(label: "rampart.reconciler")
     private let pending = Atomic<Bool>(false)
@@ -67,11 +70,15 @@ public final class Reconciler: @unchecked Sendable {
     private var fileCache: [String: (stamp: FileStamp, result: ManifestDecoder.Result, digests: [ResourceKey: String])] = [:]
     private let forgetCache = Atomic<Bool>(false)
     private var loggedErrors: Set<String> = []
+    /// The ciphertexts in `state.json` by resource and field path, as last written or read.
+    private var stored: [ResourceKey: [String: String]] = [:]
     /// Resources in the serving state that the data plane left out, with why.
     private var notServed: [ResourceKey: String] = [:]
 
     public init(config: ControllerConfig, log: Log, stateDir: StateDir, audit: AuditLog, metrics: ControlMetrics,
+                values: SensitiveValues = SensitiveValues(master: nil, lookup: nil),
                 apply: @escaping @Sendable (DesiredState) throws -> [ResourceKey: String]) {
+        self.values = values
         self.config = config
         self.log = log
         self.stateDir = stateDir
@@ -93,6 +100,7 @@ public final class Reconciler: @unchecked Sendable {
             do {
                 notServed = try applyState(state)
                 serving = state
+                stored = StateFile.ciphertexts(state)
                 metrics.reload(ok: true, generation: state.generation)
                 viewBox.withLock { $0.serving = state; $0.ready = true }
                 log.info("serving last known good state", ["generation": "\(state.generation)", "resources": "\(state.resources.count)"])
@@ -196,6 +204,18 @@ public final class Reconciler: @unchecked Sendable {
         var desired: [ResourceKey: Resource] = [:]
         for r in candidates where !cross.invalid.contains(r.key) && desired[r.key] == nil { desired[r.key] = r }
 
+        if let refusal = keyRemovalRefusal(desired) {
+            desired[refusal.new] = nil
+            known[refusal.new] = nil
+            if let old = refusal.old {
+                desired[old.key] = old
+                keptLastGood.insert(old.key)
+                known[old.key] = serving.digests[old.key]
+            }
+            invalidMessages[refusal.new, default: []].append(refusal.message)
+            diagnostics.append(Diagnostic(file: refusal.file, mark: refusal.mark, resource: refusal.new.description, path: "spec.keys", message: refusal.message))
+        }
+
         if desired.isEmpty && !serving.resources.isEmpty && !config.allowEmpty {
             diagnostics.append(Diagnostic(file: config.paths.joined(separator: ","), mark: .init(line: 1, column: 1), resource: nil, path: "",
                                           message: "the source holds no resources; keeping the serving config (a bad sync or an unmounted volume?); pass --allow-empty to serve nothing"))
@@ -232,8 +252,63 @@ public final class Reconciler: @unchecked Sendable {
         report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
     }
 
+    /// Rewrites `state.json` with every stored ciphertext under the primary key (audit-logged).
+    public func reencryptState(actor: String) throws -> (before: [String: Int], after: [String: Int]) {
+        try queue.sync {
+            let before = SensitiveValues.ciphertextCounts(String(decoding: stateDir.read(StateFile.name) ?? [], as: UTF8.self))
+            guard let ring = try values.keyring(for: serving) else {
+                throw SensitiveValues.Failure(description: "the serving state has no Keyring")
+            }
+            let out = StateFile.encode(serving, values: values, keyring: ring, migrate: true)
+            if !out.skipped.isEmpty {
+                throw SensitiveValues.Failure(description: "cannot re-encrypt \(out.skipped.map(\.description).joined(separator: ", ")) (is the old key still in the Keyring?); state.json unchanged")
+            }
+            let bytes = out.bytes
+            try stateDir.writeAtomically(StateFile.name, bytes)
+            stored = out.ciphertexts
+            let after = SensitiveValues.ciphertextCounts(String(decoding: bytes, as: UTF8.self))
+            let summary = "before: \(before.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")); after: \(after.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
+            try audit.append(.init(actor: actor, action: "reencrypt", key: nil, generationFrom: serving.generation, generationTo: serving.generation, diff: summary))
+            log.info("state.json re-encrypted to key \(ring.primaryKeyID)", ["counts": summary])
+            return (before, after)
+        }
+    }
+
+    /// A Keyring change that drops a key still protecting stored ciphertext is refused: the previous
+    /// Keyring keeps serving until `rampart reencrypt` has moved the values (nothing is ever lost).
+    private func keyRemovalRefusal(_ desired: [ResourceKey: Resource]) -> (new: ResourceKey, old: Resource?, message: String, file: String, mark: Mark)? {
+        guard let newRing = desired.values.first(where: { $0.kind == .keyring }),
+              let oldRing = serving.resources.values.first(where: { $0.kind == .keyring }) else { return nil }
+        let newIDs = Set(newRing.keyring?.keys.map(\.id) ?? []), oldIDs = Set(oldRing.keyring?.keys.map(\.id) ?? [])
+        let removed = oldIDs.subtracting(newIDs)
+        guard !removed.isEmpty else { return nil }
+        // Stored values: state.json's ciphertexts and the `$enc:` values of the manifests (each counted once).
+        var ciphertexts = Set<String>()
+        for (key, byPath) in stored where key.kind != .keyring { ciphertexts.formUnion(byPath.values) }
+        for r in desired.values where r.kind != .keyring {
+            guard let spec = r.specNode else { continue }
+            SchemaWalker.sensitiveNodes(spec, KindSchemas.spec(r.kind), path: "spec") { _, node in
+                if let enc = node["encrypted"]?.scalar?.text { ciphertexts.insert(enc) }
+            }
+        }
+        var counts: [String: Int] = [:]
+        for enc in ciphertexts {
+            if let id = try? EncryptedValue.parse(enc).keyID, removed.contains(id) { counts[id, default: 0] += 1 }
+        }
+        guard !counts.isEmpty else { return nil }
+        let detail = counts.sorted { $0.key < $1.key }.map { "key \"\($0.key)\" still protects \($0.value) stored value\($0.value == 1 ? "" : "s")" }
+        let message = "removing " + detail.joined(separator: ", ") + "; run `rampart reencrypt` first (the previous Keyring keeps serving)"
+        return (newRing.key, oldRing, message, newRing.origin.file, newRing.origin.mark)
+    }
+
     private func persist(_ next: inout DesiredState, previous: DesiredState) {
-        let encoded = StateFile.encode(next)
+        let ring: Keyring?
+        do { ring = try values.keyring(for: next) } catch {
+            ring = nil
+            log.error("cannot build the Keyring; inline secrets are not written to state.json", ["error": "\(error)"])
+        }
+        let encoded = StateFile.encode(next, values: values, keyring: ring, previous: stored)
+        stored = encoded.ciphertexts
         do {
             try stateDir.writeAtomically(StateFile.name, encoded.bytes)
         } catch {

@@ -36,6 +36,8 @@ case "run": code = RunCommand.run(args)
 case "diff": code = DiffCommand.run(args)
 case "audit": code = AuditCommand.run(args)
 case "hash-password": code = HashPasswordCommand.run(args)
+case "encrypt": code = EncryptCommand.run(args)
+case "reencrypt": code = EncryptCommand.reencrypt(args)
 case "help", "--help", "-h": print(usage); code = Exit.ok
 default:
     var msg = "rampart: unknown command \"\(command)\""

@@ -234,6 +234,6 @@ final class RunSourcesTests: XCTestCase {
         for line in r.log.split(separator: "\n") {
             XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(line.utf8)), String(line))
         }
-        XCTAssertTrue(r.log.contains("\"msg\":\"SIGHUP: re-reading sources\""), r.log)
+        XCTAssertTrue(r.log.contains("\"msg\":\"SIGHUP: re-reading sources and secrets\""), r.log)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import RampartCrypto
 import RampartModel
 import Synchronization
 import TestSupport
@@ -146,5 +147,167 @@ final class ReconcilerTests: XCTestCase {
         XCTAssertTrue(r.view.serving.configJSON().contains("\"hmacSecret\":\"***\""))
         let audit = try String(contentsOfFile: stateDir + "/audit.log", encoding: .utf8)
         XCTAssertTrue(audit.contains("hmac-sha256:"), audit)
+    }
+}
+
+/// The Keyring: encrypted state, the master key for the Keyring's own material, and safe rotation.
+final class KeyringStateTests: XCTestCase {
+    var dir = "", stateDir = ""
+    let k1 = Data((0..<32).map { UInt8($0) }).base64EncodedString()
+    let k2 = Data((0..<32).map { UInt8(255 - $0) }).base64EncodedString()
+
+    override func setUpWithError() throws {
+        let base = try TempDir.make("keyring")
+        dir = base + "/m"
+        stateDir = base + "/state"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    func make(master: String? = nil) throws -> (Reconciler, ReconcilerTests.Recorder) {
+        var masterRing: Keyring?
+        if let master { masterRing = try Keyring(materials: [(id: SensitiveValues.masterKeyID, material: master)]) }
+        let rec = ReconcilerTests.Recorder()
+        let sd = try StateDir(stateDir)
+        let r = Reconciler(config: ControllerConfig(paths: [dir], dev: true), log: Log(level: .error), stateDir: sd,
+                           audit: try AuditLog(dir: sd), metrics: ControlMetrics(), values: SensitiveValues(master: masterRing, lookup: nil)) { s in
+            rec.states.withLock { $0.append(s) }
+            return [:]
+        }
+        return (r, rec)
+    }
+
+    func keyring(_ keys: [(String, String)]) -> String {
+        "apiVersion: rampart.io/v1alpha1\nkind: Keyring\nmetadata: {name: default}\nspec:\n  keys:\n"
+            + keys.map { "    - {id: \($0.0), material: {value: \"\($0.1)\"}}\n" }.joined()
+    }
+
+    func contactPoint(_ secret: String) -> String {
+        "apiVersion: rampart.io/v1alpha1\nkind: ContactPoint\nmetadata: {name: ops}\nspec: {type: webhook, url: https://hooks.example/x, hmacSecret: \(secret)}\n"
+    }
+
+    func testInlineSecretsAreStoredEncryptedAndDecryptAfterRestart() throws {
+        let secret = "pt-\(UUID().uuidString)"
+        try keyring([("k1", k1)]).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8)
+        try contactPoint("{value: \(secret)}").write(toFile: dir + "/cp.yaml", atomically: true, encoding: .utf8)
+        let (r, _) = try make(master: "a master passphrase")
+        r.reconcileNow("test")
+        let state = try String(contentsOfFile: stateDir + "/state.json", encoding: .utf8)
+        XCTAssertFalse(state.contains(secret))
+        XCTAssertFalse(state.contains(k1), "the Keyring's material is never stored in plaintext")
+        XCTAssertTrue(state.contains("$enc:v1:k1:"), state)
+        XCTAssertTrue(state.contains("$enc:v1:master:"), state)
+
+        try FileManager.default.removeItem(atPath: dir)
+        let (again, rec) = try make(master: "a master passphrase")
+        again.restoreFromStateFile()
+        let restored = try XCTUnwrap(rec.last)
+        let cp = try XCTUnwrap(restored.resources[ResourceKey(.contactPoint, "default", "ops")]?.contactPoint?.hmacSecret)
+        let plain = try again.values.resolver(for: restored)(cp, ResourceKey(.contactPoint, "default", "ops"), "spec.hmacSecret")
+        XCTAssertEqual(String(decoding: plain, as: UTF8.self), secret)
+    }
+
+    func testWithoutMasterKeyTheKeyringIsNotStored() throws {
+        try keyring([("k1", k1)]).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8)
+        let (r, _) = try make()
+        r.reconcileNow("test")
+        let state = try String(contentsOfFile: stateDir + "/state.json", encoding: .utf8)
+        XCTAssertFalse(state.contains("\"Keyring\""), state)
+        XCTAssertFalse(state.contains(k1))
+    }
+
+    func testRemovingAKeyThatStillProtectsValuesIsRefused() throws {
+        let ring = try Keyring(materials: [(id: "k1", material: k1)])
+        let enc = try ring.encrypt(plaintext: Array("hook-secret".utf8), fieldPath: SensitiveValues.boundPath("spec.hmacSecret"))
+        try keyring([("k1", k1)]).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8)
+        try contactPoint("{encrypted: \"\(enc)\"}").write(toFile: dir + "/cp.yaml", atomically: true, encoding: .utf8)
+        let (r, rec) = try make()
+        r.reconcileNow("test")
+        XCTAssertEqual(rec.last?.resources.count, 2)
+
+        try keyring([("k2", k2)]).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8)
+        r.reconcileNow("drop k1")
+        let error = r.view.errors.map(\.description).joined(separator: "\n")
+        XCTAssertTrue(error.contains("key \"k1\" still protects 1 stored value"), error)
+        XCTAssertEqual(rec.last?.resources[ResourceKey(.keyring, "default", "default")]?.keyring?.keys.map(\.id), ["k1"], "the old Keyring keeps serving")
+
+        try keyring([("k2", k2), ("k1", k1)]).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8)
+        r.reconcileNow("rotate")
+        XCTAssertEqual(rec.last?.resources[ResourceKey(.keyring, "default", "default")]?.keyring?.keys.map(\.id), ["k2", "k1"])
+        XCTAssertTrue(r.view.errors.isEmpty)
+        let state = try XCTUnwrap(rec.last)
+        let cp = try XCTUnwrap(state.resources[ResourceKey(.contactPoint, "default", "ops")]?.contactPoint?.hmacSecret)
+        XCTAssertEqual(try r.values.resolver(for: state)(cp, ResourceKey(.contactPoint, "default", "ops"), "spec.hmacSecret"), Array("hook-secret".utf8))
+    }
+}
+
+/// API issue 6's rotation story, end to end through the reconciler and the state dir.
+extension KeyringStateTests {
+    func testRotationStory() throws {
+        let secret = "story-\(UUID().uuidString)"
+        let cp = contactPoint("{value: \(secret)}")
+        try cp.write(toFile: dir + "/cp.yaml", atomically: true, encoding: .utf8)
+        func ring(_ keys: [(String, String)]) throws { try keyring(keys).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8) }
+        func state() throws -> String { try String(contentsOfFile: stateDir + "/state.json", encoding: .utf8) }
+        let opsKey = ResourceKey(.contactPoint, "default", "ops")
+
+        // 1. State encrypted with k1.
+        try ring([("k1", k1)])
+        let (r, rec) = try make(master: "master passphrase")
+        r.reconcileNow("k1")
+        XCTAssertTrue(try state().contains("$enc:v1:k1:"))
+        // 2. k2 added first: everything still decrypts, stored values stay under k1 until reencrypt.
+        try ring([("k2", k2), ("k1", k1)])
+        r.reconcileNow("k2 first")
+        XCTAssertEqual(rec.last?.resources[ResourceKey(.keyring, "default", "default")]?.keyring?.keys.map(\.id), ["k2", "k1"])
+        XCTAssertTrue(try state().contains("$enc:v1:k1:"), "stored values are not silently moved")
+        // 3. Removing k1 is refused, naming the key and the count; the old Keyring keeps serving.
+        try ring([("k2", k2)])
+        r.reconcileNow("drop k1")
+        XCTAssertTrue(r.view.errors.contains { $0.message.contains("key \"k1\" still protects 1 stored value") }, "\(r.view.errors)")
+        XCTAssertEqual(rec.last?.resources[ResourceKey(.keyring, "default", "default")]?.keyring?.keys.map(\.id), ["k2", "k1"])
+        // 4. reencrypt moves the stored values to k2 (audit-logged).
+        let counts = try r.reencryptState(actor: "test")
+        XCTAssertEqual(counts.before["k1"], 1)
+        XCTAssertEqual(counts.after["k2"], 1)
+        XCTAssertNil(counts.after["k1"])
+        XCTAssertTrue(try String(contentsOfFile: stateDir + "/audit.log", encoding: .utf8).contains("\"action\":\"reencrypt\""))
+        // 5. Now removing k1 is accepted.
+        r.reconcileNow("drop k1 again")
+        XCTAssertEqual(rec.last?.resources[ResourceKey(.keyring, "default", "default")]?.keyring?.keys.map(\.id), ["k2"])
+        XCTAssertFalse(try state().contains("$enc:v1:k1:"))
+        // 6. Restart from state.json alone: everything decrypts.
+        try FileManager.default.removeItem(atPath: dir)
+        let (again, rec2) = try make(master: "master passphrase")
+        again.restoreFromStateFile()
+        let restored = try XCTUnwrap(rec2.last)
+        let value = try XCTUnwrap(restored.resources[opsKey]?.contactPoint?.hmacSecret)
+        XCTAssertEqual(String(decoding: try again.values.resolver(for: restored)(value, opsKey, "spec.hmacSecret"), as: UTF8.self), secret)
+        XCTAssertFalse(try state().contains(secret))
+    }
+
+    func testBadCiphertextIsAClearErrorNamingTheField() throws {
+        let ring = try Keyring(materials: [(id: "k1", material: k1)])
+        let good = try ring.encrypt(plaintext: Array("x".utf8), fieldPath: "spec.hmacSecret")
+        let values = SensitiveValues(master: nil, lookup: nil)
+        let key = ResourceKey(.contactPoint, "default", "ops")
+        let cases: [(String, String)] = [
+            (String(good.dropLast(6)) + "AAAA==", "cannot decrypt"),                    // corrupted
+            ("$enc:v1:k1:", "cannot decrypt"),                                          // truncated
+            ("$enc:v1:k9:" + (good.split(separator: ":").last.map(String.init) ?? ""), "cannot decrypt with key \"k9\""),  // unknown key
+        ]
+        for (enc, want) in cases {
+            XCTAssertThrowsError(try values.plaintext(Sensitive(.encrypted(enc)), key: key, path: "spec.hmacSecret", keyring: ring)) {
+                XCTAssertTrue("\($0)".contains("ContactPoint default/ops spec.hmacSecret") && "\($0)".contains(want), "\($0)")
+            }
+        }
+        // Moved to another field: the additional data no longer matches.
+        XCTAssertThrowsError(try values.plaintext(Sensitive(.encrypted(good)), key: key, path: "spec.headers.Authorization", keyring: ring)) {
+            XCTAssertTrue("\($0)".contains("spec.headers.Authorization"), "\($0)")
+        }
+        // A wrong master key fails to decrypt the Keyring's material, clearly.
+        let master = try Keyring(materials: [(id: SensitiveValues.masterKeyID, material: "right")])
+        let sealed = try master.encrypt(plaintext: Array(k1.utf8), fieldPath: "spec.keys[].material")
+        let wrong = SensitiveValues(master: try Keyring(materials: [(id: SensitiveValues.masterKeyID, material: "wrong")]), lookup: nil)
+        XCTAssertThrowsError(try wrong.plaintext(Sensitive(.encrypted(sealed)), key: ResourceKey(.keyring, "default", "default"), path: "spec.keys[0].material", keyring: nil))
     }
 }

@@ -39,7 +39,7 @@ public struct Sensitive: Sendable, Hashable, CustomStringConvertible, CustomDebu
     ])
 
     /// Decodes a node already checked against `.sensitive`.
-    static func decode(_ node: Node?, namespace: String) -> Sensitive? {
+    public static func decode(_ node: Node?, namespace: String) -> Sensitive? {
         guard let node, let pair = node.mapping?.first, let key = pair.key.scalar?.text else { return nil }
         switch key {
         case "secretRef":

@@ -3,6 +3,7 @@ import RampartController
 import RampartGateway
 import RampartModel
 import RampartSources
+import Synchronization
 
 /// `rampart run`: the controller and the embedded gateway in one process.
 enum RunCommand {
@@ -29,6 +30,7 @@ enum RunCommand {
       --workers N              gateway event loops (default: number of cores)
       --log-format text|json   log format (default text)
       --log-level LEVEL        debug|info|warn|error (default info)
+      --master-key-file FILE   encrypts the Keyring's own keys in state.json (32 random bytes, base64)
       --dev                    inline plaintext secrets without warnings
       --debounce DURATION      coalesce file events (default 50ms)
       --allow-empty            apply an empty source (otherwise kept as a probable mistake)
@@ -121,6 +123,13 @@ enum RunCommand {
         let adminTLS = try AdminTLS.load(mode: a.string("admin-tls") ?? "auto", stateDir: stateDir, log: log)
         let audit = try AuditLog(dir: stateDir)
         let metrics = ControlMetrics()
+        let master = try SensitiveValues.loadMaster(path: a.string("master-key-file"))
+        let later = Later<Reconciler>()
+        let secrets = SecretsBridge { ref in
+            log.info("secret changed; reconciling", ["secretRef": ref])
+            later.value?.trigger("secret \(ref) changed")
+        }
+        let values = SensitiveValues(master: master, lookup: secrets.lookup)
         let gateway = try Gateway(config: GatewayConfig(
             listen: [a.string("listen") ?? "0.0.0.0:8080"], listenTLS: listenTLS, workers: workers, maxHeaderBytes: maxHeader,
             maxConnections: maxConnections, accessLog: accessLog, trustedProxies: trusted,
@@ -137,9 +146,10 @@ enum RunCommand {
             config: ControllerConfig(paths: paths, gatewayGroup: a.string("gateway-group") ?? "default",
                                      allowEmpty: a.flag("allow-empty"), dev: a.flag("dev"),
                                      origin: { git.flatMap { $0.currentCommit.map { "git:" + $0 } } ?? "dir" }),
-            log: log, stateDir: stateDir, audit: audit, metrics: metrics,
+            log: log, stateDir: stateDir, audit: audit, metrics: metrics, values: values,
             apply: { state in
-                let out = SnapshotBuilder.build(state)
+                let secretProblems = secrets.sync(state, values: values)
+                let out = SnapshotBuilder.build(state, resolve: values.resolver(for: state))
                 for (k, w) in out.warnings.sorted(by: { $0.key < $1.key }) { log.warn("\(k): \(w)") }
                 gateway.apply(out.snapshot)
                 var notServed = out.notServed
@@ -147,10 +157,12 @@ enum RunCommand {
                     let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
                     if parts.count == 2 { notServed[ResourceKey(.ssl, parts[0], parts[1])] = reason }
                 }
-                return notServed
+                return notServed.merging(secretProblems) { a, _ in a }
             })
+        later.value = reconciler
         let auth = try AdminAuth.load(tokenFile: a.string("admin-token-file"), stateDir: stateDir, log: log)
-        let api = AdminAPI(reconciler: reconciler, auth: auth, metrics: { gateway.metricsText() + metrics.text() }, log: log)
+        let api = AdminAPI(reconciler: reconciler, auth: auth, secrets: secrets,
+                           metrics: { gateway.metricsText() + metrics.text() + secrets.metricsText() }, log: log)
         let admin = try AdminServer(listen: a.string("admin") ?? "127.0.0.1:9180", tls: adminTLS, handler: { api.handle($0) })
 
         try gateway.start()
@@ -159,6 +171,7 @@ enum RunCommand {
         if !listenTLS.isEmpty { log.info("gateway TLS listening", ["addresses": gateway.boundTLSAddresses.joined(separator: ",")]) }
         log.info("admin API listening", ["address": admin.boundAddress, "scheme": adminTLS == nil ? "http" : "https"])
         reconciler.restoreFromStateFile()
+        secrets.start()
 
         let watcher: DirectoryWatcher? = git == nil ? try DirectoryWatcher(paths: paths, debounceMs: debounce) { reconciler.trigger("files changed") } : nil
         watcher?.start()
@@ -174,12 +187,14 @@ enum RunCommand {
 
         let signals = SignalHandlers()
         signals.on(SIGHUP) {
-            log.info("SIGHUP: re-reading sources")
+            log.info("SIGHUP: re-reading sources and secrets")
+            secrets.resolver.refreshAll()
             reconciler.trigger("SIGHUP", full: true)
         }
         let stop: @Sendable () -> Void = {
             log.info("stopping: draining in-flight requests", ["timeout": "\(drain)ms"])
             watcher?.stop()
+            secrets.stop()
             git?.stop()
             admin.stop()
             gateway.stop(drainTimeoutMs: drain)
@@ -189,6 +204,15 @@ enum RunCommand {
         signals.on(SIGTERM, stop)
         signals.on(SIGINT, stop)
         dispatchMain()
+    }
+}
+
+/// A value set after the closures that read it are made (breaks an init cycle).
+final class Later<T: Sendable>: Sendable {
+    private let box = Mutex<T?>(nil)
+    var value: T? {
+        get { box.withLock { $0 } }
+        set { box.withLock { $0 = newValue } }
     }
 }
 

@@ -1,0 +1,189 @@
+import Foundation
+import RampartCrypto
+import RampartModel
+import RampartYAML
+import Synchronization
+
+/// Turns sensitive values into plaintext in memory: inline values, `$enc:` ciphertext (the group's
+/// Keyring, or the master key for the Keyring's own material in `state.json`) and SecretRefs (through
+/// the secrets module). Nothing it returns is ever logged or written.
+public final class SensitiveValues: Sendable {
+    /// Key id reserved for the `--master-key-file` key, which encrypts the Keyring's material at rest.
+    public static let masterKeyID = "master"
+
+    /// Reads a SecretRef (by reference and optional JSON key).
+    public typealias SecretLookup = @Sendable (Reference, String?) throws -> [UInt8]
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    private let master: Keyring?
+    private let lookup: SecretLookup?
+    /// The group Keyring, rebuilt only when the Keyring resource's digest changes (passphrases cost 600,000 PBKDF2 rounds).
+    private let cache = Mutex<(digest: String, keyring: Keyring)?>(nil)
+
+    public init(master: Keyring?, lookup: SecretLookup?) {
+        self.master = master
+        self.lookup = lookup
+    }
+
+    /// The master keyring from `--master-key-file` (32 random bytes in base64, or a passphrase).
+    public static func loadMaster(path: String?) throws -> Keyring? {
+        guard let path else { return nil }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw Failure(description: "cannot read --master-key-file \(path)")
+        }
+        let material = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !material.isEmpty else { throw Failure(description: "--master-key-file \(path) is empty") }
+        return try Keyring(materials: [(id: masterKeyID, material: material)])
+    }
+
+    /// `spec.plugins.key-auth.keys[3]` → `spec.plugins.key-auth.keys[]`: ciphertext is bound to its field,
+    /// not to a list position, so reordering a list does not break decryption.
+    public static func boundPath(_ path: String) -> String {
+        var out = ""
+        var inIndex = false
+        for c in path {
+            if c == "[" { inIndex = true; out.append("[") } else if c == "]" { inIndex = false; out.append("]") } else if !inIndex { out.append(c) }
+        }
+        return out
+    }
+
+    /// The state's Keyring, if its group has one.
+    public func keyring(for state: DesiredState) throws -> Keyring? {
+        guard let res = state.sorted.first(where: { $0.kind == .keyring }), let spec = res.keyring else { return nil }
+        let digest = state.digests[res.key] ?? DesiredState.digest(res)
+        if let c = cache.withLock({ $0 }), c.digest == digest { return c.keyring }
+        var materials: [(id: String, material: String)] = []
+        for (i, k) in spec.keys.enumerated() {
+            if k.id == Self.masterKeyID { throw Failure(description: "\(res.key) spec.keys[\(i)].id: \"\(Self.masterKeyID)\" is reserved for --master-key-file") }
+            let bytes = try plaintext(k.material, key: res.key, path: "spec.keys[\(i)].material", keyring: nil)
+            materials.append((k.id, String(decoding: bytes, as: UTF8.self)))
+        }
+        let ring = try Keyring(materials: materials)
+        cache.withLock { $0 = (digest, ring) }
+        return ring
+    }
+
+    /// A resolver for the snapshot builder, bound to this state's Keyring.
+    public func resolver(for state: DesiredState) -> @Sendable (Sensitive, ResourceKey, String) throws -> [UInt8] {
+        let ring = Result { try keyring(for: state) }
+        return { [self] value, key, path in
+            try plaintext(value, key: key, path: path, keyring: try ring.get())
+        }
+    }
+
+    func plaintext(_ value: Sensitive, key: ResourceKey, path: String, keyring: Keyring?) throws -> [UInt8] {
+        switch value.source {
+        case .inline(let s):
+            return Array(s.utf8)
+        case .encrypted(let enc):
+            let id = (try? EncryptedValue.parse(enc).keyID) ?? ""
+            if id == Self.masterKeyID {
+                guard let master else { throw Failure(description: "\(key) \(path): encrypted with the master key; start with --master-key-file") }
+                return try master.decrypt(enc, fieldPath: Self.boundPath(path))
+            }
+            guard let keyring else { throw Failure(description: "\(key) \(path): encrypted with key \"\(id)\" but the gateway group has no Keyring") }
+            do {
+                return try keyring.decrypt(enc, fieldPath: Self.boundPath(path))
+            } catch {
+                throw Failure(description: "\(key) \(path): cannot decrypt with key \"\(id)\": \(error)")
+            }
+        case .secretRef(let ref, let field):
+            guard let lookup else { throw Failure(description: "\(key) \(path): SecretRef \(ref) cannot be resolved (no secret providers)") }
+            do {
+                return try lookup(ref, field)
+            } catch {
+                throw Failure(description: "\(key) \(path): SecretRef \(ref): \(error)")
+            }
+        }
+    }
+
+    /// The resource's document for `state.json`: inline secrets encrypted (the group Keyring; the master
+    /// key for the Keyring's own material), or nil when one cannot be encrypted (then it is not written).
+    ///
+    /// `previous` holds the ciphertexts last written for this resource by field path: one that still
+    /// decrypts to the same plaintext is kept as it is, so stored values stay under the key that made
+    /// them until `reencrypt` moves them (`migrate`), and a rotation can be checked against them.
+    func persistable(_ r: Resource, keyring: Keyring?, previous: [String: String] = [:], migrate: Bool = false)
+        -> (document: Node, ciphertexts: [String: String])? {
+        guard let spec = r.specNode else { return (r.document, [:]) }
+        let ring = r.kind == .keyring ? master : keyring
+        var failed = false
+        var written: [String: String] = [:]
+        let newSpec = Self.mapSensitive(spec, KindSchemas.spec(r.kind), path: "spec") { path, node in
+            let bound = Self.boundPath(path)
+            if let enc = node["encrypted"]?.scalar?.text {
+                guard migrate, let ring, let id = try? EncryptedValue.parse(enc).keyID, id != ring.primaryKeyID, id != Self.masterKeyID else {
+                    written[path] = enc
+                    return node
+                }
+                guard let moved = try? ring.reencrypt(enc, fieldPath: bound) else {
+                    failed = true
+                    return node
+                }
+                written[path] = moved
+                return Node(.mapping([Pair(key: .string("encrypted"), value: .string(moved))]))
+            }
+            guard let plain = node["value"]?.scalar?.text, let ring else {
+                if node["value"] != nil { failed = true }
+                return node
+            }
+            let bytes = Array(plain.utf8)
+            var enc: String?
+            if !migrate, let old = previous[path], let opened = try? ring.decrypt(old, fieldPath: bound), ConstantTime.equals(opened, bytes) {
+                enc = old
+            } else {
+                enc = try? ring.encrypt(plaintext: bytes, fieldPath: bound)
+            }
+            guard let enc else {
+                failed = true
+                return node
+            }
+            written[path] = enc
+            return Node(.mapping([Pair(key: .string("encrypted"), value: .string(enc))]))
+        }
+        if failed { return nil }
+        guard case .mapping(let pairs) = r.document.value else { return nil }
+        let doc = Node(.mapping(pairs.map { $0.key.scalar?.text == "spec" ? Pair(key: $0.key, value: newSpec) : $0 }), mark: r.document.mark)
+        return (doc, written)
+    }
+
+    /// Rebuilds a tree with each sensitive node replaced by `transform(path, node)`.
+    static func mapSensitive(_ node: Node, _ schema: Schema, path: String, _ transform: (String, Node) -> Node) -> Node {
+        switch schema {
+        case .sensitive:
+            return transform(path, node)
+        case .object(let fields):
+            guard case .mapping(let pairs) = node.value else { return node }
+            return Node(.mapping(pairs.map { p in
+                guard let k = p.key.scalar?.text, let f = fields.first(where: { $0.name == k }), f.holdsSensitive else { return p }
+                return Pair(key: p.key, value: mapSensitive(p.value, f.schema, path: path.isEmpty ? k : "\(path).\(k)", transform))
+            }), mark: node.mark, tag: node.tag)
+        case .array(let item, _):
+            guard case .sequence(let items) = node.value else { return node }
+            return Node(.sequence(items.enumerated().map { mapSensitive($1, item, path: "\(path)[\($0)]", transform) }), mark: node.mark, tag: node.tag)
+        case .map(let value):
+            guard case .mapping(let pairs) = node.value else { return node }
+            return Node(.mapping(pairs.map { Pair(key: $0.key, value: mapSensitive($0.value, value, path: "\(path).\($0.key.scalar?.text ?? "")", transform)) }),
+                        mark: node.mark, tag: node.tag)
+        default:
+            return node
+        }
+    }
+}
+
+extension SensitiveValues {
+    /// How many `$enc:` values each key protects in a stored text (`state.json`).
+    public static func ciphertextCounts(_ text: String) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        var rest = Substring(text)
+        while let r = rest.range(of: EncryptedValue.prefix) {
+            let after = rest[r.upperBound...]
+            if let colon = after.firstIndex(of: ":") { counts[String(after[..<colon]), default: 0] += 1 }
+            rest = after
+        }
+        return counts
+    }
+}

@@ -1,5 +1,0 @@
-import XCTest
-
-final class RampartSecretsTestsPlaceholder: XCTestCase {
-    func testModuleLinks() { XCTAssertTrue(true) }
-}
