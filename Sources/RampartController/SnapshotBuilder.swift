@@ -84,7 +84,7 @@ public enum SnapshotBuilder {
                     notServed[r.key] = "Upstream \(upstreamID) is not served"
                     continue
                 }
-            } else if let inline = spec.upstream, !inline.nodes.isEmpty, let tls = try? upstreamTLS(inline, ssls) {
+            } else if let inline = spec.upstream, !inline.nodes.isEmpty, let tls = Result(catching: { try upstreamTLS(inline, ssls) }).ok {
                 upstreamID = "route:" + id(r.key)
                 upstreams[upstreamID] = upstream(inline, id: upstreamID, tls: tls)
             } else {
@@ -237,4 +237,12 @@ public enum SnapshotBuilder {
     }
 
     static func pairs(_ l: HeaderList?) -> [HeaderPair] { (l?.items ?? []).map { HeaderPair(name: $0.name, value: $0.value) } }
+}
+
+private extension Result {
+    /// `.some(value)` on success (value may itself be nil), nil on failure: `try?` would flatten the two.
+    var ok: Success? {
+        if case .success(let v) = self { return .some(v) }
+        return nil
+    }
 }
