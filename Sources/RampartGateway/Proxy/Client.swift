@@ -4,10 +4,16 @@ import Glibc
 // Downstream side: reading heads, starting exchanges, streaming request bodies, writing.
 extension EventLoop {
     func clientReadable(_ c: ClientConn) {
+        if c.tlsState.handshaking && !clientHandshake(c) { return }
         let buf = c.inBuf
         let want = c.phase == .readingHead ? 16 * 1024 : 64 * 1024
-        buf.reserve(want)
-        let n = read(c.fd, buf.writePointer, buf.writable)
+        buf.reserve(want)   // >= 16 KiB: a whole TLS record fits, so OpenSSL keeps no plaintext back
+        let n: Int
+        if let ssl = c.ssl {
+            n = TLSIO.read(ssl, buf.writePointer, buf.writable, &c.tlsState)
+        } else {
+            n = read(c.fd, buf.writePointer, buf.writable)
+        }
         if n > 0 {
             buf.writeIndex += n
             switch c.phase {
@@ -104,7 +110,13 @@ extension EventLoop {
     func flushClient(_ c: ClientConn) {
         let buf = c.outBuf
         while !buf.isEmpty {
-            let n = write(c.fd, buf.readPointer, buf.readable)
+            let n: Int
+            if let ssl = c.ssl {
+                if c.tlsState.handshaking { return }
+                n = TLSIO.write(ssl, buf.readPointer, buf.readable, &c.tlsState)
+            } else {
+                n = write(c.fd, buf.readPointer, buf.readable)
+            }
             if n > 0 {
                 buf.consume(n)
                 c.bytesSent += n
