@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
 BIN=${RAMPART_BINARY:-.build/release/rampart}
-[ -x "$BIN" ] || swift build -c release --product rampart
+[ -n "${RAMPART_BINARY:-}" ] || swift build -c release --product rampart >/dev/null
 work=$(mktemp -d /tmp/rampart-secrets-bench-XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
