@@ -20,8 +20,8 @@ final class TLSTests: XCTestCase {
             try FileManager.default.createDirectory(atPath: manifests, withIntermediateDirectories: true)
         }
 
-        func start(adminTLS: String? = nil) throws {
-            var args = ["run", manifests, "--listen", "127.0.0.1:\(port)", "--listen-tls", "127.0.0.1:\(tlsPort)",
+        func start(adminTLS: String? = nil, extra: [String] = []) throws {
+            var args = ["run"] + extra + [manifests, "--listen", "127.0.0.1:\(port)", "--listen-tls", "127.0.0.1:\(tlsPort)",
                         "--admin", "127.0.0.1:\(adminPort)", "--state-dir", stateDir, "--workers", "2", "--debounce", "20ms", "--dev"]
             if let adminTLS { args += ["--admin-tls", adminTLS] }
             process = try Background(PackagePaths.rampart, args)
@@ -77,6 +77,31 @@ final class TLSTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: certPath, encoding: .utf8), before)
         XCTAssertFalse(r.log.contains("BEGIN PRIVATE KEY"))
         XCTAssertEqual(r.stop(), 0)
+    }
+
+    func testAdminKeyIsEncryptedWithTheMasterKey() throws {
+        let r = try Instance()
+        let masterFile = r.stateDir + ".master"
+        try Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString().write(toFile: masterFile, atomically: true, encoding: .utf8)
+        // First start without a master key writes the key in plaintext (0600) ...
+        try r.start()
+        let certPath = r.stateDir + "/admin-tls.crt"
+        XCTAssertTrue(Poll.until { r.admin("/healthz", cacert: certPath)?.status == 200 }, r.log)
+        XCTAssertEqual(r.stop(), 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: r.stateDir + "/admin-tls.key"))
+        // ... a start with --master-key-file encrypts it and removes the plaintext; the same certificate serves.
+        try r.start(extra: ["--master-key-file", masterFile])
+        XCTAssertTrue(Poll.until { r.admin("/healthz", cacert: certPath)?.status == 200 }, r.log)
+        XCTAssertEqual(r.stop(), 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: r.stateDir + "/admin-tls.key"))
+        let enc = try String(contentsOfFile: r.stateDir + "/admin-tls.key.enc", encoding: .utf8)
+        XCTAssertTrue(enc.hasPrefix("$enc:v1:master:"), enc)
+        XCTAssertFalse(enc.contains("PRIVATE KEY"))
+        // Without the master key the encrypted key cannot be used: a clear error, exit 2.
+        try r.start()
+        XCTAssertTrue(Poll.until { !(r.process?.process.isRunning ?? true) })
+        XCTAssertEqual(r.process?.process.terminationStatus, 2)
+        XCTAssertTrue(r.log.contains("encrypted with the master key; start with --master-key-file"), r.log)
     }
 
     func testAdminTLSWithGivenFilesAndOff() throws {

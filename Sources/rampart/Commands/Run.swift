@@ -120,10 +120,10 @@ enum RunCommand {
         let listenTLS = (a.string("listen-tls") ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 
         let stateDir = try StateDir(stateDirPath)
-        let adminTLS = try AdminTLS.load(mode: a.string("admin-tls") ?? "auto", stateDir: stateDir, log: log)
+        let master = try SensitiveValues.loadMaster(path: a.string("master-key-file"))
+        let adminTLS = try AdminTLS.load(mode: a.string("admin-tls") ?? "auto", stateDir: stateDir, log: log, master: master)
         let audit = try AuditLog(dir: stateDir)
         let metrics = ControlMetrics()
-        let master = try SensitiveValues.loadMaster(path: a.string("master-key-file"))
         let later = Later<Reconciler>()
         let secrets = SecretsBridge { ref in
             log.info("secret changed; reconciling", ["secretRef": ref])
