@@ -175,6 +175,12 @@ final class TLSGatewayTests: XCTestCase {
         let ok = try XCTUnwrap(TLSClient.curl(port: g.port, host: "api.example.com", cacert: pki.path("ca.crt"),
                                               cert: pki.path("client.crt"), key: pki.path("client.key")))
         XCTAssertEqual(echoHeaders(ok.body)["x-client-cert-subject"], "CN=client-one")
+        // A certificate from another CA is admitted as anonymous, never as its claimed subject.
+        let other = try XCTUnwrap(TLSClient.curl(port: g.port, host: "api.example.com", cacert: pki.path("ca.crt"),
+                                                 cert: pki.path("otherclient.crt"), key: pki.path("otherclient.key"),
+                                                 headers: ["X-Client-Cert-Subject: CN=forged"]))
+        XCTAssertEqual(other.status, 200, other.error)
+        XCTAssertNil(echoHeaders(other.body)["x-client-cert-subject"])
     }
 
     // MARK: hot swap

@@ -277,7 +277,9 @@ private let serverClientHello: @convention(c) (OpaquePointer?, UnsafeMutablePoin
         return SSL_CLIENT_HELLO_ERROR
     }
     _ = SSL_ctrl(ssl, SSL_CTRL_SET_MIN_PROTO_VERSION, Int(e.minVersion), nil)
-    SSL_set_verify(ssl, e.verifyMode, nil)
+    // `optional` mTLS admits a client whose certificate does not verify as anonymous: the handshake
+    // goes on, and only a verified certificate's subject is ever passed upstream.
+    SSL_set_verify(ssl, e.verifyMode, e.verifyMode == SSL_VERIFY_PEER ? admitUnverified : nil)
     if e.verifyMode != SSL_VERIFY_NONE { SSL_set_verify_depth(ssl, e.depth) }
     return SSL_CLIENT_HELLO_SUCCESS
 }
@@ -333,3 +335,7 @@ final class ClientTLS: @unchecked Sendable {
         return ssl
     }
 }
+
+/// Verification callback for `optional` mTLS: never fails the handshake; the result stays recorded
+/// (`SSL_get_verify_result`), so an unverified certificate counts as no certificate.
+private let admitUnverified: @convention(c) (Int32, OpaquePointer?) -> Int32 = { _, _ in 1 }
