@@ -69,19 +69,47 @@ public enum StateFile {
     /// Inline secrets are written encrypted with the group's Keyring (the Keyring's own material with
     /// the master key); a resource whose secret cannot be encrypted is not written at all (it is read
     /// from the source again at start).
+    /// A resource's encoded document, reused while the same resource object and Keyring are in use.
+    struct Encoded {
+        let resource: Resource
+        let ring: String
+        let json: String
+        let ciphertexts: [String: String]
+    }
+
     static func encode(_ s: DesiredState, values: SensitiveValues, keyring: Keyring?, previous: [ResourceKey: [String: String]] = [:],
                        migrate: Bool = false) -> (bytes: [UInt8], skipped: [ResourceKey], ciphertexts: [ResourceKey: [String: String]]) {
+        var cache: [ResourceKey: Encoded] = [:]
+        return encode(s, values: values, keyring: keyring, previous: previous, migrate: migrate, cache: &cache)
+    }
+
+    /// `cache` holds last time's encodings: only new or changed resources are encoded again.
+    static func encode(_ s: DesiredState, values: SensitiveValues, keyring: Keyring?, previous: [ResourceKey: [String: String]],
+                       migrate: Bool, cache: inout [ResourceKey: Encoded])
+        -> (bytes: [UInt8], skipped: [ResourceKey], ciphertexts: [ResourceKey: [String: String]]) {
         var docs: [String] = []
+        docs.reserveCapacity(s.sorted.count)
         var skipped: [ResourceKey] = []
         var ciphertexts: [ResourceKey: [String: String]] = [:]
+        var next: [ResourceKey: Encoded] = [:]
+        let ring = keyring.map { $0.keyIDs.joined(separator: ",") } ?? ""
         for r in s.sorted {
+            if !migrate, let c = cache[r.key], c.resource === r, c.ring == ring {
+                next[r.key] = c
+                if !c.ciphertexts.isEmpty { ciphertexts[r.key] = c.ciphertexts }
+                docs.append(c.json)
+                continue
+            }
             guard let out = values.persistable(r, keyring: keyring, previous: previous[r.key] ?? [:], migrate: migrate) else {
                 skipped.append(r.key)
                 continue
             }
             if !out.ciphertexts.isEmpty { ciphertexts[r.key] = out.ciphertexts }
-            docs.append(JSONWriter.write(out.document))
+            let json = JSONWriter.write(out.document)
+            next[r.key] = Encoded(resource: r, ring: ring, json: json, ciphertexts: out.ciphertexts)
+            docs.append(json)
         }
+        cache = next
         let text = "{\"generation\":\(s.generation),\"hash\":\(JSONWriter.quote(s.hash)),\"origin\":\(JSONWriter.quote(s.origin)),\"resources\":[\n"
             + docs.joined(separator: ",\n") + "\n]}\n"
         return (Array(text.utf8), skipped, ciphertexts)

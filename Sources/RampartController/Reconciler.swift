@@ -72,6 +72,8 @@ public final class Reconciler: @unchecked Sendable {
     private var loggedErrors: Set<String> = []
     /// The ciphertexts in `state.json` by resource and field path, as last written or read.
     private var stored: [ResourceKey: [String: String]] = [:]
+    /// Encoded `state.json` documents of unchanged resources, reused on the next write.
+    private var encodedCache: [ResourceKey: StateFile.Encoded] = [:]
     /// Resources in the serving state that the data plane left out, with why.
     private var notServed: [ResourceKey: String] = [:]
 
@@ -266,6 +268,7 @@ public final class Reconciler: @unchecked Sendable {
             let bytes = out.bytes
             try stateDir.writeAtomically(StateFile.name, bytes)
             stored = out.ciphertexts
+            encodedCache = [:]
             let after = SensitiveValues.ciphertextCounts(String(decoding: bytes, as: UTF8.self))
             let summary = "before: \(before.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")); after: \(after.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
             try audit.append(.init(actor: actor, action: "reencrypt", key: nil, generationFrom: serving.generation, generationTo: serving.generation, diff: summary))
@@ -307,7 +310,7 @@ public final class Reconciler: @unchecked Sendable {
             ring = nil
             log.error("cannot build the Keyring; inline secrets are not written to state.json", ["error": "\(error)"])
         }
-        let encoded = StateFile.encode(next, values: values, keyring: ring, previous: stored)
+        let encoded = StateFile.encode(next, values: values, keyring: ring, previous: stored, migrate: false, cache: &encodedCache)
         stored = encoded.ciphertexts
         do {
             try stateDir.writeAtomically(StateFile.name, encoded.bytes)
