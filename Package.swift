@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "RampartModel", dependencies: ["RampartYAML"]),
         .target(name: "RampartCrypto", dependencies: ["COpenSSL", "CShims"]),
         .target(name: "RampartHTTPClient", dependencies: ["CCurl", "CShims"]),
-        .target(name: "RampartGateway", dependencies: ["RampartCrypto", "RampartModel", "CLinux"]),
+        .target(name: "RampartGateway", dependencies: ["RampartCrypto", "RampartModel", "CLinux", "COpenSSL", "CShims"]),
         .target(name: "RampartSecrets", dependencies: ["RampartModel", "RampartYAML", "RampartHTTPClient", "RampartCrypto"]),
         .target(name: "RampartSources", dependencies: ["RampartModel", "RampartHTTPClient", "RampartYAML", "CLinux"]),
         .target(name: "RampartAlerts", dependencies: ["RampartModel", "RampartHTTPClient", "RampartGateway"]),

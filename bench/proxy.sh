@@ -104,11 +104,26 @@ run_wrk() { # port
   wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$1/"
 }
 
+# CPU ticks (utime + stime) of a process, from /proc/PID/stat; the proxies' work per request.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+NGX_WORKER=$(pgrep -P "$(cat "$WORK/px.pid")" | head -1)
+RAMPART_PID=$(pgrep -f "listen 127.0.0.1:$RAMPART_PORT" | head -1)
+
 echo "== upstream direct";  UP=$(run_wrk "$UPSTREAM_PORT");  echo "$UP" | grep -E "Requests/sec|Latency |99%"
+c0=$(ticks "$NGX_WORKER")
 echo "== nginx proxy";      NG=$(run_wrk "$NGINX_PORT");     echo "$NG" | grep -E "Requests/sec|Latency |99%|Non-2xx|errors"
+NG_CPU=$(echo "($(ticks "$NGX_WORKER") - $c0) / $HZ" | bc -l)
+c0=$(ticks "$RAMPART_PID")
 echo "== rampart proxy";    RP=$(run_wrk "$RAMPART_PORT");   echo "$RP" | grep -E "Requests/sec|Latency |99%|Non-2xx|errors"
+RP_CPU=$(echo "($(ticks "$RAMPART_PID") - $c0) / $HZ" | bc -l)
 
 rps() { echo "$1" | awk '/Requests\/sec/ {print $2}'; }
 NG_RPS=$(rps "$NG"); RP_RPS=$(rps "$RP")
 echo
 printf "nginx proxy   %10.0f req/s\nrampart proxy %10.0f req/s\nratio rampart/nginx: %.2f\n" "$NG_RPS" "$RP_RPS" "$(echo "$RP_RPS / $NG_RPS" | bc -l)"
+# Requests per CPU-second of the proxy process (warm-up included in both: 2 s + the run).
+secs=$(echo "${DURATION%s} + 2" | bc)
+NG_EFF=$(echo "$NG_RPS * ${DURATION%s} / $NG_CPU" | bc -l); RP_EFF=$(echo "$RP_RPS * ${DURATION%s} / $RP_CPU" | bc -l)
+printf "nginx   cpu %.2f s (%.0f req per CPU-second)\nrampart cpu %.2f s (%.0f req per CPU-second)\nratio per CPU-second rampart/nginx: %.2f\n" \
+  "$NG_CPU" "$NG_EFF" "$RP_CPU" "$RP_EFF" "$(echo "$RP_EFF / $NG_EFF" | bc -l)"

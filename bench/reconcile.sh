@@ -8,7 +8,7 @@ N=${1:-10000}
 CHANGES=${2:-100}
 DEBOUNCE=${DEBOUNCE:-5ms}
 BIN=${RAMPART_BINARY:-.build/release/rampart}
-[ -x "$BIN" ] || swift build -c release --product rampart
+[ -n "${RAMPART_BINARY:-}" ] || swift build -c release --product rampart >/dev/null
 work=$(mktemp -d /tmp/rampart-bench-XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }

@@ -5,13 +5,13 @@ import RampartYAML
 
 /// One immutable desired state: the resources that serve, their generation and content hash.
 public struct DesiredState: Sendable {
-    public var generation: Int
-    public var hash: String
+    public let generation: Int
+    public let hash: String
     /// Where this generation came from: `dir`, `git:<sha>`, `state.json`.
-    public var origin: String
-    public var resources: [ResourceKey: Resource]
+    public let origin: String
+    public let resources: [ResourceKey: Resource]
     /// Each resource's content digest; the state's hash is made from these.
-    public var digests: [ResourceKey: String]
+    public let digests: [ResourceKey: String]
 
     /// `known`: digests already computed (unchanged files), so only new resources are hashed.
     public init(generation: Int, origin: String, resources: [ResourceKey: Resource], known: [ResourceKey: String] = [:]) {
@@ -22,14 +22,18 @@ public struct DesiredState: Sendable {
         digests.reserveCapacity(resources.count)
         for (k, r) in resources { digests[k] = known[k] ?? DesiredState.digest(r) }
         self.digests = digests
+        let keys = resources.keys.sorted()
         var text = ""
-        for k in resources.keys.sorted() { text += "\(k) \(digests[k] ?? "")\n" }
+        text.reserveCapacity(keys.count * 100)
+        for k in keys { text += "\(k) \(digests[k] ?? "")\n" }
+        sorted = keys.compactMap { resources[$0] }
         hash = Hex.encode(SHA256.hash(Array(text.utf8)))
     }
 
     public static let empty = DesiredState(generation: 0, origin: "empty", resources: [:])
 
-    public var sorted: [Resource] { resources.keys.sorted().compactMap { resources[$0] } }
+    /// The resources in key order (computed once: snapshots, state files and views all walk it).
+    public let sorted: [Resource]
 
     /// SHA-256 of a resource's canonical form; sensitive values enter as their own digest, so a
     /// changed secret changes the hash without the hash input ever being stored.
@@ -65,19 +69,62 @@ public enum StateFile {
     /// Inline secrets are written encrypted with the group's Keyring (the Keyring's own material with
     /// the master key); a resource whose secret cannot be encrypted is not written at all (it is read
     /// from the source again at start).
-    static func encode(_ s: DesiredState, values: SensitiveValues, keyring: Keyring?, migrate: Bool = false) -> (bytes: [UInt8], skipped: [ResourceKey]) {
+    /// A resource's encoded document, reused while the same resource object and Keyring are in use.
+    struct Encoded {
+        let resource: Resource
+        let ring: String
+        let json: String
+        let ciphertexts: [String: String]
+    }
+
+    static func encode(_ s: DesiredState, values: SensitiveValues, keyring: Keyring?, previous: [ResourceKey: [String: String]] = [:],
+                       migrate: Bool = false) -> (bytes: [UInt8], skipped: [ResourceKey], ciphertexts: [ResourceKey: [String: String]]) {
+        var cache: [ResourceKey: Encoded] = [:]
+        return encode(s, values: values, keyring: keyring, previous: previous, migrate: migrate, cache: &cache)
+    }
+
+    /// `cache` holds last time's encodings: only new or changed resources are encoded again.
+    static func encode(_ s: DesiredState, values: SensitiveValues, keyring: Keyring?, previous: [ResourceKey: [String: String]],
+                       migrate: Bool, cache: inout [ResourceKey: Encoded])
+        -> (bytes: [UInt8], skipped: [ResourceKey], ciphertexts: [ResourceKey: [String: String]]) {
         var docs: [String] = []
+        docs.reserveCapacity(s.sorted.count)
         var skipped: [ResourceKey] = []
+        var ciphertexts: [ResourceKey: [String: String]] = [:]
+        var next: [ResourceKey: Encoded] = [:]
+        let ring = keyring.map { $0.keyIDs.joined(separator: ",") } ?? ""
         for r in s.sorted {
-            guard let doc = values.persistable(r, keyring: keyring, migrate: migrate) else {
+            if !migrate, let c = cache[r.key], c.resource === r, c.ring == ring {
+                next[r.key] = c
+                if !c.ciphertexts.isEmpty { ciphertexts[r.key] = c.ciphertexts }
+                docs.append(c.json)
+                continue
+            }
+            guard let out = values.persistable(r, keyring: keyring, previous: previous[r.key] ?? [:], migrate: migrate) else {
                 skipped.append(r.key)
                 continue
             }
-            docs.append(JSONWriter.write(doc))
+            if !out.ciphertexts.isEmpty { ciphertexts[r.key] = out.ciphertexts }
+            let json = JSONWriter.write(out.document)
+            next[r.key] = Encoded(resource: r, ring: ring, json: json, ciphertexts: out.ciphertexts)
+            docs.append(json)
         }
+        cache = next
         let text = "{\"generation\":\(s.generation),\"hash\":\(JSONWriter.quote(s.hash)),\"origin\":\(JSONWriter.quote(s.origin)),\"resources\":[\n"
             + docs.joined(separator: ",\n") + "\n]}\n"
-        return (Array(text.utf8), skipped)
+        return (Array(text.utf8), skipped, ciphertexts)
+    }
+
+    /// The ciphertexts a state holds by resource and field path (a state read back from `state.json`).
+    static func ciphertexts(_ s: DesiredState) -> [ResourceKey: [String: String]] {
+        var out: [ResourceKey: [String: String]] = [:]
+        for r in s.sorted {
+            guard let spec = r.specNode else { continue }
+            SchemaWalker.sensitiveNodes(spec, KindSchemas.spec(r.kind), path: "spec") { path, node in
+                if let enc = node["encrypted"]?.scalar?.text { out[r.key, default: [:]][path] = enc }
+            }
+        }
+        return out
     }
 
     /// `state.json` with every ciphertext moved to the keyring's primary key; fails rather than drop a value.

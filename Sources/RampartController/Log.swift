@@ -1,4 +1,5 @@
 import Foundation
+import RampartModel
 import Synchronization
 
 /// Structured logging to stderr as text or JSON lines. Callers never pass sensitive values: masking is by type upstream.
@@ -48,19 +49,7 @@ public final class Log: Sendable {
         lock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default: if u.value < 0x20 { out += "\\u00" + String(format: "%02x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { JSONWriter.quote(s) }
 
     /// RFC 3339 UTC with milliseconds.
     public static func timestamp(_ date: Date = Date()) -> String {

@@ -70,6 +70,10 @@ public final class Reconciler: @unchecked Sendable {
     private var fileCache: [String: (stamp: FileStamp, result: ManifestDecoder.Result, digests: [ResourceKey: String])] = [:]
     private let forgetCache = Atomic<Bool>(false)
     private var loggedErrors: Set<String> = []
+    /// The ciphertexts in `state.json` by resource and field path, as last written or read.
+    private var stored: [ResourceKey: [String: String]] = [:]
+    /// Encoded `state.json` documents of unchanged resources, reused on the next write.
+    private var encodedCache: [ResourceKey: StateFile.Encoded] = [:]
     /// Resources in the serving state that the data plane left out, with why.
     private var notServed: [ResourceKey: String] = [:]
 
@@ -98,6 +102,7 @@ public final class Reconciler: @unchecked Sendable {
             do {
                 notServed = try applyState(state)
                 serving = state
+                stored = StateFile.ciphertexts(state)
                 metrics.reload(ok: true, generation: state.generation)
                 viewBox.withLock { $0.serving = state; $0.ready = true }
                 log.info("serving last known good state", ["generation": "\(state.generation)", "resources": "\(state.resources.count)"])
@@ -203,7 +208,12 @@ public final class Reconciler: @unchecked Sendable {
 
         if let refusal = keyRemovalRefusal(desired) {
             desired[refusal.new] = nil
-            if let old = refusal.old { desired[old.key] = old; keptLastGood.insert(old.key) }
+            known[refusal.new] = nil
+            if let old = refusal.old {
+                desired[old.key] = old
+                keptLastGood.insert(old.key)
+                known[old.key] = serving.digests[old.key]
+            }
             invalidMessages[refusal.new, default: []].append(refusal.message)
             diagnostics.append(Diagnostic(file: refusal.file, mark: refusal.mark, resource: refusal.new.description, path: "spec.keys", message: refusal.message))
         }
@@ -251,8 +261,14 @@ public final class Reconciler: @unchecked Sendable {
             guard let ring = try values.keyring(for: serving) else {
                 throw SensitiveValues.Failure(description: "the serving state has no Keyring")
             }
-            let bytes = try StateFile.reencrypted(serving, values: values, keyring: ring)
+            let out = StateFile.encode(serving, values: values, keyring: ring, migrate: true)
+            if !out.skipped.isEmpty {
+                throw SensitiveValues.Failure(description: "cannot re-encrypt \(out.skipped.map(\.description).joined(separator: ", ")) (is the old key still in the Keyring?); state.json unchanged")
+            }
+            let bytes = out.bytes
             try stateDir.writeAtomically(StateFile.name, bytes)
+            stored = out.ciphertexts
+            encodedCache = [:]
             let after = SensitiveValues.ciphertextCounts(String(decoding: bytes, as: UTF8.self))
             let summary = "before: \(before.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")); after: \(after.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
             try audit.append(.init(actor: actor, action: "reencrypt", key: nil, generationFrom: serving.generation, generationTo: serving.generation, diff: summary))
@@ -269,14 +285,18 @@ public final class Reconciler: @unchecked Sendable {
         let newIDs = Set(newRing.keyring?.keys.map(\.id) ?? []), oldIDs = Set(oldRing.keyring?.keys.map(\.id) ?? [])
         let removed = oldIDs.subtracting(newIDs)
         guard !removed.isEmpty else { return nil }
-        var counts: [String: Int] = [:]
+        // Stored values: state.json's ciphertexts and the `$enc:` values of the manifests (each counted once).
+        var ciphertexts = Set<String>()
+        for (key, byPath) in stored where key.kind != .keyring { ciphertexts.formUnion(byPath.values) }
         for r in desired.values where r.kind != .keyring {
             guard let spec = r.specNode else { continue }
             SchemaWalker.sensitiveNodes(spec, KindSchemas.spec(r.kind), path: "spec") { _, node in
-                if let enc = node["encrypted"]?.scalar?.text, let id = try? EncryptedValue.parse(enc).keyID, removed.contains(id) {
-                    counts[id, default: 0] += 1
-                }
+                if let enc = node["encrypted"]?.scalar?.text { ciphertexts.insert(enc) }
             }
+        }
+        var counts: [String: Int] = [:]
+        for enc in ciphertexts {
+            if let id = try? EncryptedValue.parse(enc).keyID, removed.contains(id) { counts[id, default: 0] += 1 }
         }
         guard !counts.isEmpty else { return nil }
         let detail = counts.sorted { $0.key < $1.key }.map { "key \"\($0.key)\" still protects \($0.value) stored value\($0.value == 1 ? "" : "s")" }
@@ -290,7 +310,8 @@ public final class Reconciler: @unchecked Sendable {
             ring = nil
             log.error("cannot build the Keyring; inline secrets are not written to state.json", ["error": "\(error)"])
         }
-        let encoded = StateFile.encode(next, values: values, keyring: ring)
+        let encoded = StateFile.encode(next, values: values, keyring: ring, previous: stored, migrate: false, cache: &encodedCache)
+        stored = encoded.ciphertexts
         do {
             try stateDir.writeAtomically(StateFile.name, encoded.bytes)
         } catch {

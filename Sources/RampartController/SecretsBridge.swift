@@ -26,6 +26,7 @@ public final class SecretsBridge: Sendable {
         var problems: [ResourceKey: String] = [:]
         let resolve = values.resolver(for: state)
         var seen = Set<String>()
+        var added: [String] = []
         for r in state.sorted where r.kind == .secretRef {
             guard let spec = r.secretRef else { continue }
             let ref = "\(r.key.namespace)/\(r.key.name)"
@@ -48,6 +49,7 @@ public final class SecretsBridge: Sendable {
                 }
                 resolver.register(ref, provider: provider, refreshIntervalMs: spec.refreshIntervalMs)
                 registered.withLock { $0[ref] = digest }
+                added.append(ref)
             } catch {
                 problems[key] = "\(error)"
             }
@@ -56,7 +58,24 @@ public final class SecretsBridge: Sendable {
             resolver.remove(ref)
             registered.withLock { _ = $0.removeValue(forKey: ref) }
         }
+        prefetch(added)
         return problems
+    }
+
+    /// Fetches new SecretRefs concurrently (at most 16 at a time): a thousand SecretRefs against a
+    /// remote store should not be a thousand round trips in a row. Failures are kept by the resolver.
+    func prefetch(_ refs: [String]) {
+        guard !refs.isEmpty else { return }
+        let group = DispatchGroup()
+        let slots = DispatchSemaphore(value: 16)
+        for ref in refs {
+            slots.wait()
+            DispatchQueue.global().async(group: group) { [resolver] in
+                defer { slots.signal() }
+                _ = try? resolver.secret(for: ref)
+            }
+        }
+        group.wait()
     }
 
     /// Refreshes due secrets on a background thread until `stop()`.

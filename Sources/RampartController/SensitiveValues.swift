@@ -102,30 +102,52 @@ public final class SensitiveValues: Sendable {
 
     /// The resource's document for `state.json`: inline secrets encrypted (the group Keyring; the master
     /// key for the Keyring's own material), or nil when one cannot be encrypted (then it is not written).
-    /// `migrate`: also move `$enc:` values made with an older key to the primary key.
-    func persistable(_ r: Resource, keyring: Keyring?, migrate: Bool = false) -> Node? {
-        guard let spec = r.specNode else { return r.document }
+    ///
+    /// `previous` holds the ciphertexts last written for this resource by field path: one that still
+    /// decrypts to the same plaintext is kept as it is, so stored values stay under the key that made
+    /// them until `reencrypt` moves them (`migrate`), and a rotation can be checked against them.
+    func persistable(_ r: Resource, keyring: Keyring?, previous: [String: String] = [:], migrate: Bool = false)
+        -> (document: Node, ciphertexts: [String: String])? {
+        guard let spec = r.specNode else { return (r.document, [:]) }
         let ring = r.kind == .keyring ? master : keyring
         var failed = false
+        var written: [String: String] = [:]
         let newSpec = Self.mapSensitive(spec, KindSchemas.spec(r.kind), path: "spec") { path, node in
-            if migrate, let enc = node["encrypted"]?.scalar?.text, let ring, let id = try? EncryptedValue.parse(enc).keyID,
-               id != ring.primaryKeyID, id != Self.masterKeyID {
-                guard let moved = try? ring.reencrypt(enc, fieldPath: Self.boundPath(path)) else {
+            let bound = Self.boundPath(path)
+            if let enc = node["encrypted"]?.scalar?.text {
+                guard migrate, let ring, let id = try? EncryptedValue.parse(enc).keyID, id != ring.primaryKeyID, id != Self.masterKeyID else {
+                    written[path] = enc
+                    return node
+                }
+                guard let moved = try? ring.reencrypt(enc, fieldPath: bound) else {
                     failed = true
                     return node
                 }
+                written[path] = moved
                 return Node(.mapping([Pair(key: .string("encrypted"), value: .string(moved))]))
             }
-            guard let plain = node["value"]?.scalar?.text else { return node }
-            guard let ring, let enc = try? ring.encrypt(plaintext: Array(plain.utf8), fieldPath: Self.boundPath(path)) else {
+            guard let plain = node["value"]?.scalar?.text, let ring else {
+                if node["value"] != nil { failed = true }
+                return node
+            }
+            let bytes = Array(plain.utf8)
+            var enc: String?
+            if !migrate, let old = previous[path], let opened = try? ring.decrypt(old, fieldPath: bound), ConstantTime.equals(opened, bytes) {
+                enc = old
+            } else {
+                enc = try? ring.encrypt(plaintext: bytes, fieldPath: bound)
+            }
+            guard let enc else {
                 failed = true
                 return node
             }
+            written[path] = enc
             return Node(.mapping([Pair(key: .string("encrypted"), value: .string(enc))]))
         }
         if failed { return nil }
         guard case .mapping(let pairs) = r.document.value else { return nil }
-        return Node(.mapping(pairs.map { $0.key.scalar?.text == "spec" ? Pair(key: $0.key, value: newSpec) : $0 }), mark: r.document.mark)
+        let doc = Node(.mapping(pairs.map { $0.key.scalar?.text == "spec" ? Pair(key: $0.key, value: newSpec) : $0 }), mark: r.document.mark)
+        return (doc, written)
     }
 
     /// Rebuilds a tree with each sensitive node replaced by `transform(path, node)`.

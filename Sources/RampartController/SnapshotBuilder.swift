@@ -1,3 +1,4 @@
+import Foundation
 import RampartCrypto
 import RampartGateway
 import RampartModel
@@ -30,22 +31,43 @@ public enum SnapshotBuilder {
         public var snapshot: GatewaySnapshot
         /// Resources left out, with the reason.
         public var notServed: [ResourceKey: String]
+        /// Served, but worth an operator's attention (a certificate expiring within 30 days).
+        public var warnings: [ResourceKey: String] = [:]
     }
 
-    public static func build(_ state: DesiredState, resolve: Resolve = inlineOnly) -> Output {
+    public static func build(_ state: DesiredState, resolve: Resolve = inlineOnly, now: Date = Date()) -> Output {
         var upstreams: [String: UpstreamConfig] = [:]
         var notServed: [ResourceKey: String] = [:]
+        var warnings: [ResourceKey: String] = [:]
+        var ssls: [String: SSLMaterial] = [:]
+        var certificates: [ServerCertificate] = []
+        for r in state.sorted {
+            guard let spec = r.ssl else { continue }
+            do {
+                let m = try sslMaterial(r, spec, resolve: resolve, now: now)
+                ssls[id(r.key)] = m
+                if let w = m.warning { warnings[r.key] = w }
+                if spec.type == "server", let key = m.key {
+                    certificates.append(ServerCertificate(
+                        name: id(r.key), snis: spec.snis, chain: m.chain, key: key, clientAuth: m.clientAuth,
+                        minVersion: spec.minVersion == "TLSv1.3" ? .tls13 : .tls12,
+                        isDefault: r.metadata.labels[defaultCertLabel] == "true"))
+                }
+            } catch {
+                notServed[r.key] = "\(error)"
+            }
+        }
         for r in state.sorted {
             guard let u = r.upstream else { continue }
             if u.nodes.isEmpty {
                 notServed[r.key] = "no nodes (service discovery needs the kubernetes source)"
                 continue
             }
-            if u.scheme == "https" {
-                notServed[r.key] = "scheme https is not supported by this build yet"
-                continue
+            do {
+                upstreams[id(r.key)] = upstream(u, id: id(r.key), tls: try upstreamTLS(u, ssls))
+            } catch {
+                notServed[r.key] = "\(error)"
             }
-            upstreams[id(r.key)] = upstream(u, id: id(r.key))
         }
         var routes: [RouteConfig] = []
         for r in state.sorted {
@@ -64,9 +86,9 @@ public enum SnapshotBuilder {
                     notServed[r.key] = "Upstream \(upstreamID) is not served"
                     continue
                 }
-            } else if let inline = spec.upstream, !inline.nodes.isEmpty, inline.scheme == "http" {
+            } else if let inline = spec.upstream, !inline.nodes.isEmpty, let tls = Result(catching: { try upstreamTLS(inline, ssls) }).ok {
                 upstreamID = "route:" + id(r.key)
-                upstreams[upstreamID] = upstream(inline, id: upstreamID)
+                upstreams[upstreamID] = upstream(inline, id: upstreamID, tls: tls)
             } else {
                 notServed[r.key] = "its inline upstream cannot be served"
                 continue
@@ -77,7 +99,94 @@ public enum SnapshotBuilder {
                 upstream: upstreamID, timeout: spec.timeout.map(timeouts), websocket: spec.websocket,
                 plugins: access + plugins(spec.plugins)))
         }
-        return Output(snapshot: GatewaySnapshot(generation: state.generation, routes: routes, upstreams: upstreams), notServed: notServed)
+        return Output(snapshot: GatewaySnapshot(generation: state.generation, routes: routes, upstreams: upstreams,
+                                                certificates: certificates),
+                      notServed: notServed, warnings: warnings)
+    }
+
+    // MARK: SSL
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// An SSL resource, resolved, parsed and checked.
+    struct SSLMaterial {
+        var chain: [Certificate]
+        var key: PrivateKey?
+        var clientAuth: ClientAuthConfig?
+        var warning: String?
+    }
+
+    static let expiryWarningSeconds: TimeInterval = 30 * 86400
+
+    /// Certificate parses, chain in order (each issued by the next), key matches, every SNI is in the
+    /// SAN, not expired (error) or expiring within 30 days (warning). Errors never carry key bytes.
+    static func sslMaterial(_ r: Resource, _ spec: SSLSpec, resolve: Resolve, now: Date) throws -> SSLMaterial {
+        let certBytes = try resolve(spec.certificate, r.key, "spec.certificate")
+        let chain: [Certificate]
+        do { chain = try Certificate.parseChain(pem: String(decoding: certBytes, as: UTF8.self)) } catch {
+            throw Failure(description: "spec.certificate: \(error)")
+        }
+        guard let leaf = chain.first else { throw Failure(description: "spec.certificate: no certificate") }
+        for i in 0..<(chain.count - 1) where chain[i].issuer != chain[i + 1].subject {
+            throw Failure(description: "spec.certificate: chain out of order: certificate #\(i + 1) (\(chain[i].subject)) is not issued by #\(i + 2) (\(chain[i + 1].subject)); put the leaf first, then each issuer")
+        }
+        var key: PrivateKey?
+        if let pk = spec.privateKey {
+            var bytes = try resolve(pk, r.key, "spec.privateKey")
+            defer { for i in bytes.indices { bytes[i] = 0 } }
+            do { key = try PrivateKey.parse(pem: String(decoding: bytes, as: UTF8.self)) } catch {
+                throw Failure(description: "spec.privateKey: \(error)")
+            }
+            if let key, !key.matches(leaf) {
+                throw Failure(description: "spec.privateKey does not match spec.certificate (\(leaf.subject))")
+            }
+        }
+        if spec.type == "server" {
+            for sni in spec.snis where !leaf.covers(hostname: sni) {
+                throw Failure(description: "spec.snis: \"\(sni)\" is not covered by the certificate's subjectAltName \(leaf.dnsNames + leaf.ipAddresses)")
+            }
+        }
+        if leaf.notAfter <= now {
+            throw Failure(description: "spec.certificate expired at \(Log.timestamp(leaf.notAfter)) (\(leaf.subject)); not serving it")
+        }
+        var warning: String?
+        if leaf.notAfter.timeIntervalSince(now) < expiryWarningSeconds {
+            let days = Int(leaf.notAfter.timeIntervalSince(now) / 86400)
+            warning = "certificate \(leaf.subject) expires in \(days) days, at \(Log.timestamp(leaf.notAfter))"
+        }
+        var clientAuth: ClientAuthConfig?
+        if let ca = spec.clientAuth {
+            let caBytes = try resolve(ca.ca, r.key, "spec.clientAuth.ca")
+            do {
+                clientAuth = ClientAuthConfig(ca: try Certificate.parseChain(pem: String(decoding: caBytes, as: UTF8.self)),
+                                              required: ca.mode != "optional", depth: ca.depth)
+            } catch {
+                throw Failure(description: "spec.clientAuth.ca: \(error)")
+            }
+        }
+        return SSLMaterial(chain: chain, key: key, clientAuth: clientAuth, warning: warning)
+    }
+
+    /// An https upstream's TLS settings from its `tls` block and the SSL resources it names.
+    static func upstreamTLS(_ u: UpstreamSpec, _ ssls: [String: SSLMaterial]) throws -> UpstreamTLSConfig? {
+        guard u.scheme == "https" else { return nil }
+        guard let t = u.tls else { return UpstreamTLSConfig() }
+        var ca: [Certificate]?
+        if let ref = t.caRef {
+            guard let m = ssls[ref.description] else { throw Failure(description: "spec.tls.caRef: SSL \(ref) is not served") }
+            ca = m.chain
+        }
+        var clientChain: [Certificate] = []
+        var clientKey: PrivateKey?
+        if let ref = t.clientCertRef {
+            guard let m = ssls[ref.description] else { throw Failure(description: "spec.tls.clientCertRef: SSL \(ref) is not served") }
+            guard let k = m.key else { throw Failure(description: "spec.tls.clientCertRef: SSL \(ref) has no privateKey") }
+            clientChain = m.chain
+            clientKey = k
+        }
+        return UpstreamTLSConfig(sni: t.sni, verify: t.verify, ca: ca, clientChain: clientChain, clientKey: clientKey)
     }
 
     static func id(_ k: ResourceKey) -> String { "\(k.namespace)/\(k.name)" }
@@ -86,7 +195,7 @@ public enum SnapshotBuilder {
         RampartGateway.Timeouts(connectMs: t.connectMs, sendMs: t.sendMs, readMs: t.readMs)
     }
 
-    static func upstream(_ u: UpstreamSpec, id: String) -> UpstreamConfig {
+    static func upstream(_ u: UpstreamSpec, id: String, tls: UpstreamTLSConfig? = nil) -> UpstreamConfig {
         let lb: LoadBalancerType
         switch u.balancer {
         case .roundrobin: lb = .roundrobin
@@ -110,7 +219,7 @@ public enum SnapshotBuilder {
         return UpstreamConfig(id: id, nodes: u.nodes.map { UpstreamNode(host: $0.host, port: $0.port, weight: $0.weight) },
                               loadBalancer: lb, scheme: u.scheme, healthCheck: hc, retries: u.retries,
                               keepalive: KeepaliveConfig(maxIdle: u.keepaliveMaxIdle, idleTimeoutMs: u.keepaliveIdleTimeoutMs),
-                              timeout: timeouts(u.timeout))
+                              timeout: timeouts(u.timeout), tls: tls)
     }
 
     static func plugins(_ p: Plugins) -> [PluginConfig] {
@@ -217,5 +326,13 @@ enum BasicAuthHashes {
             m[mac] = made.passwordHash
         }
         return made
+    }
+}
+
+private extension Result {
+    /// `.some(value)` on success (value may itself be nil), nil on failure: `try?` would flatten the two.
+    var ok: Success? {
+        if case .success(let v) = self { return .some(v) }
+        return nil
     }
 }

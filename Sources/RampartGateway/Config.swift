@@ -8,6 +8,8 @@ public enum AccessLogTarget: Sendable, Equatable {
 
 public struct GatewayConfig: Sendable {
     public var listen: [String]
+    /// TLS listeners: certificates come from the snapshot (`GatewaySnapshot.certificates`), chosen by SNI.
+    public var listenTLS: [String]
     public var workers: Int
     public var maxHeaderBytes: Int
     public var maxURIBytes: Int
@@ -17,9 +19,12 @@ public struct GatewayConfig: Sendable {
     public var bodyTimeoutMs: Int
     public var accessLog: AccessLogTarget
     public var trustedProxies: [String]
+    /// Where the data plane reports problems worth a log line (nil: standard error).
+    public var log: GatewayLogger?
 
     public init(
         listen: [String] = ["0.0.0.0:8080"],
+        listenTLS: [String] = [],
         workers: Int = 1,
         maxHeaderBytes: Int = 32 * 1024,
         maxURIBytes: Int = 8 * 1024,
@@ -28,9 +33,12 @@ public struct GatewayConfig: Sendable {
         idleTimeoutMs: Int = 60_000,
         bodyTimeoutMs: Int = 60_000,
         accessLog: AccessLogTarget = .off,
-        trustedProxies: [String] = []
+        trustedProxies: [String] = [],
+        log: GatewayLogger? = nil
     ) {
         self.listen = listen
+        self.listenTLS = listenTLS
+        self.log = log
         self.workers = workers
         self.maxHeaderBytes = maxHeaderBytes
         self.maxURIBytes = maxURIBytes
@@ -47,10 +55,14 @@ public struct GatewaySnapshot: Sendable {
     public var generation: Int
     public var routes: [RouteConfig]
     public var upstreams: [String: UpstreamConfig]
-    public init(generation: Int, routes: [RouteConfig], upstreams: [String: UpstreamConfig]) {
+    /// Certificates for the TLS listeners (SSL resources of type server).
+    public var certificates: [ServerCertificate]
+    public init(generation: Int, routes: [RouteConfig], upstreams: [String: UpstreamConfig],
+                certificates: [ServerCertificate] = []) {
         self.generation = generation
         self.routes = routes
         self.upstreams = upstreams
+        self.certificates = certificates
     }
 }
 
@@ -192,12 +204,15 @@ public struct UpstreamConfig: Sendable {
     public var retries: Int
     public var keepalive: KeepaliveConfig
     public var timeout: Timeouts
+    /// TLS settings when `scheme` is `https` (nil there: verify against the system store, SNI = node host).
+    public var tls: UpstreamTLSConfig?
 
     public init(
         id: String, nodes: [UpstreamNode], loadBalancer: LoadBalancerType = .roundrobin,
         scheme: String = "http", healthCheck: HealthCheckConfig? = nil, retries: Int = 1,
-        keepalive: KeepaliveConfig = KeepaliveConfig(), timeout: Timeouts = Timeouts()
+        keepalive: KeepaliveConfig = KeepaliveConfig(), timeout: Timeouts = Timeouts(), tls: UpstreamTLSConfig? = nil
     ) {
+        self.tls = tls
         self.id = id
         self.nodes = nodes
         self.loadBalancer = loadBalancer

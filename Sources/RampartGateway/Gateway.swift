@@ -15,6 +15,7 @@ public final class Gateway: Sendable {
         var loops: [LoopShared] = []
         var threads: [OSThread] = []
         var bound: [String] = []
+        var boundTLS: [String] = []
         var current: CompiledSnapshot?
         var started = false
         var stopped = false
@@ -22,8 +23,10 @@ public final class Gateway: Sendable {
 
     let gw: GatewayShared
     let registry = HealthRegistry()
+    let ticketKeys = TicketKeys()
     let checker: HealthChecker
     let listenAddresses: [SocketAddress]
+    let tlsListenAddresses: [SocketAddress]
     private let state = Mutex(State())
 
     public init(config: GatewayConfig) throws {
@@ -34,6 +37,12 @@ public final class Gateway: Sendable {
             addrs.append(a)
         }
         listenAddresses = addrs
+        var tlsAddrs: [SocketAddress] = []
+        for l in config.listenTLS {
+            guard let a = SocketAddress.parseListen(l) else { throw GatewayError.invalidAddress(l) }
+            tlsAddrs.append(a)
+        }
+        tlsListenAddresses = tlsAddrs
         gw = try GatewayShared(config: config)
         checker = try HealthChecker()
     }
@@ -46,30 +55,36 @@ public final class Gateway: Sendable {
             guard !st.started else { return }
             let workers = gw.config.workers
             var perLoop = [[Int32]](repeating: [], count: workers)
+            var perLoopTLS = [[Int32]](repeating: [], count: workers)
             var bound: [String] = []
+            var boundTLS: [String] = []
             do {
-                for addr in listenAddresses {
-                    var actual = addr
-                    for w in 0..<workers {
-                        let fd = try Net.listen(actual)
-                        if w == 0, let local = Net.localAddress(fd) {
-                            actual = local
-                            bound.append(local.description)
+                for (addrs, tls) in [(listenAddresses, false), (tlsListenAddresses, true)] {
+                    for addr in addrs {
+                        var actual = addr
+                        for w in 0..<workers {
+                            let fd = try Net.listen(actual)
+                            if w == 0, let local = Net.localAddress(fd) {
+                                actual = local
+                                if tls { boundTLS.append(local.description) } else { bound.append(local.description) }
+                            }
+                            if tls { perLoopTLS[w].append(fd) } else { perLoop[w].append(fd) }
                         }
-                        perLoop[w].append(fd)
                     }
                 }
             } catch {
-                for l in perLoop { for fd in l { close(fd) } }
+                for l in perLoop + perLoopTLS { for fd in l { close(fd) } }
                 throw error
             }
+            // Writes to a peer that went away must fail with EPIPE (OpenSSL writes with write(2)).
+            signal(SIGPIPE, SIG_IGN)
             let snap = st.current ?? CompiledSnapshot(GatewaySnapshot(generation: 0, routes: [], upstreams: [:]),
-                                                      registry: registry, loops: workers)
+                                                      registry: registry, loops: workers, ticketKey: ticketKeys.current())
             var loops: [LoopShared] = []
             var threads: [OSThread] = []
             for w in 0..<workers {
                 let shared = try LoopShared(index: w)
-                let loop = try EventLoop(shared: shared, gw: gw, listeners: perLoop[w], snapshot: snap)
+                let loop = try EventLoop(shared: shared, gw: gw, listeners: perLoop[w], tlsListeners: perLoopTLS[w], snapshot: snap)
                 let box = Handoff(loop)
                 let t = OSThread {
                     let l = box.value
@@ -83,6 +98,7 @@ public final class Gateway: Sendable {
             st.loops = loops
             st.threads = threads
             st.bound = bound
+            st.boundTLS = boundTLS
             st.current = snap
             st.started = true
         }
@@ -93,10 +109,16 @@ public final class Gateway: Sendable {
     /// Actual listening addresses ("127.0.0.1:PORT"), in `listen` order, after start().
     public var boundAddresses: [String] { state.withLock { $0.bound } }
 
+    /// Actual TLS listening addresses, in `listenTLS` order, after start().
+    public var boundTLSAddresses: [String] { state.withLock { $0.boundTLS } }
+
+    /// Certificates of the last applied snapshot that could not be loaded: name → reason.
+    public var rejectedCertificates: [String: String] { state.withLock { $0.current?.tls?.rejected ?? [:] } }
+
     /// Compiles the snapshot and hands it to every loop. Requests in flight finish on the one they
     /// started with. Routes whose plugins fail to compile are left out (see `rejectedRoutes`).
     public func apply(_ snapshot: GatewaySnapshot) {
-        let compiled = CompiledSnapshot(snapshot, registry: registry, loops: gw.config.workers)
+        let compiled = CompiledSnapshot(snapshot, registry: registry, loops: gw.config.workers, ticketKey: ticketKeys.current())
         var keep = Set<String>()
         for (k, u) in compiled.upstreams { for n in u.nodes { keep.insert(k + "|" + n.label) } }
         let loops = state.withLock { st -> [LoopShared] in
@@ -151,7 +173,7 @@ public final class Gateway: Sendable {
                 for n in u.nodes { nodes.append((k, n.label, n.health.isHealthy(now: now))) }
             }
         }
-        return Exposition.render(total, nodes: nodes, connections: activeConnections)
+        return Exposition.render(total, nodes: nodes, connections: activeConnections, certificateExpiry: snap?.tls?.expiries ?? [])
     }
 
     /// Node health as seen by the loops: upstream key → node label → healthy.

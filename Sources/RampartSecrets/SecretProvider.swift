@@ -64,17 +64,8 @@ extension Node {
         return v
     }
 
-    /// A sensitive field (`{secretRef: ...}`, `{value: ...}`, `{encrypted: ...}`), as the model decodes it.
+    /// A sensitive field (`{secretRef: ...}`, `{value: ...}`, `{encrypted: ...}`), decoded by the model.
     func sensitive(_ key: String, namespace: String) -> Sensitive? {
-        guard let node = self[key], let pair = node.mapping?.first, let kind = pair.key.scalar?.text else { return nil }
-        switch kind {
-        case "secretRef":
-            let name = pair.value["name"]?.scalar?.text ?? ""
-            let ns = pair.value["namespace"]?.scalar?.text ?? namespace
-            return Sensitive(.secretRef(Reference(name: name, namespace: ns), key: pair.value["key"]?.scalar?.text))
-        case "value": return Sensitive(.inline(pair.value.scalar?.text ?? ""))
-        case "encrypted": return Sensitive(.encrypted(pair.value.scalar?.text ?? ""))
-        default: return nil
-        }
+        Sensitive.decode(self[key], namespace: namespace)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import RampartModel
 
 /// A small command-line parser: `--flag value`, `--flag=value`, boolean `--flag`, positionals, and `RAMPART_<FLAG>` env defaults.
 struct Arguments {
@@ -70,19 +71,8 @@ struct Arguments {
     func flag(_ name: String) -> Bool { values[name] == "true" }
 
     static func suggest(_ word: String, _ candidates: [String]) -> String? {
-        candidates.min { distance(word, $0) < distance(word, $1) }.flatMap { distance(word, $0) <= 3 ? $0 : nil }
-    }
-
-    static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
-        var prev = Array(0...b.count)
-        for i in 1...a.count {
-            var cur = [i] + Array(repeating: 0, count: b.count)
-            for j in 1...b.count { cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)) }
-            prev = cur
-        }
-        return prev[b.count]
+        candidates.min { Suggest.distance(Array(word), Array($0)) < Suggest.distance(Array(word), Array($1)) }
+            .flatMap { Suggest.distance(Array(word), Array($0)) <= 3 ? $0 : nil }
     }
 }
 

@@ -42,6 +42,7 @@ final class CLITests: XCTestCase {
         let r = try Command.rampart(["crds"])
         XCTAssertEqual(r.code, 0)
         XCTAssertEqual(r.stdout, try String(contentsOfFile: root + "/manifests/crds/rampart.io_crds.yaml", encoding: .utf8))
+        XCTAssertEqual(r.stdout, try String(contentsOfFile: root + "/charts/rampart/crds/rampart.io_crds.yaml", encoding: .utf8), "the chart's CRDs: run `make crds`")
     }
 
     func testVersionNamesLibraries() throws {

@@ -237,3 +237,29 @@ final class RunSourcesTests: XCTestCase {
         XCTAssertTrue(r.log.contains("\"msg\":\"SIGHUP: re-reading sources and secrets\""), r.log)
     }
 }
+
+/// `rampart diff --against` an HTTPS admin API, trusting the instance's own certificate from the state dir.
+final class DiffHTTPSTests: XCTestCase {
+    func testDiffAgainstHTTPSAdminWithStateDirCertificate() throws {
+        let up = try TestUpstream(name: "up")
+        let r = try RampartInstance(extraArgs: ["--admin-tls", "auto"])
+        let docs = Manifests.upstream("web", port: up.port) + "---\n" + Manifests.route("web", paths: ["/*"], upstream: "web")
+        try r.write("a.yaml", docs)
+        try r.start()
+        let url = "https://localhost:\(r.adminPort)"
+        XCTAssertTrue(Poll.until {
+            (try? Command.run("/usr/bin/curl", ["-fs", "--cacert", r.stateDir + "/admin-tls.crt", url + "/readyz"]).code) == 0
+        }, r.log)
+        let same = try Command.rampart(["diff", r.manifests, "--against", url, "--state-dir", r.stateDir])
+        XCTAssertEqual(same.code, 0, same.stdout + same.stderr)
+        XCTAssertNil(Curl.get(url + "/readyz"), "curl without the instance's CA refuses the self-signed certificate")
+        let proposed = try TempDir.make("proposed")
+        try (docs.replacingOccurrences(of: "paths: [\"/*\"]", with: "paths: [\"/v3/*\"]")).write(toFile: proposed + "/a.yaml", atomically: true, encoding: .utf8)
+        let changed = try Command.rampart(["diff", proposed, "--against", url, "--state-dir", r.stateDir])
+        XCTAssertEqual(changed.code, 1, changed.stderr)
+        XCTAssertTrue(changed.stdout.contains("+  - /v3/*"), changed.stdout)
+        let other = try TempDir.make("wrongca")
+        let wrong = try Command.rampart(["diff", r.manifests, "--against", url, "--state-dir", other])
+        XCTAssertEqual(wrong.code, 2, "an unknown certificate is refused: " + wrong.stderr)
+    }
+}

@@ -239,3 +239,75 @@ final class KeyringStateTests: XCTestCase {
         XCTAssertEqual(try r.values.resolver(for: state)(cp, ResourceKey(.contactPoint, "default", "ops"), "spec.hmacSecret"), Array("hook-secret".utf8))
     }
 }
+
+/// API issue 6's rotation story, end to end through the reconciler and the state dir.
+extension KeyringStateTests {
+    func testRotationStory() throws {
+        let secret = "story-\(UUID().uuidString)"
+        let cp = contactPoint("{value: \(secret)}")
+        try cp.write(toFile: dir + "/cp.yaml", atomically: true, encoding: .utf8)
+        func ring(_ keys: [(String, String)]) throws { try keyring(keys).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8) }
+        func state() throws -> String { try String(contentsOfFile: stateDir + "/state.json", encoding: .utf8) }
+        let opsKey = ResourceKey(.contactPoint, "default", "ops")
+
+        // 1. State encrypted with k1.
+        try ring([("k1", k1)])
+        let (r, rec) = try make(master: "master passphrase")
+        r.reconcileNow("k1")
+        XCTAssertTrue(try state().contains("$enc:v1:k1:"))
+        // 2. k2 added first: everything still decrypts, stored values stay under k1 until reencrypt.
+        try ring([("k2", k2), ("k1", k1)])
+        r.reconcileNow("k2 first")
+        XCTAssertEqual(rec.last?.resources[ResourceKey(.keyring, "default", "default")]?.keyring?.keys.map(\.id), ["k2", "k1"])
+        XCTAssertTrue(try state().contains("$enc:v1:k1:"), "stored values are not silently moved")
+        // 3. Removing k1 is refused, naming the key and the count; the old Keyring keeps serving.
+        try ring([("k2", k2)])
+        r.reconcileNow("drop k1")
+        XCTAssertTrue(r.view.errors.contains { $0.message.contains("key \"k1\" still protects 1 stored value") }, "\(r.view.errors)")
+        XCTAssertEqual(rec.last?.resources[ResourceKey(.keyring, "default", "default")]?.keyring?.keys.map(\.id), ["k2", "k1"])
+        // 4. reencrypt moves the stored values to k2 (audit-logged).
+        let counts = try r.reencryptState(actor: "test")
+        XCTAssertEqual(counts.before["k1"], 1)
+        XCTAssertEqual(counts.after["k2"], 1)
+        XCTAssertNil(counts.after["k1"])
+        XCTAssertTrue(try String(contentsOfFile: stateDir + "/audit.log", encoding: .utf8).contains("\"action\":\"reencrypt\""))
+        // 5. Now removing k1 is accepted.
+        r.reconcileNow("drop k1 again")
+        XCTAssertEqual(rec.last?.resources[ResourceKey(.keyring, "default", "default")]?.keyring?.keys.map(\.id), ["k2"])
+        XCTAssertFalse(try state().contains("$enc:v1:k1:"))
+        // 6. Restart from state.json alone: everything decrypts.
+        try FileManager.default.removeItem(atPath: dir)
+        let (again, rec2) = try make(master: "master passphrase")
+        again.restoreFromStateFile()
+        let restored = try XCTUnwrap(rec2.last)
+        let value = try XCTUnwrap(restored.resources[opsKey]?.contactPoint?.hmacSecret)
+        XCTAssertEqual(String(decoding: try again.values.resolver(for: restored)(value, opsKey, "spec.hmacSecret"), as: UTF8.self), secret)
+        XCTAssertFalse(try state().contains(secret))
+    }
+
+    func testBadCiphertextIsAClearErrorNamingTheField() throws {
+        let ring = try Keyring(materials: [(id: "k1", material: k1)])
+        let good = try ring.encrypt(plaintext: Array("x".utf8), fieldPath: "spec.hmacSecret")
+        let values = SensitiveValues(master: nil, lookup: nil)
+        let key = ResourceKey(.contactPoint, "default", "ops")
+        let cases: [(String, String)] = [
+            (String(good.dropLast(6)) + "AAAA==", "cannot decrypt"),                    // corrupted
+            ("$enc:v1:k1:", "cannot decrypt"),                                          // truncated
+            ("$enc:v1:k9:" + (good.split(separator: ":").last.map(String.init) ?? ""), "cannot decrypt with key \"k9\""),  // unknown key
+        ]
+        for (enc, want) in cases {
+            XCTAssertThrowsError(try values.plaintext(Sensitive(.encrypted(enc)), key: key, path: "spec.hmacSecret", keyring: ring)) {
+                XCTAssertTrue("\($0)".contains("ContactPoint default/ops spec.hmacSecret") && "\($0)".contains(want), "\($0)")
+            }
+        }
+        // Moved to another field: the additional data no longer matches.
+        XCTAssertThrowsError(try values.plaintext(Sensitive(.encrypted(good)), key: key, path: "spec.headers.Authorization", keyring: ring)) {
+            XCTAssertTrue("\($0)".contains("spec.headers.Authorization"), "\($0)")
+        }
+        // A wrong master key fails to decrypt the Keyring's material, clearly.
+        let master = try Keyring(materials: [(id: SensitiveValues.masterKeyID, material: "right")])
+        let sealed = try master.encrypt(plaintext: Array(k1.utf8), fieldPath: "spec.keys[].material")
+        let wrong = SensitiveValues(master: try Keyring(materials: [(id: SensitiveValues.masterKeyID, material: "wrong")]), lookup: nil)
+        XCTAssertThrowsError(try wrong.plaintext(Sensitive(.encrypted(sealed)), key: ResourceKey(.keyring, "default", "default"), path: "spec.keys[0].material", keyring: nil))
+    }
+}

@@ -86,10 +86,21 @@ final class PluginTests: XCTestCase {
                                                 upstreams: ["default/up": upstreamConfig("default/up", [up])]),
                                 config: GatewayConfig(workers: 1, accessLog: .file(path)))
         defer { g.stop() }
-        XCTAssertEqual(g.get("/logged?x=1")?.status, 200)
+        XCTAssertEqual(g.get("/logged?x=\"q\\\"")?.status, 200)
+        var line: [String: Any]?
         XCTAssertTrue(TestSupport.waitUntil {
-            ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").contains("\"GET /logged?x=1 HTTP/1.1\" 200")
-        })
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8), let first = text.split(separator: "\n").first else { return false }
+            line = try? JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any]
+            return line != nil
+        }, "one JSON object per line")
+        XCTAssertEqual(line?["method"] as? String, "GET")
+        XCTAssertEqual(line?["path"] as? String, "/logged?x=\"q\\\"")
+        XCTAssertEqual(line?["status"] as? Int, 200)
+        XCTAssertEqual(line?["route"] as? String, "default/p")
+        XCTAssertNotNil(line?["upstream"] as? String)
+        XCTAssertFalse((line?["request_id"] as? String ?? "").isEmpty)
+        XCTAssertGreaterThan(line?["time"] as? Double ?? 0, 1_700_000_000)
+        for key in ["bytes", "duration_us", "client"] { XCTAssertNotNil(line?[key], key) }
     }
 }
 

@@ -214,10 +214,16 @@ final class ProxyTests: XCTestCase {
                                                                  route("default/all")],
                                          upstreams: ["default/up": upstreamConfig("default/up", [up])]))
         XCTAssertTrue(TestSupport.waitUntil { self.gw.gateway.generation == 2 })
-        usleep(50_000)
-        let c = try RawClient(port: gw.port)
-        c.send("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n\r\n")
-        let r = try XCTUnwrap(c.readResponse(headRequest: true))
+        // Poll until a loop serves the new snapshot: the upgrade is answered with 101.
+        var opened: (RawClient, TestResponse)?
+        XCTAssertTrue(TestSupport.waitUntil {
+            guard let c = try? RawClient(port: self.gw.port) else { return false }
+            c.send("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            guard let r = c.readResponse(headRequest: true), r.status == 101 else { return false }
+            opened = (c, r)
+            return true
+        })
+        let (c, r) = try XCTUnwrap(opened)
         XCTAssertEqual(r.status, 101)
         XCTAssertEqual(r.header("Upgrade"), "websocket")
         c.send("ping-frame")

@@ -47,7 +47,7 @@ public struct AdminResponse: Sendable {
     }
 }
 
-/// A byte stream under an admin connection. Plain TCP now; a TLS stream slots in here later.
+/// A byte stream under an admin connection: plain TCP or TLS (`TLSAdminStream`).
 protocol AdminStream {
     /// Reads into p; >0 bytes, 0 EOF, <0 error or timeout.
     func read(_ p: UnsafeMutableRawPointer, _ n: Int) -> Int
@@ -76,14 +76,17 @@ public final class AdminServer: Sendable {
     let address: SocketAddress
     let handler: @Sendable (AdminRequest) -> AdminResponse
     let stopFd: Int32
+    let tls: AdminTLSContext?
     private let state = Mutex<(fd: Int32, bound: String, thread: OSThread?)>((-1, "", nil))
     static let maxHead = 64 * 1024
     static let maxBody = 16 * 1024 * 1024
     static let ioTimeoutSeconds = 10
 
-    public init(listen: String, handler: @escaping @Sendable (AdminRequest) -> AdminResponse) throws {
+    /// `tls`: serve HTTPS only (a plain HTTP request fails the handshake and is closed); nil: plain HTTP.
+    public init(listen: String, tls: AdminTLSConfig? = nil, handler: @escaping @Sendable (AdminRequest) -> AdminResponse) throws {
         guard let a = SocketAddress.parseListen(listen) else { throw GatewayError.invalidAddress(listen) }
         address = a
+        self.tls = try tls.map { try AdminTLSContext($0) }
         self.handler = handler
         let fd = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
         if fd < 0 { throw GatewayError.system("eventfd", errno) }
@@ -136,9 +139,17 @@ public final class AdminServer: Sendable {
             _ = setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             _ = setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             let peer = withUnsafeBytes(of: &ss) { SocketAddress(raw: $0.baseAddress!, length: Int(len)) }
-            let stream = PlainAdminStream(fd: cfd)
-            serve(stream, remote: peer.ipString)
-            stream.close()
+            if let tls {
+                if let stream = TLSAdminStream(fd: cfd, context: tls) {
+                    serve(stream, remote: peer.ipString)
+                    stream.close()
+                }
+                _ = Glibc.close(cfd)
+            } else {
+                let stream = PlainAdminStream(fd: cfd)
+                serve(stream, remote: peer.ipString)
+                stream.close()
+            }
         }
     }
 

@@ -57,11 +57,21 @@ final class GatewayShared: Sendable {
     }
 
     deinit { if ownsLogFd { close(accessLogFd) } }
+
+    /// A line for the operator (not the access log): the configured logger, else standard error.
+    func log(_ level: GatewayLogLevel, _ message: String, _ fields: [String: String] = [:]) {
+        if let l = config.log { return l(level, message, fields) }
+        var line = "rampart gateway \(level): \(message)"
+        for (k, v) in fields.sorted(by: { $0.key < $1.key }) { line += " \(k)=\(v)" }
+        line += "\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+    }
 }
 
 enum FdOwner {
     case none
     case listener
+    case tlsListener
     case wake
     case client(ClientConn)
     case upstream(UpstreamConn)
@@ -90,6 +100,7 @@ final class EventLoop {
     var draining = false
     var drainDeadline: Int64 = 0
     var nextTick: Int64 = 0
+    var tlsLogTimes: [String: Int64] = [:]
     let logBuf = ByteBuffer(capacity: 16 * 1024)
     let maxHead: Int
     let slashPtr: UnsafeMutablePointer<UInt8> = {
@@ -101,17 +112,21 @@ final class EventLoop {
     static let lowWater = 64 * 1024
     static let tickMs: Int64 = 50
 
-    init(shared: LoopShared, gw: GatewayShared, listeners: [Int32], snapshot: CompiledSnapshot) throws {
+    init(shared: LoopShared, gw: GatewayShared, listeners: [Int32], tlsListeners: [Int32] = [], snapshot: CompiledSnapshot) throws {
         self.shared = shared
         self.gw = gw
         self.index = shared.index
-        self.listeners = listeners
+        self.listeners = listeners + tlsListeners
         self.snapshot = snapshot
         maxHead = gw.config.maxHeaderBytes
         epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         if epfd < 0 { throw GatewayError.system("epoll_create1", errno) }
         for l in listeners {
             setOwner(l, .listener)
+            add(l, serial: 0, events: evIn)
+        }
+        for l in tlsListeners {
+            setOwner(l, .tlsListener)
             add(l, serial: 0, events: evIn)
         }
         setOwner(shared.wakeFd, .wake)
@@ -184,13 +199,16 @@ final class EventLoop {
         case .none:
             return
         case .listener:
-            acceptConnections(fd)
+            acceptConnections(fd, tls: false)
+        case .tlsListener:
+            acceptConnections(fd, tls: true)
         case .wake:
             var v: UInt64 = 0
             _ = read(fd, &v, 8)
             handleInbox()
         case .client(let c):
             guard c.serial == serial else { return }
+            if c.ssl != nil { return dispatchTLSClient(c, events) }
             if events & (evIn | evErr) != 0 { clientReadable(c) }
             if !c.closed && events & evOut != 0 { flushClient(c) }
             if !c.closed { refresh(c) }
@@ -205,7 +223,9 @@ final class EventLoop {
                     processClient(c)
                 }
             }
-            if !u.closed && events & (evIn | evErr) != 0 { upstreamReadable(u) }
+            if !u.closed && (events & (evIn | evErr) != 0 || (u.tlsState.readWantsWrite && events & evOut != 0)) {
+                upstreamReadable(u)
+            }
             if let c = owner, !c.closed { refresh(c) }
             if !u.closed && u.client !== owner { refreshUpstream(u) }
         }
@@ -255,7 +275,7 @@ final class EventLoop {
 
     // MARK: accept
 
-    func acceptConnections(_ lfd: Int32) {
+    func acceptConnections(_ lfd: Int32, tls: Bool) {
         let maxConns = gw.config.maxConnections ?? Int.max
         for _ in 0..<64 {
             var ss = sockaddr_storage()
@@ -270,11 +290,25 @@ final class EventLoop {
                 close(fd)
                 continue
             }
+            var ssl: OpaquePointer?
+            if tls {
+                guard let st = snapshot.tls, let s = st.newConnection(fd: fd) else {
+                    close(fd)
+                    continue
+                }
+                ssl = s
+            }
             gw.connections.add(1, ordering: .relaxed)
             Net.setInt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
             let peer = withUnsafeBytes(of: &ss) { SocketAddress(raw: $0.baseAddress!, length: Int(len)) }
             let trusted = !gw.trusted.isEmpty && gw.trusted.containsIP(peer.ipBytes)
             let c = ClientConn(fd: fd, serial: serial(), peer: peer, trusted: trusted, bufferSize: 16 * 1024)
+            if let ssl {
+                c.ssl = ssl
+                c.tls = snapshot.tls
+                c.isTLS = true
+                c.tlsState.handshaking = true
+            }
             c.listIndex = clients.count
             clients.append(c)
             setOwner(fd, .client(c))
@@ -307,6 +341,14 @@ final class EventLoop {
             break
         }
         if !c.outBuf.isEmpty { want |= evOut }
+        if c.ssl != nil {
+            if c.tlsState.handshaking {
+                want = c.tlsState.handshakeWantsWrite ? evOut : evIn
+            } else {
+                if c.tlsState.readWantsWrite { want |= evOut }
+                if c.tlsState.writeWantsRead { want |= evIn }
+            }
+        }
         if want != c.interest {
             c.interest = want
             modify(c.fd, serial: c.serial, events: want)
@@ -318,6 +360,8 @@ final class EventLoop {
         var want: UInt32 = 0
         if u.connecting {
             want = evOut
+        } else if u.tlsState.handshaking {
+            want = u.tlsState.handshakeWantsWrite ? evOut : evIn
         } else {
             if let c = u.client {
                 switch c.phase {
@@ -331,6 +375,8 @@ final class EventLoop {
                 want |= evIn   // idle in the pool: notice a close
             }
             if !u.outBuf.isEmpty { want |= evOut }
+            if u.tlsState.readWantsWrite { want |= evOut }
+            if u.tlsState.writeWantsRead { want |= evIn }
         }
         if want != u.interest {
             u.interest = want
@@ -348,6 +394,11 @@ final class EventLoop {
             closeUpstreamFd(u)
         }
         table[Int(c.fd)] = .none
+        if let ssl = c.ssl {
+            TLSIO.close(ssl, c.tlsState)
+            c.ssl = nil
+            c.tls = nil
+        }
         close(c.fd)
         let i = c.listIndex
         if i >= 0 && i < clients.count && clients[i] === c {
@@ -373,6 +424,10 @@ final class EventLoop {
         }
         u.client = nil
         table[Int(u.fd)] = .none
+        if let ssl = u.ssl {
+            TLSIO.close(ssl, u.tlsState)
+            u.ssl = nil
+        }
         close(u.fd)
     }
 

@@ -39,8 +39,10 @@ struct LoopMetricsData {
     var requests: [RouteCode: Int] = [:]
     var durations: [String: Histogram] = [:]
     var upstream: [UpstreamCode: Int] = [:]
+    var tlsHandshakeFailures = 0
 
     mutating func merge(_ o: LoopMetricsData) {
+        tlsHandshakeFailures += o.tlsHandshakeFailures
         for (k, v) in o.requests { requests[k, default: 0] += v }
         for (k, v) in o.durations { durations[k, default: Histogram()].merge(v) }
         for (k, v) in o.upstream { upstream[k, default: 0] += v }
@@ -55,6 +57,10 @@ final class LoopMetrics: Sendable {
             d.requests[RouteCode(route: route, code: code), default: 0] += 1
             d.durations[route, default: Histogram()].observe(seconds)
         }
+    }
+
+    func recordTLSHandshakeFailure() {
+        data.withLock { $0.tlsHandshakeFailures += 1 }
     }
 
     func recordUpstream(upstream: String, node: String, code: Int) {
@@ -84,7 +90,7 @@ enum Exposition {
     }
 
     static func render(_ d: LoopMetricsData, nodes: [(upstream: String, node: String, healthy: Bool)],
-                       connections: Int) -> String {
+                       connections: Int, certificateExpiry: [(sni: String, notAfter: Double)] = []) -> String {
         var out = ""
         out += "# HELP rampart_http_requests_total HTTP requests handled by the gateway.\n"
         out += "# TYPE rampart_http_requests_total counter\n"
@@ -117,6 +123,15 @@ enum Exposition {
         out += "# HELP rampart_connections_active Open downstream connections.\n"
         out += "# TYPE rampart_connections_active gauge\n"
         out += "rampart_connections_active \(connections)\n"
+        out += "# HELP rampart_tls_certificate_expiry_timestamp_seconds When the certificate served for an SNI expires (Unix time).\n"
+        out += "# TYPE rampart_tls_certificate_expiry_timestamp_seconds gauge\n"
+        var seen = Set<String>()
+        for e in certificateExpiry.sorted(by: { $0.sni < $1.sni }) where seen.insert(e.sni).inserted {
+            out += "rampart_tls_certificate_expiry_timestamp_seconds{sni=\"\(escape(e.sni))\"} \(format(e.notAfter))\n"
+        }
+        out += "# HELP rampart_tls_handshake_failures_total Downstream TLS handshakes that failed.\n"
+        out += "# TYPE rampart_tls_handshake_failures_total counter\n"
+        out += "rampart_tls_handshake_failures_total \(d.tlsHandshakeFailures)\n"
         return out
     }
 }

@@ -4,10 +4,16 @@ import Glibc
 // Downstream side: reading heads, starting exchanges, streaming request bodies, writing.
 extension EventLoop {
     func clientReadable(_ c: ClientConn) {
+        if c.tlsState.handshaking && !clientHandshake(c) { return }
         let buf = c.inBuf
         let want = c.phase == .readingHead ? 16 * 1024 : 64 * 1024
-        buf.reserve(want)
-        let n = read(c.fd, buf.writePointer, buf.writable)
+        buf.reserve(want)   // >= 16 KiB: a whole TLS record fits, so OpenSSL keeps no plaintext back
+        let n: Int
+        if let ssl = c.ssl {
+            n = TLSIO.read(ssl, buf.writePointer, buf.writable, &c.tlsState)
+        } else {
+            n = read(c.fd, buf.writePointer, buf.writable)
+        }
         if n > 0 {
             buf.writeIndex += n
             switch c.phase {
@@ -104,7 +110,13 @@ extension EventLoop {
     func flushClient(_ c: ClientConn) {
         let buf = c.outBuf
         while !buf.isEmpty {
-            let n = write(c.fd, buf.readPointer, buf.readable)
+            let n: Int
+            if let ssl = c.ssl {
+                if c.tlsState.handshaking { return }
+                n = TLSIO.write(ssl, buf.readPointer, buf.readable, &c.tlsState)
+            } else {
+                n = write(c.fd, buf.readPointer, buf.readable)
+            }
             if n > 0 {
                 buf.consume(n)
                 c.bytesSent += n
@@ -315,24 +327,63 @@ extension EventLoop {
         if gw.accessLogFd >= 0 { appendAccessLog(c, route: route, status: status, seconds: secs) }
     }
 
+    /// One JSON line per request: time (Unix seconds), client, route, method, path, status, bytes,
+    /// duration, upstream node and request id. Client-supplied bytes are JSON-escaped.
     func appendAccessLog(_ c: ClientConn, route: String, status: Int, seconds: Double) {
         let b = logBuf
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        b.append("{\"time\":")
+        b.appendDecimal(ts.tv_sec)
+        b.append(".")
+        let ms = ts.tv_nsec / 1_000_000
+        if ms < 100 { b.append("0") }
+        if ms < 10 { b.append("0") }
+        b.appendDecimal(ms)
+        b.append(",\"client\":\"")
         b.append(c.peerIPText)
-        b.append(" \"")
-        if c.logLine.isEmpty { b.append("-") } else { b.append(c.logLine) }
-        b.append("\" ")
+        b.append("\",\"route\":")
+        Self.appendJSONString(b, Array(route.utf8))
+        // logLine is "METHOD TARGET HTTP/1.x" (target capped at 512 bytes).
+        let line = c.logLine
+        let sp1 = line.firstIndex(of: ASCII.sp) ?? line.count
+        let sp2 = line.lastIndex(of: ASCII.sp).map { $0 > sp1 ? $0 : line.count } ?? line.count
+        b.append(",\"method\":")
+        Self.appendJSONString(b, Array(line[0..<sp1]))
+        b.append(",\"path\":")
+        Self.appendJSONString(b, sp1 < sp2 ? Array(line[(sp1 + 1)..<sp2]) : [])
+        b.append(",\"status\":")
         b.appendDecimal(status)
-        b.append(" ")
+        b.append(",\"bytes\":")
         b.appendDecimal(c.bytesSent)
-        b.append(" ")
+        b.append(",\"duration_us\":")
         b.appendDecimal(Int(seconds * 1_000_000))
-        b.append("us route=")
-        b.append(route.isEmpty ? "-" : route)
-        b.append(" upstream=")
-        if let n = c.node { b.append(n.label) } else { b.append("-") }
-        b.append(" rid=")
-        if c.requestId.isEmpty { b.append("-") } else { b.append(c.requestId) }
+        b.append(",\"upstream\":")
+        if let n = c.node { Self.appendJSONString(b, Array(n.label.utf8)) } else { b.append("null") }
+        b.append(",\"request_id\":")
+        Self.appendJSONString(b, c.requestId)
+        b.append("}")
         b.append(ASCII.lf)
         if b.readable > 64 * 1024 { flushAccessLog() }
+    }
+
+    static func appendJSONString(_ b: ByteBuffer, _ bytes: [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        b.append(UInt8(ascii: "\""))
+        for ch in bytes {
+            switch ch {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                b.append(UInt8(ascii: "\\"))
+                b.append(ch)
+            case 0..<0x20, 0x7f...0xff:
+                // Control bytes and non-ASCII (the codec admits no raw UTF-8 in targets) as \u00XX.
+                b.append("\\u00")
+                b.append(hex[Int(ch >> 4)])
+                b.append(hex[Int(ch & 0x0f)])
+            default:
+                b.append(ch)
+            }
+        }
+        b.append(UInt8(ascii: "\""))
     }
 }

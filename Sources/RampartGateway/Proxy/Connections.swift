@@ -73,6 +73,13 @@ final class ClientConn {
     var parked = false
     var limitReply: Int?
 
+    // TLS (a connection accepted on a --listen-tls listener).
+    var ssl: OpaquePointer?
+    var tls: ServerTLS?          // keeps the contexts the SSL was made from alive
+    var tlsState = TLSIOState()
+    var isTLS = false
+    var clientCertSubject: [UInt8] = []   // verified client certificate subject (mTLS), or empty
+
     init(fd: Int32, serial: UInt32, peer: SocketAddress, trusted: Bool, bufferSize: Int) {
         self.fd = fd
         self.serial = serial
@@ -104,6 +111,8 @@ final class UpstreamConn {
     var scanner = HeadScanner()
     var head = ResponseHead()
     var startNs: UInt64 = 0
+    var ssl: OpaquePointer?
+    var tlsState = TLSIOState()
 
     init(fd: Int32, serial: UInt32, node: CompiledNode, upstream: CompiledUpstream) {
         self.fd = fd

@@ -399,6 +399,9 @@ extension EventLoop {
                 sawFwdHost = true
             case .host:
                 if overrideHost { continue }
+            case .other:
+                // Only the gateway says which client certificate was verified.
+                if hd.nameLen == 21 && bytesEqualsLower(p + Int(hd.nameStart), 21, "x-client-cert-subject") { continue }
             default:
                 break
             }
@@ -440,7 +443,12 @@ extension EventLoop {
         o.append("\r\nX-Real-IP: ")
         o.append(forwarded?.realIPText ?? c.peerIPText)
         o.append("\r\n")
-        if !sawProto { o.append("X-Forwarded-Proto: http\r\n") }
+        if !sawProto { o.append(c.isTLS ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n") }
+        if !c.clientCertSubject.isEmpty {
+            o.append("X-Client-Cert-Subject: ")
+            o.append(c.clientCertSubject)
+            o.append("\r\n")
+        }
         if !sawFwdHost && hostLen > 0 {
             o.append("X-Forwarded-Host: ")
             o.append(p + hostStart, hostLen)

@@ -5,6 +5,14 @@ import Glibc
 extension EventLoop {
     func connectUpstream(_ c: ClientConn, node: CompiledNode, allowPool: Bool, staged: ByteBuffer?) {
         guard let up = c.route?.upstream else { return localResponse(c, status: 503) }
+        if let err = up.tlsError {
+            if tlsLogTimes[up.key].map({ now - $0 >= 1000 }) ?? true {
+                tlsLogTimes[up.key] = now
+                gw.log(.error, "upstream TLS is not configured; answering 502", ["upstream": up.key, "reason": err])
+            }
+            shared.metrics.recordUpstream(upstream: up.key, node: node.label, code: 502)
+            return localResponse(c, status: 502)
+        }
         let u: UpstreamConn
         if allowPool, let pooled = takeFromPool(node) {
             u = pooled
@@ -16,6 +24,15 @@ extension EventLoop {
                 return
             }
             u = UpstreamConn(fd: r.fd, serial: serial(), node: node, upstream: up)
+            if let tls = up.clientTLS {
+                guard let ssl = tls.newConnection(fd: r.fd, host: node.host) else {
+                    close(r.fd)
+                    connectFailed(c, node: node, staged: staged, timeout: false)
+                    return
+                }
+                u.ssl = ssl
+                u.tlsState.handshaking = true
+            }
             u.connecting = !r.done
             setOwner(r.fd, .upstream(u))
             u.interest = u.connecting ? evOut : evIn
@@ -39,9 +56,10 @@ extension EventLoop {
             if c.closed || c.upstream !== u { return }
         }
         let t = c.route?.timeouts ?? Timeouts()
-        if u.connecting {
+        if u.connecting || u.tlsState.handshaking {
             c.deadline = now + Int64(t.connectMs)
             c.deadlineKind = .connect
+            if !u.connecting { upstreamHandshake(u) }
         } else {
             setExchangeDeadline(c)
             flushUpstream(u)
@@ -87,16 +105,22 @@ extension EventLoop {
                 return
             }
             u.connecting = false
-            setExchangeDeadline(c)
+            if u.ssl == nil { setExchangeDeadline(c) }
         }
+        if u.tlsState.handshaking { return upstreamHandshake(u) }
         flushUpstream(u)
     }
 
     func flushUpstream(_ u: UpstreamConn) {
-        if u.connecting || u.closed { return }
+        if u.connecting || u.closed || u.tlsState.handshaking { return }
         let buf = u.outBuf
         while !buf.isEmpty {
-            let n = write(u.fd, buf.readPointer, buf.readable)
+            let n: Int
+            if let ssl = u.ssl {
+                n = TLSIO.write(ssl, buf.readPointer, buf.readable, &u.tlsState)
+            } else {
+                n = write(u.fd, buf.readPointer, buf.readable)
+            }
             if n > 0 {
                 buf.consume(n)
             } else {
@@ -112,13 +136,22 @@ extension EventLoop {
     func upstreamReadable(_ u: UpstreamConn) {
         guard let c = u.client else {
             // Idle pooled connection: data or EOF means it is no longer usable.
+            if u.ssl != nil && idleTLSStillUsable(u) { return }
             closeUpstreamFd(u)
             return
         }
         if u.connecting { return }
+        if u.tlsState.handshaking { return upstreamHandshake(u) }
+        if u.tlsState.writeWantsRead { flushUpstream(u) }
+        if u.closed { return }
         let buf = u.inBuf
         buf.reserve(16 * 1024)
-        let n = read(u.fd, buf.writePointer, buf.writable)
+        let n: Int
+        if let ssl = u.ssl {
+            n = TLSIO.read(ssl, buf.writePointer, buf.writable, &u.tlsState)
+        } else {
+            n = read(u.fd, buf.writePointer, buf.writable)
+        }
         if n > 0 {
             buf.writeIndex += n
             if c.phase == .tunnel {
@@ -419,7 +452,7 @@ extension EventLoop {
         case .proxying:
             if c.deadlineKind == .body {
                 abortRequestBody(c, status: 408)
-            } else if let u = c.upstream, u.connecting {
+            } else if let u = c.upstream, u.connecting || u.tlsState.handshaking {
                 let staged = u.outBuf
                 u.outBuf = ByteBuffer(capacity: 64)
                 c.upstream = nil

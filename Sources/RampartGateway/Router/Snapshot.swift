@@ -25,9 +25,12 @@ final class CompiledSnapshot: Sendable {
     let upstreams: [String: CompiledUpstream]
     /// Routes rejected while compiling (bad plugin config): id → reason.
     let rejected: [String: String]
+    /// The TLS listeners' certificates (nil only if OpenSSL could not make a context).
+    let tls: ServerTLS?
 
-    init(_ s: GatewaySnapshot, registry: HealthRegistry, loops: Int) {
+    init(_ s: GatewaySnapshot, registry: HealthRegistry, loops: Int, ticketKey: [UInt8] = []) {
         generation = s.generation
+        tls = ServerTLS(certificates: s.certificates, ticketKey: ticketKey)
         var ups: [String: CompiledUpstream] = [:]
         for (k, u) in s.upstreams {
             ups[k] = CompiledUpstream(key: k, config: u, registry: registry, loops: loops)

@@ -3,13 +3,15 @@ import Synchronization
 
 final class CompiledNode: Sendable {
     let address: SocketAddress
+    let host: String           // as configured: the default TLS server name
     let label: String          // "ip:port" metrics label
     let weight: Int
     let health: NodeHealth
     let index: Int
 
-    init(address: SocketAddress, label: String, weight: Int, health: NodeHealth, index: Int) {
+    init(address: SocketAddress, host: String = "", label: String, weight: Int, health: NodeHealth, index: Int) {
         self.address = address
+        self.host = host
         self.label = label
         self.weight = weight
         self.health = health
@@ -37,15 +39,30 @@ final class CompiledUpstream: Sendable {
     let nodes: [CompiledNode]
     let ring: [(hash: UInt64, node: Int)]
     let perLoop: [UpstreamLoopState]
+    /// `scheme: https`: the client context, or why it could not be made (then every request gets 502).
+    let clientTLS: ClientTLS?
+    let tlsError: String?
 
     init(key: String, config: UpstreamConfig, registry: HealthRegistry, loops: Int) {
         self.key = key
         self.config = config
+        if config.scheme == "https" {
+            do {
+                clientTLS = try ClientTLS(config.tls ?? UpstreamTLSConfig(), upstream: key)
+                tlsError = nil
+            } catch {
+                clientTLS = nil
+                tlsError = "\(error)"
+            }
+        } else {
+            clientTLS = nil
+            tlsError = nil
+        }
         var nodes: [CompiledNode] = []
         for n in config.nodes where n.weight > 0 {
             guard let addr = SocketAddress.resolve(host: n.host, port: n.port) else { continue }
             let label = addr.description
-            nodes.append(CompiledNode(address: addr, label: label, weight: n.weight,
+            nodes.append(CompiledNode(address: addr, host: n.host, label: label, weight: n.weight,
                                       health: registry.health(upstream: key, node: label), index: nodes.count))
         }
         self.nodes = nodes

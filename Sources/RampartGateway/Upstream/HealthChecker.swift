@@ -1,4 +1,5 @@
 import CLinux
+import COpenSSL
 import Glibc
 import Synchronization
 
@@ -55,7 +56,8 @@ final class HealthChecker: Sendable {
                         let key = up.key + "|" + n.label
                         let due = nextDue[key] ?? now
                         if due <= now {
-                            let ok = probe(n.address, host: n.label, check: active)
+                            let ok = up.config.scheme == "https" && up.clientTLS == nil
+                                ? false : probe(n.address, host: n.label, check: active, tls: up.clientTLS, serverName: n.host)
                             n.health.recordProbe(ok: ok, active)
                             now = monotonicMs()
                             nextDue[key] = now + Int64(max(active.intervalMs, 10))
@@ -75,7 +77,7 @@ final class HealthChecker: Sendable {
     }
 
     /// One probe: connect, send GET, read the status line. True if the status is expected.
-    func probe(_ addr: SocketAddress, host: String, check: ActiveHealthCheck) -> Bool {
+    func probe(_ addr: SocketAddress, host: String, check: ActiveHealthCheck, tls: ClientTLS? = nil, serverName: String = "") -> Bool {
         let deadline = monotonicMs() + Int64(check.timeoutMs)
         let c = Net.connect(addr)
         if c.fd < 0 { return false }
@@ -88,6 +90,31 @@ final class HealthChecker: Sendable {
         }
         if !c.done {
             guard waitFor(Int16(POLLOUT)), Net.socketError(c.fd) == 0 else { return false }
+        }
+        // https upstreams: the same handshake (verification, client certificate) as the loops make.
+        var ssl: OpaquePointer?
+        var st = TLSIOState()
+        if let tls {
+            guard let s = tls.newConnection(fd: c.fd, host: serverName) else { return false }
+            ssl = s
+            st.handshaking = true
+        }
+        defer { if let ssl { TLSIO.close(ssl, st) } }
+        if let ssl {
+            while true {
+                let r = TLSIO.handshake(ssl, &st)
+                if r == 1 { break }
+                if r < 0 { ERR_clear_error(); return false }
+                if !waitFor(Int16(st.handshakeWantsWrite ? POLLOUT : POLLIN)) { return false }
+            }
+        }
+        func write(_ fd: Int32, _ p: UnsafeRawPointer?, _ n: Int) -> Int {
+            guard let ssl, let p else { return Glibc.write(fd, p, n) }
+            return TLSIO.write(ssl, p, n, &st)
+        }
+        func read(_ fd: Int32, _ p: UnsafeMutableRawPointer?, _ n: Int) -> Int {
+            guard let ssl, let p else { return Glibc.read(fd, p, n) }
+            return TLSIO.read(ssl, p, n, &st)
         }
         let req = Array("GET \(check.path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: rampart-health\r\nConnection: close\r\n\r\n".utf8)
         var off = 0

@@ -153,8 +153,8 @@ struct SchemaChecker {
 }
 
 /// "Did you mean" suggestions by edit distance.
-enum Suggest {
-    static func closest(_ word: String, among candidates: [String]) -> String? {
+public enum Suggest {
+    public static func closest(_ word: String, among candidates: [String]) -> String? {
         let w = Array(word.lowercased())
         var best: (String, Int)?
         for c in candidates {
@@ -164,7 +164,7 @@ enum Suggest {
         return best?.0
     }
 
-    static func distance(_ a: [Character], _ b: [Character]) -> Int {
+    public static func distance(_ a: [Character], _ b: [Character]) -> Int {
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
         var prev = Array(0...b.count)

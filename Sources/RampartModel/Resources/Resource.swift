@@ -35,6 +35,10 @@ public final class Resource: Sendable {
     /// The whole document as read; canonical form and diffs are made from it.
     public let document: Node
     public let origin: Origin
+    /// Every reference this resource makes, found once at decode (cross-checks run on every reconcile).
+    public let references: [ResourceReference]
+    /// For a Route: what makes two routes' matches identical, within its gateway group.
+    public let matchKey: String?
 
     public init(key: ResourceKey, metadata: Metadata, spec: Spec, document: Node, origin: Origin) {
         self.key = key
@@ -42,6 +46,8 @@ public final class Resource: Sendable {
         self.spec = spec
         self.document = document
         self.origin = origin
+        references = ResourceReference.all(in: spec, document["spec"], kind: key.kind, namespace: key.namespace, fallback: origin.mark)
+        if case .route(let r) = spec { matchKey = metadata.gatewayGroup + "|" + r.matchSignature } else { matchKey = nil }
     }
 
     public var kind: Kind { key.kind }
@@ -65,5 +71,46 @@ public final class Resource: Sendable {
         case .alertRule: return .alertRule(AlertRuleSpec.decode(n, namespace: ns))
         case .contactPoint: return .contactPoint(ContactPointSpec.decode(n, namespace: ns))
         }
+    }
+}
+
+/// One reference from a resource to another, with the field path and mark that name it.
+public struct ResourceReference: Sendable {
+    public var path: String
+    public var mark: Mark
+    public var kind: Kind
+    public var target: Reference
+
+    static func all(in spec: Spec, _ node: Node?, kind: Kind, namespace ns: String, fallback: Mark) -> [ResourceReference] {
+        var out: [ResourceReference] = []
+        if let node {
+            SchemaWalker.sensitiveNodes(node, KindSchemas.spec(kind), path: "spec") { path, n in
+                if let ref = n["secretRef"], let name = ref.str("name") {
+                    out.append(ResourceReference(path: path + ".secretRef", mark: ref.mark, kind: .secretRef,
+                                                 target: Reference(name: name, namespace: ref.str("namespace") ?? ns)))
+                }
+            }
+        }
+        func tls(_ u: UpstreamSpec, _ path: String, _ n: Node?) {
+            if let ca = u.tls?.caRef { out.append(ResourceReference(path: path + ".tls.caRef", mark: n?["tls"]?["caRef"]?.mark ?? fallback, kind: .ssl, target: ca)) }
+            if let cc = u.tls?.clientCertRef {
+                out.append(ResourceReference(path: path + ".tls.clientCertRef", mark: n?["tls"]?["clientCertRef"]?.mark ?? fallback, kind: .ssl, target: cc))
+            }
+        }
+        switch spec {
+        case .route(let r):
+            if let ref = r.upstreamRef { out.append(ResourceReference(path: "spec.upstreamRef", mark: node?["upstreamRef"]?.mark ?? fallback, kind: .upstream, target: ref)) }
+            if let u = r.upstream { tls(u, "spec.upstream", node?["upstream"]) }
+        case .upstream(let u):
+            tls(u, "spec", node)
+        case .alertRule(let a):
+            for (i, ref) in a.contactPoints.enumerated() {
+                out.append(ResourceReference(path: "spec.contactPoints[\(i)]", mark: node?["contactPoints"]?.sequence?[safe: i]?.mark ?? fallback,
+                                             kind: .contactPoint, target: ref))
+            }
+        default:
+            break
+        }
+        return out
     }
 }

@@ -19,7 +19,7 @@ enum DiffCommand {
     Flags:
       --against URL          a running instance's admin API (GET /api/v1/config)
       --token-file FILE      bearer token for --against (default STATE_DIR/admin-token)
-      --cacert FILE          CA bundle to verify --against with
+      --cacert FILE          CA bundle to verify --against with (default STATE_DIR/admin-tls.crt)
       --insecure             do not verify --against's certificate
       --against-state DIR    a state dir to compare with (same as --state-dir)
       --state-dir DIR        default ./.rampart
@@ -60,7 +60,7 @@ enum DiffCommand {
             do {
                 let token = try readToken(a.string("token-file") ?? stateDir + "/admin-token")
                 let resp = try HTTPClient.send(HTTPRequest(url: url.trimmingSuffix("/") + "/api/v1/config", headers: [("Authorization", "Bearer \(token)")],
-                                                           caFile: a.string("cacert"), insecureSkipVerify: a.flag("insecure")))
+                                                           caFile: a.string("cacert") ?? defaultCA(stateDir), insecureSkipVerify: a.flag("insecure")))
                 guard resp.status == 200 else { eprint("rampart diff: \(url) answered \(resp.status): \(resp.text.prefix(200))"); return Exit.usage }
                 let remote = try remoteResources(resp.body)
                 let local = Dictionary(loaded.resources.map { ($0.key, Canonical.yaml($0)) }, uniquingKeysWith: { a, _ in a })
@@ -91,6 +91,12 @@ enum DiffCommand {
     }
 
     struct Failure: Error, CustomStringConvertible { var description: String }
+
+    /// The instance's own self-signed admin certificate, when the state dir holds it (`--admin-tls auto`).
+    static func defaultCA(_ stateDir: String) -> String? {
+        let path = stateDir + "/" + AdminTLS.certFile
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
 
     static func readToken(_ path: String) throws -> String {
         guard let t = try? String(contentsOfFile: path, encoding: .utf8) else { throw Failure(description: "cannot read the admin token from \(path) (use --token-file)") }

@@ -16,8 +16,9 @@ enum RunCommand {
 
     Flags:
       --listen ADDR            gateway listener (default 0.0.0.0:8080)
+      --listen-tls ADDRS       TLS gateway listeners, comma-separated (certificates: SSL resources, by SNI)
       --admin ADDR             admin API listener (default 127.0.0.1:9180)
-      --admin-tls MODE         auto|off|CERT,KEY (this build serves plain HTTP: see README)
+      --admin-tls MODE         auto (default: self-signed cert made once in the state dir) | off | CERT_FILE,KEY_FILE
       --admin-token-file FILE  PBKDF2 token hashes, one per line (rampart hash-password)
       --source KIND            dir (default) or git; kubernetes is not in this build
       --git-url URL            git source: repository URL (file://, https://, ssh)
@@ -116,14 +117,13 @@ enum RunCommand {
             git = nil
         }
         let paths = git.map { [$0.manifestsPath] } ?? (a.positionals.isEmpty ? ["./manifests"] : a.positionals)
-        if a.string("admin-tls").map({ $0 != "off" }) ?? true {
-            log.warn("admin API TLS is not in this build yet: the admin listener serves plain HTTP; keep it on loopback")
-        }
+        let listenTLS = (a.string("listen-tls") ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 
         let stateDir = try StateDir(stateDirPath)
+        let master = try SensitiveValues.loadMaster(path: a.string("master-key-file"))
+        let adminTLS = try AdminTLS.load(mode: a.string("admin-tls") ?? "auto", stateDir: stateDir, log: log, master: master)
         let audit = try AuditLog(dir: stateDir)
         let metrics = ControlMetrics()
-        let master = try SensitiveValues.loadMaster(path: a.string("master-key-file"))
         let later = Later<Reconciler>()
         let secrets = SecretsBridge { ref in
             log.info("secret changed; reconciling", ["secretRef": ref])
@@ -131,8 +131,17 @@ enum RunCommand {
         }
         let values = SensitiveValues(master: master, lookup: secrets.lookup)
         let gateway = try Gateway(config: GatewayConfig(
-            listen: [a.string("listen") ?? "0.0.0.0:8080"], workers: workers, maxHeaderBytes: maxHeader,
-            maxConnections: maxConnections, accessLog: accessLog, trustedProxies: trusted))
+            listen: [a.string("listen") ?? "0.0.0.0:8080"], listenTLS: listenTLS, workers: workers, maxHeaderBytes: maxHeader,
+            maxConnections: maxConnections, accessLog: accessLog, trustedProxies: trusted,
+            log: { level, message, fields in
+                let text = fields.isEmpty ? message : message + ": " + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                switch level {
+                case .debug: log.debug(text)
+                case .info: log.info(text)
+                case .warn: log.warn(text)
+                case .error: log.error(text)
+                }
+            }))
         let reconciler = Reconciler(
             config: ControllerConfig(paths: paths, gatewayGroup: a.string("gateway-group") ?? "default",
                                      allowEmpty: a.flag("allow-empty"), dev: a.flag("dev"),
@@ -141,19 +150,26 @@ enum RunCommand {
             apply: { state in
                 let secretProblems = secrets.sync(state, values: values)
                 let out = SnapshotBuilder.build(state, resolve: values.resolver(for: state))
+                for (k, w) in out.warnings.sorted(by: { $0.key < $1.key }) { log.warn("\(k): \(w)") }
                 gateway.apply(out.snapshot)
-                return out.notServed.merging(secretProblems) { a, _ in a }
+                var notServed = out.notServed
+                for (name, reason) in gateway.rejectedCertificates {
+                    let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
+                    if parts.count == 2 { notServed[ResourceKey(.ssl, parts[0], parts[1])] = reason }
+                }
+                return notServed.merging(secretProblems) { a, _ in a }
             })
         later.value = reconciler
         let auth = try AdminAuth.load(tokenFile: a.string("admin-token-file"), stateDir: stateDir, log: log)
         let api = AdminAPI(reconciler: reconciler, auth: auth, secrets: secrets,
                            metrics: { gateway.metricsText() + metrics.text() + secrets.metricsText() }, log: log)
-        let admin = try AdminServer(listen: a.string("admin") ?? "127.0.0.1:9180", handler: { api.handle($0) })
+        let admin = try AdminServer(listen: a.string("admin") ?? "127.0.0.1:9180", tls: adminTLS, handler: { api.handle($0) })
 
         try gateway.start()
         try admin.start()
         log.info("gateway listening", ["addresses": gateway.boundAddresses.joined(separator: ","), "workers": "\(workers)"])
-        log.info("admin API listening", ["address": admin.boundAddress])
+        if !listenTLS.isEmpty { log.info("gateway TLS listening", ["addresses": gateway.boundTLSAddresses.joined(separator: ",")]) }
+        log.info("admin API listening", ["address": admin.boundAddress, "scheme": adminTLS == nil ? "http" : "https"])
         reconciler.restoreFromStateFile()
         secrets.start()
 

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# TLS throughput (issue 5): wrk over HTTPS through Rampart vs nginx (same certificate, one worker
+# each, keep-alive), then new handshakes per second (wrk with `Connection: close`), both proxying
+# to one nginx upstream over plain HTTP on loopback.
+#   bench/tls.sh [--rampart-bin PATH] [--duration 10s] [--connections 64]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=10s; CONNS=64; BIN=.build/release/rampart
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rampart-bin) BIN="$2"; shift 2 ;; --duration) DURATION="$2"; shift 2 ;; --connections) CONNS="$2"; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk (apt-get install nginx-light wrk)" >&2; exit 2; }
+swift build -c release --product rampart >/dev/null
+W=$(mktemp -d /tmp/rampart-tls-bench-XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+UP=$(port); NG=$(port); RP=$(port); RPPLAIN=$(port)
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=bench.local \
+  -addext subjectAltName=DNS:bench.local -keyout "$W/key.pem" -out "$W/cert.pem" 2>/dev/null
+
+conf() { printf 'worker_processes 1;\ndaemon off;\npid %s/%s.pid;\nerror_log %s/%s.err warn;\nevents { worker_connections 4096; }\nhttp { access_log off; keepalive_requests 1000000; %s }\n' "$W" "$1" "$W" "$1" "$2" > "$W/$1.conf"; }
+conf up "server { listen 127.0.0.1:$UP reuseport; location / { return 200 \"hello, world\n\"; } }"
+conf px "upstream b { server 127.0.0.1:$UP; keepalive 128; }
+  server { listen 127.0.0.1:$NG ssl reuseport; ssl_certificate $W/cert.pem; ssl_certificate_key $W/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:S:10m;
+    location / { proxy_pass http://b; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+nginx -c "$W/up.conf" -p "$W" & PIDS+=($!)
+nginx -c "$W/px.conf" -p "$W" & PIDS+=($!)
+
+mkdir -p "$W/m"
+python3 - "$W" "$UP" <<'PY'
+import sys, json
+w, up = sys.argv[1], sys.argv[2]
+cert, key = open(f"{w}/cert.pem").read(), open(f"{w}/key.pem").read()
+open(f"{w}/m/bench.yaml", "w").write(f"""apiVersion: rampart.io/v1alpha1
+kind: Upstream
+metadata: {{name: up}}
+spec: {{nodes: [{{host: 127.0.0.1, port: {up}}}], keepalive: {{maxIdle: 128, idleTimeout: 60s}}}}
+---
+apiVersion: rampart.io/v1alpha1
+kind: Route
+metadata: {{name: all}}
+spec: {{paths: ["/*"], upstreamRef: {{name: up}}}}
+---
+apiVersion: rampart.io/v1alpha1
+kind: SSL
+metadata: {{name: bench, labels: {{rampart.io/default-cert: "true"}}}}
+spec:
+  snis: [bench.local]
+  certificate: {{value: {json.dumps(cert)}}}
+  privateKey: {{value: {json.dumps(key)}}}
+""")
+PY
+"$BIN" run "$W/m" --listen 127.0.0.1:$RPPLAIN --listen-tls 127.0.0.1:$RP --workers 1 --admin 127.0.0.1:0 --admin-tls off \
+  --state-dir "$W/state" --access-log off --dev >"$W/rampart.log" 2>&1 & PIDS+=($!)
+for p in $NG $RP; do
+  for _ in $(seq 1 300); do curl -fsk -o /dev/null "https://127.0.0.1:$p/" && break; sleep 0.1; done
+done
+cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
+RPID=$(pgrep -f "listen-tls 127.0.0.1:$RP" | head -1)
+NPID=$(pgrep -f "nginx: worker process" -n || true)
+bench() { # name port extra-args...
+  local name=$1 port=$2; shift 2
+  wrk -t1 -c"$CONNS" -d2s "$@" "https://127.0.0.1:$port/" >/dev/null
+  wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$@" "https://127.0.0.1:$port/" | awk -v n="$name" '/Requests\/sec/{print n, "req/s", $2} / 99%/{print n, "p99", $2} /Non-2xx|Socket errors/{print n, $0}'
+}
+echo "== keep-alive"
+bench nginx $NG; bench rampart $RP
+echo "== new handshake per request (Connection: close)"
+bench nginx $NG -H "Connection: close"; bench rampart $RP -H "Connection: close"
+grep -i "error" "$W/rampart.log" | head -3 || true
