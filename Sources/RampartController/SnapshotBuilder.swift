@@ -2,11 +2,14 @@ import Foundation
 import RampartCrypto
 import RampartGateway
 import RampartModel
+import Synchronization
 
 /// Compiles a desired state into the data plane's immutable `GatewaySnapshot`.
 ///
-/// A Route that needs a plugin this build cannot enforce yet (auth, rate limits) is not served
-/// at all: failing closed beats serving an unauthenticated route.
+/// Sensitive plugin values (key-auth keys, basic-auth passwords, the limit-count redis password) are
+/// resolved here, in memory only; keys reach the gateway as SHA-256 digests and passwords as PBKDF2
+/// hashes. A Route whose plugin cannot be enforced (a value that does not resolve, redis over TLS) is
+/// not served at all, with the reason in `notServed`: failing closed beats serving it open.
 public enum SnapshotBuilder {
     /// Turns a sensitive value into its plaintext, in memory only: (value, owning resource, field path).
     /// `inlineOnly` handles `{value: ...}`; the secrets module supplies one that also reads SecretRefs and `$enc:` values.
@@ -69,12 +72,11 @@ public enum SnapshotBuilder {
         var routes: [RouteConfig] = []
         for r in state.sorted {
             guard let spec = r.route else { continue }
-            var unsupported: [String] = []
-            if spec.plugins.keyAuth != nil { unsupported.append("key-auth") }
-            if spec.plugins.basicAuth != nil { unsupported.append("basic-auth") }
-            if spec.plugins.limitCount != nil { unsupported.append("limit-count") }
-            if !unsupported.isEmpty {
-                notServed[r.key] = "plugin \(unsupported.joined(separator: ", ")) is not enforced by this build yet; not serving the route rather than serving it open"
+            let access: [PluginConfig]
+            do {
+                access = try accessPlugins(spec.plugins, key: r.key, resolve: resolve)
+            } catch {
+                notServed[r.key] = "\(error); not serving the route rather than serving it open"
                 continue
             }
             let upstreamID: String
@@ -94,7 +96,8 @@ public enum SnapshotBuilder {
             routes.append(RouteConfig(
                 id: id(r.key), hosts: spec.hosts, paths: spec.paths, methods: spec.methods,
                 headers: spec.headers.items.map { HeaderPair(name: $0.name, value: $0.value) }, priority: spec.priority,
-                upstream: upstreamID, timeout: spec.timeout.map(timeouts), websocket: spec.websocket, plugins: plugins(spec.plugins)))
+                upstream: upstreamID, timeout: spec.timeout.map(timeouts), websocket: spec.websocket,
+                plugins: access + plugins(spec.plugins)))
         }
         return Output(snapshot: GatewaySnapshot(generation: state.generation, routes: routes, upstreams: upstreams,
                                                 certificates: certificates),
@@ -236,7 +239,94 @@ public enum SnapshotBuilder {
         return out
     }
 
+    struct PluginError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// key-auth, basic-auth and limit-count, with their sensitive values resolved through `resolve`
+    /// (its errors name the field, never the value).
+    static func accessPlugins(_ p: Plugins, key: ResourceKey, resolve: Resolve) throws -> [PluginConfig] {
+        var out: [PluginConfig] = []
+        func value(_ s: Sensitive, _ plugin: String, _ path: String) throws -> [UInt8] {
+            do {
+                return try resolve(s, key, path)
+            } catch {
+                throw PluginError(description: "plugin \(plugin): \(error)")
+            }
+        }
+        if let k = p.keyAuth {
+            var digests: [[UInt8]] = []
+            for (i, s) in k.keys.enumerated() {
+                var plain = try value(s, "key-auth", "spec.plugins.key-auth.keys[\(i)]")
+                if plain.isEmpty { throw PluginError(description: "plugin key-auth: keys[\(i)] is empty") }
+                digests.append(KeyAuthConfig.digest(plain))
+                wipe(&plain)
+            }
+            out.append(.keyAuth(KeyAuthConfig(header: k.header, query: k.query, keyDigests: digests)))
+        }
+        if let users = p.basicAuth {
+            var compiled: [BasicAuthUserConfig] = []
+            for (i, u) in users.enumerated() {
+                guard !u.username.isEmpty, !u.username.contains(":") else {
+                    throw PluginError(description: "plugin basic-auth: users[\(i)].username must be non-empty without ':'")
+                }
+                var plain = try value(u.password, "basic-auth", "spec.plugins.basic-auth.users[\(i)].password")
+                defer { wipe(&plain) }
+                compiled.append(try BasicAuthHashes.hash(username: u.username, password: plain, key: key))
+            }
+            out.append(.basicAuth(compiled))
+        }
+        if let l = p.limitCount {
+            let lk: LimitKey
+            if l.key == "remote_addr" { lk = .remoteAddr }
+            else if l.key == "consumer" { lk = .consumer }
+            else if l.key.hasPrefix("header:"), l.key.count > 7 { lk = .header(String(l.key.dropFirst(7))) }
+            else { throw PluginError(description: "plugin limit-count: key must be remote_addr, consumer or header:NAME") }
+            var redis: RedisConfig?
+            switch l.policy {
+            case "local":
+                break
+            case "redis":
+                guard let r = l.redis else { throw PluginError(description: "plugin limit-count: policy redis needs redis settings") }
+                if r.tls { throw PluginError(description: "plugin limit-count: redis tls is not supported by this build") }
+                let pw = try r.password.map { SecretValue(try value($0, "limit-count", "spec.plugins.limit-count.redis.password")) }
+                redis = RedisConfig(host: r.host.isEmpty ? "127.0.0.1" : r.host, port: r.port, password: pw, database: r.database)
+            default:
+                throw PluginError(description: "plugin limit-count: policy must be local or redis")
+            }
+            out.append(.limitCount(LimitCountConfig(count: l.count, windowMs: l.windowMs, key: lk, redis: redis, failOpen: l.failOpen)))
+        }
+        return out
+    }
+
+    static func wipe(_ b: inout [UInt8]) {
+        for i in b.indices { b[i] = 0 }
+    }
+
     static func pairs(_ l: HeaderList?) -> [HeaderPair] { (l?.items ?? []).map { HeaderPair(name: $0.name, value: $0.value) } }
+}
+
+/// basic-auth password hashes made while building snapshots. PBKDF2 (with a fresh random salt) runs
+/// once per (route, user, password) in this process, not on every rebuild: the hash is remembered
+/// under HMAC-SHA256(per-process random key, route + user + password), which reveals nothing about
+/// the password outside this process. Bounded; cleared when full.
+enum BasicAuthHashes {
+    static let macKey = Random.bytes(32)
+    static let maxEntries = 10_000
+    static let memo = Mutex<[[UInt8]: String]>([:])
+
+    static func hash(username: String, password: [UInt8], key: ResourceKey) throws -> BasicAuthUserConfig {
+        var msg = Array("\(key)".utf8) + [0] + Array(username.utf8) + [0] + password
+        let mac = HMAC.sha256(key: macKey, message: msg)
+        SnapshotBuilder.wipe(&msg)
+        if let h = memo.withLock({ $0[mac] }) { return BasicAuthUserConfig(username: username, passwordHash: h) }
+        let made = try BasicAuthUserConfig.hashing(username: username, password: password)
+        memo.withLock { m in
+            if m.count >= maxEntries { m.removeAll() }
+            m[mac] = made.passwordHash
+        }
+        return made
+    }
 }
 
 private extension Result {

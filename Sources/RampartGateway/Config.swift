@@ -257,6 +257,9 @@ public enum PluginConfig: Sendable {
     case proxyRewrite(uri: String?, regexUri: RegexRewrite?, host: String?,
                       setHeaders: [HeaderPair], addHeaders: [HeaderPair], removeHeaders: [String])
     case cors(CORSConfig)
+    case keyAuth(KeyAuthConfig)
+    case basicAuth([BasicAuthUserConfig])
+    case limitCount(LimitCountConfig)
 }
 
 public enum GatewayError: Error, CustomStringConvertible, Sendable {

@@ -1,6 +1,8 @@
 import Foundation
 import RampartGateway
+import RampartCrypto
 import RampartModel
+import Synchronization
 import XCTest
 @testable import RampartController
 
@@ -73,9 +75,113 @@ final class SnapshotBuilderTests: XCTestCase {
         XCTAssertEqual(s.upstreams[inline.upstream]?.nodes.first?.port, 9003)
     }
 
-    func testRouteWithUnenforcedAuthIsNotServed() {
+    func testAuthRouteIsServedWithDigestsOnly() throws {
         let out = SnapshotBuilder.build(state(docs))
-        XCTAssertNil(out.snapshot.routes.first { $0.id == "shop/guarded" }, "fail closed")
-        XCTAssertTrue(out.notServed[ResourceKey(.route, "shop", "guarded")]?.contains("key-auth") ?? false)
+        let guarded = try XCTUnwrap(out.snapshot.routes.first { $0.id == "shop/guarded" })
+        XCTAssertNil(out.notServed[ResourceKey(.route, "shop", "guarded")])
+        guard case .keyAuth(let ka) = guarded.plugins.first else { return XCTFail("key-auth first: \(guarded.plugins)") }
+        XCTAssertEqual(ka.header, "apikey")
+        XCTAssertEqual(ka.keyDigests, [KeyAuthConfig.digest(Array("k1".utf8))])
+    }
+
+    let secured = """
+    apiVersion: rampart.io/v1alpha1
+    kind: Route
+    metadata: {name: secured, namespace: shop}
+    spec:
+      paths: ["/s"]
+      upstream: {nodes: [{host: 127.0.0.1, port: 9003}]}
+      plugins:
+        key-auth: {header: x-key, keys: [{secretRef: {name: api-keys, key: first}}, {value: second-key}]}
+        basic-auth: {users: [{username: alice, password: {value: "alice pw"}}]}
+        limit-count: {count: 10, window: 2s, key: consumer, policy: redis,
+                      redis: {host: 127.0.0.1, port: 6390, password: {secretRef: {name: redis}}, database: 3}, failOpen: false}
+    """
+
+    func testSensitiveValuesResolvedThroughTheHook() throws {
+        let seen = Mutex<[String]>([])
+        let resolve: SnapshotBuilder.Resolve = { value, key, path in
+            seen.withLock { $0.append("\(key.namespace)/\(key.name) \(path)") }
+            if let ref = value.secretRef { return Array("from-\(ref.name)".utf8) }
+            return try SnapshotBuilder.inlineOnly(value, key, path)
+        }
+        let out = SnapshotBuilder.build(state(secured), resolve: resolve)
+        XCTAssertEqual(out.notServed, [:])
+        let r = try XCTUnwrap(out.snapshot.routes.first { $0.id == "shop/secured" })
+        XCTAssertEqual(Set(seen.withLock { $0 }), [
+            "shop/secured spec.plugins.key-auth.keys[0]", "shop/secured spec.plugins.key-auth.keys[1]",
+            "shop/secured spec.plugins.basic-auth.users[0].password", "shop/secured spec.plugins.limit-count.redis.password",
+        ])
+        var sawKey = false, sawBasic = false, sawLimit = false
+        for p in r.plugins {
+            switch p {
+            case .keyAuth(let k):
+                sawKey = true
+                XCTAssertEqual(k.header, "x-key")
+                XCTAssertEqual(k.keyDigests, [KeyAuthConfig.digest(Array("from-api-keys".utf8)), KeyAuthConfig.digest(Array("second-key".utf8))])
+            case .basicAuth(let users):
+                sawBasic = true
+                XCTAssertEqual(users.map(\.username), ["alice"])
+                XCTAssertTrue(PasswordHash.verify(password: "alice pw", against: users[0].passwordHash))
+            case .limitCount(let l):
+                sawLimit = true
+                XCTAssertEqual(l.count, 10)
+                XCTAssertEqual(l.windowMs, 2000)
+                XCTAssertEqual(l.key, .consumer)
+                XCTAssertFalse(l.failOpen)
+                XCTAssertEqual(l.redis?.port, 6390)
+                XCTAssertEqual(l.redis?.database, 3)
+                XCTAssertEqual(l.redis?.password?.bytes, Array("from-redis".utf8))
+            default:
+                break
+            }
+        }
+        XCTAssertTrue(sawKey && sawBasic && sawLimit)
+        let text = "\(out.snapshot)"
+        for secret in ["from-api-keys", "second-key", "alice pw", "from-redis"] {
+            XCTAssertFalse(text.contains(secret), "\(secret) in the snapshot's description")
+        }
+        // A rebuild reuses the basic-auth hash (PBKDF2 once per credential and process).
+        let again = SnapshotBuilder.build(state(secured), resolve: resolve)
+        func hashOf(_ o: SnapshotBuilder.Output) -> String? {
+            for p in o.snapshot.routes.first?.plugins ?? [] { if case .basicAuth(let u) = p { return u.first?.passwordHash } }
+            return nil
+        }
+        XCTAssertNotNil(hashOf(out))
+        XCTAssertEqual(hashOf(out), hashOf(again))
+    }
+
+    func testUnresolvableSecretFailsClosed() {
+        // inlineOnly cannot read SecretRefs: the route must not be served, and the reason says why.
+        let out = SnapshotBuilder.build(state(secured))
+        XCTAssertNil(out.snapshot.routes.first { $0.id == "shop/secured" }, "fail closed")
+        let why = out.notServed[ResourceKey(.route, "shop", "secured")] ?? ""
+        XCTAssertTrue(why.contains("key-auth"), why)
+        XCTAssertTrue(why.contains("spec.plugins.key-auth.keys[0]"), why)
+        XCTAssertFalse(why.contains("second-key"))
+        // A resolver that throws for one value only (the redis password) also keeps the route out.
+        let partial: SnapshotBuilder.Resolve = { value, key, path in
+            if path.contains("redis") { throw SnapshotBuilder.Unresolved(description: "\(key) \(path): unavailable") }
+            if value.secretRef != nil { return Array("x".utf8) }
+            return try SnapshotBuilder.inlineOnly(value, key, path)
+        }
+        let out2 = SnapshotBuilder.build(state(secured), resolve: partial)
+        XCTAssertTrue(out2.snapshot.routes.isEmpty)
+        XCTAssertTrue(out2.notServed[ResourceKey(.route, "shop", "secured")]?.contains("limit-count") ?? false)
+    }
+
+    func testRedisTLSIsNotServed() {
+        let out = SnapshotBuilder.build(state("""
+        apiVersion: rampart.io/v1alpha1
+        kind: Route
+        metadata: {name: tls, namespace: shop}
+        spec:
+          paths: ["/t"]
+          upstream: {nodes: [{host: 127.0.0.1, port: 9003}]}
+          plugins:
+            limit-count: {count: 1, window: 1s, policy: redis, redis: {host: 127.0.0.1, tls: true}}
+        """))
+        XCTAssertTrue(out.snapshot.routes.isEmpty)
+        XCTAssertTrue(out.notServed[ResourceKey(.route, "shop", "tls")]?.contains("tls") ?? false)
     }
 }

@@ -5,6 +5,7 @@ import Synchronization
 struct LoopInbox {
     var snapshot: CompiledSnapshot?
     var stopDeadline: Int64?
+    var limitReplies: [LimitReply] = []
 }
 
 /// The part of a loop other threads may touch: its inbox, wake-up eventfd, metrics and counters.
@@ -234,9 +235,11 @@ final class EventLoop {
         let msg = shared.inbox.withLock { box -> LoopInbox in
             let m = box
             box.snapshot = nil
+            box.limitReplies = []
             return m
         }
         if let s = msg.snapshot { snapshot = s }
+        if !msg.limitReplies.isEmpty { resumeLimited(msg.limitReplies) }
         if let d = msg.stopDeadline, !draining { beginDrain(deadline: d) }
     }
 

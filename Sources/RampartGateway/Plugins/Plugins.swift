@@ -22,7 +22,15 @@ final class CompiledPlugins: Sendable {
 
     let cors: CORSConfig?
 
-    init(_ plugins: [PluginConfig]) throws {
+    // Access plugins (KeyAuth.swift, BasicAuth.swift, LimitCount.swift).
+    let keyAuth: CompiledKeyAuth?
+    let basicAuth: CompiledBasicAuth?
+    let limitCount: CompiledLimitCount?
+    /// Request headers never sent upstream (the credentials), lowercase.
+    let stripRequest: [[UInt8]]
+    var hasAccessPlugins: Bool { keyAuth != nil || basicAuth != nil || limitCount != nil }
+
+    init(_ plugins: [PluginConfig], routeID: String = "", loops: Int = 1) throws {
         var ipAllow: [CIDR] = [], ipDeny: [CIDR] = [], hasIPRestriction = false
         var respSet: [(name: [UInt8], value: [UInt8])] = [], respSetLower: [[UInt8]] = []
         var respAdd: [(name: [UInt8], value: [UInt8])] = [], respRemove: [[UInt8]] = [], hasResponseHeaders = false
@@ -30,6 +38,8 @@ final class CompiledPlugins: Sendable {
         var reqSet: [(name: [UInt8], value: [UInt8])] = [], reqSetLower: [[UInt8]] = []
         var reqAdd: [(name: [UInt8], value: [UInt8])] = [], reqRemove: [[UInt8]] = [], hasRewrite = false
         var cors: CORSConfig?
+        var keyAuth: CompiledKeyAuth?, basicAuth: CompiledBasicAuth?, limitCount: CompiledLimitCount?
+        var stripRequest: [[UInt8]] = []
         for p in plugins {
             switch p {
             case .ipRestriction(let allow, let deny):
@@ -59,6 +69,15 @@ final class CompiledPlugins: Sendable {
                 reqRemove = removeH.map { lowerBytes($0) }
             case .cors(let c):
                 cors = c
+            case .keyAuth(let k):
+                let ka = try CompiledKeyAuth(k)
+                keyAuth = ka
+                stripRequest.append(ka.headerLower)
+            case .basicAuth(let users):
+                basicAuth = try CompiledBasicAuth(users, loops: loops)
+                stripRequest.append(Array("authorization".utf8))
+            case .limitCount(let l):
+                limitCount = try CompiledLimitCount(l, routeID: routeID)
             }
         }
         for (name, value) in respSet + respAdd + reqSet + reqAdd {
@@ -77,6 +96,8 @@ final class CompiledPlugins: Sendable {
         self.reqSet = reqSet; self.reqSetLower = reqSetLower; self.reqAdd = reqAdd; self.reqRemove = reqRemove
         self.hasRewrite = hasRewrite
         self.cors = cors
+        self.keyAuth = keyAuth; self.basicAuth = basicAuth; self.limitCount = limitCount
+        self.stripRequest = stripRequest
     }
 
     private static func validateHeader(_ name: [UInt8], _ value: [UInt8]) throws {

@@ -14,6 +14,9 @@ extension EventLoop {
         c.requestId.removeAll(keepingCapacity: true)
         c.route = nil
         c.node = nil
+        let limitDecided = c.limitReply   // redis's answer when this request was parked for it
+        c.limitReply = nil
+        c.rlRemaining = -1
         if gw.accessLogFd >= 0 {
             c.logLine.removeAll(keepingCapacity: true)
             c.logLine.append(contentsOf: UnsafeBufferPointer(start: p + h.methodStart, count: h.methodLen))
@@ -107,6 +110,32 @@ extension EventLoop {
                    findHeader(h, p, "access-control-request-method") {
                     return rejectHead(c, 204, keepAlive: true) { o in self.appendCORS(c, cors, o, preflight: true) }
                 }
+            }
+        }
+
+        // key-auth, basic-auth, limit-count (Plugins/KeyAuth.swift, BasicAuth.swift, LimitCount.swift).
+        if route.plugins.hasAccessPlugins {
+            let pl = route.plugins
+            var consumer: [UInt8] = []
+            if let ka = pl.keyAuth {
+                let i = keyAuthConsumer(ka, h, p, queryStart: q, queryEnd: tend)
+                if i < 0 { return rejectHead(c, 401, keepAlive: true) }
+                consumer = Array("key#\(i)".utf8)
+            }
+            if let ba = pl.basicAuth {
+                var user = -1
+                for hd in h.headers where bytesEqualsLower(p + Int(hd.nameStart), Int(hd.nameLen), "authorization") {
+                    user = ba.verify(p + Int(hd.valueStart), Int(hd.valueLen), loop: index)
+                    break
+                }
+                if user < 0 {
+                    return rejectHead(c, 401, keepAlive: true) { o in o.append("WWW-Authenticate: Basic realm=\"rampart\"\r\n") }
+                }
+                if consumer.isEmpty { consumer = Array("user:".utf8) + ba.users[user].name }
+            }
+            if let lc = pl.limitCount {
+                let ip = forwarded?.realIPText ?? c.peerIPText
+                if !applyLimit(c, lc, consumer: consumer, clientIP: ip, h, p, decided: limitDecided) { return }
             }
         }
 
@@ -338,10 +367,14 @@ extension EventLoop {
             }
             if newPath.isEmpty || newPath[0] != ASCII.slash { newPath.insert(ASCII.slash, at: 0) }
             o.append(newPath)
-            if !newPath.contains(UInt8(ascii: "?")) { o.append(p + queryStart, queryEnd - queryStart) }
+            if !newPath.contains(UInt8(ascii: "?")) { appendTargetQuery(o, p, pl, queryStart, queryEnd) }
         } else if absoluteForm {
             if pathLen == 0 { o.append(ASCII.slash) }
-            o.append(p + pathStart, queryEnd - pathStart)
+            o.append(p + pathStart, pathLen)
+            appendTargetQuery(o, p, pl, queryStart, queryEnd)
+        } else if let ka = pl.keyAuth, !ka.query.isEmpty, queryStart < queryEnd {
+            o.append(p + pathStart, pathLen)
+            appendQuery(o, p, from: queryStart, to: queryEnd, strip: ka.query)
         } else {
             o.append(p + h.targetStart, h.targetLen)
         }
@@ -372,12 +405,15 @@ extension EventLoop {
             default:
                 break
             }
-            if !h.connTokens.isEmpty || pl.hasRewrite {
+            if !h.connTokens.isEmpty || pl.hasRewrite || !pl.stripRequest.isEmpty {
                 let np = p + Int(hd.nameStart), nl = Int(hd.nameLen)
                 var drop = false
                 for (ts, tl) in h.connTokens where Int(tl) == nl && bytesEqualsLower(np, nl, lowerBytes(String(decoding: UnsafeBufferPointer(start: p + Int(ts), count: Int(tl)), as: UTF8.self))) {
                     drop = true
                     break
+                }
+                if !drop {
+                    for r in pl.stripRequest where bytesEqualsLower(np, nl, r) { drop = true; break }
                 }
                 if !drop && pl.hasRewrite {
                     for r in pl.reqRemove where bytesEqualsLower(np, nl, r) { drop = true; break }
@@ -429,6 +465,15 @@ extension EventLoop {
             o.append(a.name); o.append(": "); o.append(a.value); o.append("\r\n")
         }
         o.append("\r\n")
+    }
+
+    /// The query part of the target; without key-auth's parameter when the route has one.
+    func appendTargetQuery(_ o: ByteBuffer, _ p: UnsafePointer<UInt8>, _ pl: CompiledPlugins, _ start: Int, _ end: Int) {
+        if let ka = pl.keyAuth, !ka.query.isEmpty {
+            appendQuery(o, p, from: start, to: end, strip: ka.query)
+        } else {
+            o.append(p + start, end - start)
+        }
     }
 
     func appendCORS(_ c: ClientConn, _ cors: CORSConfig, _ o: ByteBuffer, preflight: Bool) {

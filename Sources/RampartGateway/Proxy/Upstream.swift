@@ -368,6 +368,7 @@ extension EventLoop {
             for s in pl.respSet { o.append(s.name); o.append(": "); o.append(s.value); o.append("\r\n") }
             for a in pl.respAdd { o.append(a.name); o.append(": "); o.append(a.value); o.append("\r\n") }
             if let cors = pl.cors, !c.corsOrigin.isEmpty { appendCORS(c, cors, o, preflight: false) }
+            if let lc = pl.limitCount { appendRateLimit(c, lc, o, retryAfter: false) }
         }
         if !keep { o.append("Connection: close\r\n") } else if c.minor == 0 { o.append("Connection: keep-alive\r\n") }
         o.append("\r\n")

@@ -7,13 +7,13 @@ final class CompiledRoute: Sendable {
     let timeouts: Timeouts
     let plugins: CompiledPlugins
 
-    init(config: RouteConfig, upstream: CompiledUpstream?) throws {
+    init(config: RouteConfig, upstream: CompiledUpstream?, loops: Int = 1) throws {
         self.config = config
         methods = config.methods.map { Array($0.utf8) }
         headerConds = config.headers.map { (lowerBytes($0.name), Array($0.value.utf8)) }
         self.upstream = upstream
         timeouts = config.timeout ?? upstream?.config.timeout ?? Timeouts()
-        plugins = try CompiledPlugins(config.plugins)
+        plugins = try CompiledPlugins(config.plugins, routeID: config.id, loops: loops)
     }
 }
 
@@ -39,7 +39,7 @@ final class CompiledSnapshot: Sendable {
         var rejected: [String: String] = [:]
         for r in s.routes {
             do {
-                routes.append(try CompiledRoute(config: r, upstream: ups[r.upstream]))
+                routes.append(try CompiledRoute(config: r, upstream: ups[r.upstream], loops: loops))
             } catch {
                 rejected[r.id] = "\(error)"
             }

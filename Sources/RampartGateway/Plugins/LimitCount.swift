@@ -1,0 +1,269 @@
+import Glibc
+import RampartCrypto
+import Synchronization
+
+/// A secret the gateway must hold in plaintext (the redis password for AUTH). Never printed:
+/// descriptions, debug descriptions and mirrors show `***`.
+public struct SecretValue: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var description: String { "***" }
+    public var debugDescription: String { "***" }
+    public var customMirror: Mirror { Mirror(self, children: ["value": "***"]) }
+}
+
+public enum LimitKey: Sendable, Equatable {
+    case remoteAddr
+    case header(String)
+    /// The key-auth key index / basic-auth user; the client address when the route has no auth plugin.
+    case consumer
+}
+
+public struct RedisConfig: Sendable {
+    public var host: String
+    public var port: Int
+    public var password: SecretValue?
+    public var database: Int
+    /// Connect/read/write timeout of the redis client thread.
+    public var timeoutMs: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 6379, password: SecretValue? = nil, database: Int = 0, timeoutMs: Int = 500) {
+        self.host = host
+        self.port = port
+        self.password = password
+        self.database = database
+        self.timeoutMs = timeoutMs
+    }
+}
+
+/// limit-count: fixed windows of `windowMs` aligned on the wall clock (so that gateways sharing a
+/// redis agree on them); `redis == nil` counts in this process (policy local).
+public struct LimitCountConfig: Sendable {
+    public var count: Int
+    public var windowMs: Int
+    public var key: LimitKey
+    public var redis: RedisConfig?
+    public var failOpen: Bool
+
+    public init(count: Int, windowMs: Int, key: LimitKey = .remoteAddr, redis: RedisConfig? = nil, failOpen: Bool = true) {
+        self.count = count
+        self.windowMs = windowMs
+        self.key = key
+        self.redis = redis
+        self.failOpen = failOpen
+    }
+}
+
+/// Per-process fixed-window counters shared by every loop without locks: an open-addressed table of
+/// 2^17 `Atomic<UInt64>` slots, each packing a 16-bit key fingerprint, the low 20 bits of the window
+/// number and a 28-bit count, updated by compare-and-swap. A key probes 8 slots from its hash; a slot
+/// whose window is over is reused. If all 8 hold live counters of other keys (far more than 100,000
+/// distinct keys in one window), the request is admitted uncounted rather than charged to another key.
+final class LocalCounters: @unchecked Sendable {
+    // The slots are only accessed through their atomics; the table lives for the whole process.
+    static let shared = LocalCounters(log2Slots: 17)
+    static let probe = 8
+    static let maxCount: UInt64 = (1 << 28) - 1
+
+    let slots: UnsafeMutablePointer<Atomic<UInt64>>
+    let mask: Int
+
+    init(log2Slots: Int) {
+        let n = 1 << log2Slots
+        slots = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: n)
+        for i in 0..<n { (slots + i).initialize(to: Atomic<UInt64>(0)) }
+        mask = n - 1
+    }
+
+    /// Counts one hit of `hash` in `window`; returns the count including this hit.
+    func hit(hash: UInt64, window: UInt64) -> Int {
+        let fp = (hash >> 48) | 1
+        let w = window & 0xFFFFF
+        let fresh = fp << 48 | w << 28 | 1
+        let base = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            var cand = -1
+            var candValue: UInt64 = 0
+            var retry = false
+            for k in 0..<LocalCounters.probe {
+                let i = (base + k) & mask
+                let v = slots[i].load(ordering: .relaxed)
+                let vw = (v >> 28) & 0xFFFFF
+                if v >> 48 == fp {
+                    let n: UInt64
+                    let next: UInt64
+                    if vw == w {
+                        n = min((v & LocalCounters.maxCount) + 1, LocalCounters.maxCount)
+                        next = fp << 48 | w << 28 | n
+                    } else {
+                        n = 1
+                        next = fresh
+                    }
+                    if slots[i].compareExchange(expected: v, desired: next, ordering: .relaxed).exchanged { return Int(n) }
+                    retry = true
+                    break
+                }
+                if cand < 0 && (v == 0 || vw != w) {
+                    cand = i
+                    candValue = v
+                }
+            }
+            if retry { continue }
+            if cand < 0 { return 1 }
+            if slots[cand].compareExchange(expected: candValue, desired: fresh, ordering: .relaxed).exchanged { return 1 }
+        }
+    }
+}
+
+/// limit-count compiled for the loops.
+final class CompiledLimitCount: Sendable {
+    let limit: Int
+    let windowMs: Int
+    let key: LimitKey
+    let headerLower: [UInt8]
+    let failOpen: Bool
+    let routeID: [UInt8]
+    let redis: RedisLimiter?
+    let limitText: [UInt8]
+
+    init(_ c: LimitCountConfig, routeID: String) throws {
+        guard c.count >= 1 else { throw GatewayError.invalidConfig("limit-count: count must be at least 1") }
+        guard c.windowMs >= 1 else { throw GatewayError.invalidConfig("limit-count: window must be positive") }
+        limit = c.count
+        windowMs = c.windowMs
+        key = c.key
+        if case .header(let name) = c.key {
+            guard !name.isEmpty, name.utf8.allSatisfy({ ASCII.tchar[Int($0)] }) else {
+                throw GatewayError.invalidConfig("limit-count: invalid key header")
+            }
+            headerLower = lowerBytes(name)
+        } else {
+            headerLower = []
+        }
+        failOpen = c.failOpen
+        self.routeID = Array(routeID.utf8)
+        redis = try c.redis.map { try RedisLimiter.shared(for: $0) }
+        limitText = Array(String(c.count).utf8)
+    }
+
+    /// Hash of (route, window length, key) for the local table; Swift's per-process seeded SipHash.
+    func localHash(_ key: [UInt8]) -> UInt64 {
+        var h = Hasher()
+        h.combine(routeID.count)
+        routeID.withUnsafeBytes { h.combine(bytes: $0) }
+        h.combine(windowMs)
+        key.withUnsafeBytes { h.combine(bytes: $0) }
+        return UInt64(bitPattern: Int64(h.finalize()))
+    }
+
+    /// The redis key of `key` in `window`: binary safe, the same in every gateway.
+    func redisKey(_ key: [UInt8], window: Int64) -> [UInt8] {
+        var k = Array("rampart:lc:".utf8)
+        k += routeID
+        k.append(UInt8(ascii: ":"))
+        k += Array(String(windowMs).utf8)
+        k.append(UInt8(ascii: ":"))
+        k += Array(String(window).utf8)
+        k.append(UInt8(ascii: ":"))
+        k += key.count <= 256 ? key : Array(Hex.encode(KeyAuthConfig.digest(key)).utf8)
+        return k
+    }
+}
+
+func realtimeMs() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+extension EventLoop {
+    /// Applies limit-count to a request. Returns true to go on; false when the request was answered
+    /// (429, 503) or parked waiting for redis (it is restarted by `resumeLimited`).
+    func applyLimit(_ c: ClientConn, _ lc: CompiledLimitCount, consumer: [UInt8], clientIP: [UInt8],
+                    _ h: RequestHead, _ p: UnsafePointer<UInt8>, decided: Int?) -> Bool {
+        var key: [UInt8]
+        switch lc.key {
+        case .remoteAddr:
+            key = clientIP
+        case .consumer:
+            key = consumer.isEmpty ? clientIP : consumer
+        case .header:
+            key = clientIP
+            for hd in h.headers where bytesEqualsLower(p + Int(hd.nameStart), Int(hd.nameLen), lc.headerLower) {
+                key = [UInt8(ascii: "h")] + Array(UnsafeBufferPointer(start: p + Int(hd.valueStart), count: Int(hd.valueLen)))
+                break
+            }
+        }
+        let nowMs = realtimeMs()
+        let window = nowMs / Int64(lc.windowMs)
+        let resetMs = (window + 1) * Int64(lc.windowMs) - nowMs
+        let count: Int
+        if let redis = lc.redis {
+            if let d = decided {
+                count = d
+            } else {
+                parkForRedis(c, redis, key: lc.redisKey(key, window: window), ttlMs: lc.windowMs + 1000)
+                return false
+            }
+            if count < 0 {
+                // Redis unreachable (logged once per outage by its client thread).
+                if lc.failOpen { return true }
+                rejectHead(c, 503, keepAlive: true)
+                return false
+            }
+        } else {
+            count = LocalCounters.shared.hit(hash: lc.localHash(key), window: UInt64(window))
+        }
+        c.rlRemaining = max(0, lc.limit - count)
+        c.rlReset = Int((resetMs + 999) / 1000)
+        if count > lc.limit {
+            rejectHead(c, 429, keepAlive: true) { o in self.appendRateLimit(c, lc, o, retryAfter: true) }
+            return false
+        }
+        return true
+    }
+
+    func appendRateLimit(_ c: ClientConn, _ lc: CompiledLimitCount, _ o: ByteBuffer, retryAfter: Bool) {
+        guard c.rlRemaining >= 0 else { return }
+        o.append("RateLimit-Limit: ")
+        o.append(lc.limitText)
+        o.append("\r\nRateLimit-Remaining: ")
+        o.appendDecimal(c.rlRemaining)
+        o.append("\r\nRateLimit-Reset: ")
+        o.appendDecimal(c.rlReset)
+        o.append("\r\n")
+        if retryAfter {
+            o.append("Retry-After: ")
+            o.appendDecimal(c.rlReset)
+            o.append("\r\n")
+        }
+    }
+
+    /// Holds the request (head unconsumed) until the redis client thread answers through the inbox.
+    /// While parked the connection reads nothing (phase proxying, no upstream, body not done); the
+    /// deadline only fires if the client thread never answers.
+    func parkForRedis(_ c: ClientConn, _ redis: RedisLimiter, key: [UInt8], ttlMs: Int) {
+        c.parked = true
+        c.phase = .proxying
+        c.reqBodyDone = false
+        c.deadline = now + Int64(redis.config.timeoutMs * 4 + 2000)
+        c.deadlineKind = .body
+        redis.submit(RedisJob(key: key, ttlMs: ttlMs, loop: shared, fd: c.fd, serial: c.serial))
+    }
+
+    /// Restarts parked requests with redis's answer: the head is scanned and parsed again (the
+    /// buffer may have moved) and `startRequest` uses the count instead of asking again.
+    func resumeLimited(_ replies: [LimitReply]) {
+        for r in replies {
+            let i = Int(r.fd)
+            guard i >= 0, i < table.count, case .client(let c) = table[i], c.serial == r.serial, c.parked, !c.closed else { continue }
+            c.parked = false
+            c.phase = .readingHead
+            c.reqBodyDone = true
+            c.scanner.reset()
+            c.limitReply = r.count
+            processClient(c)
+            if !c.closed { refresh(c) }
+        }
+    }
+}
