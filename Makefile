@@ -47,8 +47,15 @@ crds:
 	$(SWIFT) run rampart crds > manifests/crds/rampart.io_crds.yaml
 	cp manifests/crds/rampart.io_crds.yaml charts/rampart/crds/
 
-bench: build
-	bench/proxy.sh
+# Benchmarks: figures are ratios against nginx/openssl/boto3 from the same run (bench/README.md).
+bench: build test-deps
+	$(call apt_install,nginx-light wrk)
+	bench/proxy.sh --rampart-bin .build/release/rampart
+	bench/tls.sh
+	bench/reload.sh
+	bench/reconcile.sh 10000 100
+	bench/secrets.sh 1000
+	bench/crypto.sh
 
 clean:
 	rm -rf .build .rampart
