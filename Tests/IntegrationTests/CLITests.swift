@@ -31,6 +31,9 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(try Command.rampart(["validate", "--qiuet", "x"]).stderr.contains("did you mean --quiet?"))
         XCTAssertEqual(try Command.rampart(["validate", "/nonexistent/dir"]).code, 2)
         XCTAssertEqual(try Command.rampart(["frobnicate"]).code, 2)
+        let later = try Command.rampart(["run", "--leader-elect", "--state-dir", NSTemporaryDirectory() + "rampart-unused"])
+        XCTAssertEqual(later.code, 2)
+        XCTAssertTrue(later.stderr.contains("--leader-elect comes with the Kubernetes source"), later.stderr)
         for cmd in ["validate", "crds", "version", "run", "diff", "hash-password"] {
             let h = try Command.rampart([cmd, "--help"])
             XCTAssertEqual(h.code, 0, cmd)
