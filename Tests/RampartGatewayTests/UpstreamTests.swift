@@ -187,7 +187,8 @@ final class UpstreamTests: XCTestCase {
         c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
         XCTAssertTrue(TestSupport.waitUntil { a.connectionCount == 1 })
         g.gateway.apply(GatewaySnapshot(generation: 2, routes: [], upstreams: [:]))
-        usleep(50_000)
+        // The new snapshot serves new requests (no routes: 404) while the old request is in flight.
+        XCTAssertTrue(TestSupport.waitUntil { g.get("/")?.status == 404 })
         c.send("67890")
         let r = c.readResponse()
         XCTAssertEqual(r?.status, 200)
@@ -205,7 +206,8 @@ final class UpstreamTests: XCTestCase {
         let done = DispatchSemaphore(value: 0)
         let gateway = g.gateway
         DispatchQueue.global().async { gateway.stop(drainTimeoutMs: 5000); done.signal() }
-        usleep(100_000)
+        // Draining has begun once the listener refuses new connections; the in-flight request then finishes.
+        XCTAssertTrue(TestSupport.waitUntil { (try? RawClient(port: g.port)) == nil })
         c.send("cd")
         let r = c.readResponse()
         XCTAssertEqual(r?.status, 200)
