@@ -55,6 +55,7 @@ extension EventLoop {
         }
         if !EventLoop.hostIsValid(p + hostStart, hostLen) { return rejectHead(c, 400) }
         let hostNameLen = EventLoop.hostWithoutPort(p + hostStart, hostLen)
+        if !snap.hostBinding.admits(c, p + hostStart, hostNameLen) { return rejectHead(c, 421, keepAlive: true) }
 
         // Route.
         let routePath = pathLen > 0 ? p + pathStart : UnsafePointer(slashPtr)
