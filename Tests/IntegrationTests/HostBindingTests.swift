@@ -58,7 +58,8 @@ final class HostBindingTests: XCTestCase {
     }
 
     /// api.example.com: no client auth; secure.example.com and *.example.com: require (two SSLs);
-    /// default.test: optional. One Route for every host.
+    /// default.test: optional; old.example.com: require, but its certificate expired (not served). One
+    /// Route for every host.
     func start(_ pki: TestPKI, _ up: TestUpstream) throws -> TLSTests.Instance {
         let r = try TLSTests.Instance()
         try r.write("app.yaml", Manifests.upstream("web", port: up.port) + "---\n" + Manifests.route("web", paths: ["/*"], upstream: "web"))
@@ -69,6 +70,8 @@ final class HostBindingTests: XCTestCase {
                                                      clientAuth: (ca: "ca.crt", mode: "require")))
         try r.write("ssl-opt.yaml", pki.sslManifest("opt", cert: "fallback.crt", key: "fallback.key", snis: ["default.test"],
                                                     clientAuth: (ca: "ca.crt", mode: "optional")))
+        try r.write("ssl-old.yaml", pki.sslManifest("old", cert: "expired.crt", key: "expired.key", snis: ["old.example.com"],
+                                                    clientAuth: (ca: "ca.crt", mode: "require")))
         try r.start()
         XCTAssertTrue(Poll.until {
             TLSClient.curl(port: r.tlsPort, host: "api.example.com", path: "/ready", cacert: pki.path("ca.crt"))?.status == 200
@@ -87,7 +90,7 @@ final class HostBindingTests: XCTestCase {
         // Plain listener: the protected Host, in every spelling, never reaches the upstream.
         let seen = up.requestCount
         for host in ["secure.example.com", "SECURE.example.com.:8443", "Secure.Example.Com.", "secure.example.com:80",
-                     "shop.example.com", "Shop.Example.com.:1"] {
+                     "shop.example.com", "Shop.Example.com.:1", "old.example.com"] {
             let resp = try XCTUnwrap(httpRequest(port: r.port, "GET /p HTTP/1.1\r\nHost: \(host)\r\n\r\n"), host)
             XCTAssertEqual(resp.status, 421, host)
             XCTAssertEqual(resp.header("Content-Type"), "application/json")
@@ -121,6 +124,9 @@ final class HostBindingTests: XCTestCase {
         XCTAssertEqual(try rawTLS(port: r.tlsPort, sni: "default.test", "GET https://secure.example.com/ HTTP/1.1\r\nHost: default.test\r\n\r\n",
                                   cert: client.0, key: client.1), "HTTP/1.1 421 Misdirected Request")
         XCTAssertEqual(up.requestCount, misdirected, up.log.joined(separator: "\n"))
+        // The expired require SSL is not served, and its name is not served without it either (fail closed).
+        XCTAssertEqual(try rawTLS(port: r.tlsPort, sni: "api.example.com", "GET / HTTP/1.1\r\nHost: old.example.com\r\n\r\n"),
+                       "HTTP/1.1 421 Misdirected Request")
 
         // The right SNI: no certificate fails the handshake; a valid one is served, in every Host spelling.
         XCTAssertEqual(TLSClient.curl(port: r.tlsPort, host: "secure.example.com", cacert: pki.path("ca.crt"))?.status, 0)

@@ -33,7 +33,7 @@ final class CompiledSnapshot: Sendable {
     init(_ s: GatewaySnapshot, registry: HealthRegistry, loops: Int, ticketKey: [UInt8] = []) {
         generation = s.generation
         tls = ServerTLS(certificates: s.certificates, ticketKey: ticketKey)
-        hostBinding = HostBinding(s.certificates)
+        hostBinding = HostBinding(s.certificates, withheld: s.withheldClientAuth)
         var ups: [String: CompiledUpstream] = [:]
         for (k, u) in s.upstreams {
             ups[k] = CompiledUpstream(key: k, config: u, registry: registry, loops: loops)

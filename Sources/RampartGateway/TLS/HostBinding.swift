@@ -61,18 +61,22 @@ struct SNINames: Sendable {
 }
 
 /// The Host → SSL table of one snapshot and, per SSL that requires a client certificate, the policy a
-/// connection must have verified under. Built from every server certificate, loaded or not: a require
-/// SSL whose certificate failed to load still binds its names (no connection satisfies it: 421).
-/// `optional` binds nothing: such a name is served to anonymous clients anyway.
+/// connection must have verified under. Built from every server certificate, loaded or not, and from
+/// the require SSLs the controller withheld: their names stay bound, and no connection satisfies them
+/// (421, fail closed). `optional` binds nothing: such a name is served to anonymous clients anyway.
 final class HostBinding: Sendable {
     private let names: SNINames
-    /// Per certificate: its policy identity (`TLSPolicy.identity`) when it requires a client certificate, else empty.
+    /// Per SSL: its policy identity (`TLSPolicy.identity`) when it requires a client certificate, else empty.
     private let required: [[UInt8]]
     private let bindsAny: Bool
+    /// Never equal to an identity (those are 32 bytes): a withheld SSL admits no connection.
+    private static let unsatisfiable: [UInt8] = [0]
 
-    init(_ certificates: [ServerCertificate]) {
-        names = SNINames(certificates.enumerated().map { (index: $0.offset, snis: $0.element.snis) })
+    init(_ certificates: [ServerCertificate], withheld: [WithheldClientAuth] = []) {
+        let served = certificates.enumerated().map { (index: $0.offset, snis: $0.element.snis) }
+        names = SNINames(served + withheld.enumerated().map { (index: certificates.count + $0.offset, snis: $0.element.snis) })
         required = certificates.map { ($0.clientAuth?.required ?? false) ? TLSPolicy.identity($0) : [] }
+            + withheld.map { _ in HostBinding.unsatisfiable }
         bindsAny = required.contains { !$0.isEmpty }
     }
 
