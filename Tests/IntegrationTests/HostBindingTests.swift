@@ -197,4 +197,61 @@ final class HostBindingTests: XCTestCase {
         XCTAssertEqual(nameA1, nameA2)
         XCTAssertNotEqual(nameA1, nameS1)
     }
+
+    /// A keep-alive mTLS connection to secure.example.com: one request now, then one each time the
+    /// file `<go>N` appears; prints "N status" per request.
+    static let keepAliveScript = """
+    import ssl, socket, sys, os, time
+    port, cert, key, go = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(cert, key)
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20), server_hostname="secure.example.com")
+    def get():
+        s.sendall(b"GET /k HTTP/1.1\\r\\nHost: secure.example.com\\r\\n\\r\\n")
+        data = b""
+        while b"\\r\\n\\r\\n" not in data: data += s.recv(65536)
+        head, body = data.split(b"\\r\\n\\r\\n", 1)
+        n = int([l.split(b":")[1] for l in head.split(b"\\r\\n") if l.lower().startswith(b"content-length")][0])
+        while len(body) < n: body += s.recv(65536)
+        return head.split(b" ")[1].decode()
+    print("1", get(), flush=True)
+    for step in ("2", "3"):
+        deadline = time.time() + 30
+        while not os.path.exists(go + step) and time.time() < deadline: time.sleep(0.02)
+        print(step, get(), flush=True)
+    """
+
+    func generation(_ r: TLSTests.Instance) -> Int {
+        let body = r.admin("/api/v1/status", cacert: r.stateDir + "/admin-tls.crt", token: r.token)?.body ?? ""
+        guard let range = body.range(of: "\"generation\":") else { return -1 }
+        return Int(body[range.upperBound...].prefix { $0.isNumber }) ?? -1
+    }
+
+    func testEstablishedConnectionLosesTheHostWhenThePolicyChanges() throws {
+        let pki = try Self.pkiBox.get()
+        let up = try TestUpstream(name: "swap")
+        defer { up.stop() }
+        let r = try start(pki, up)
+        defer { _ = r.stop() }
+        let script = TestSupport.tempPath("keepalive.py"), go = TestSupport.tempPath("go")
+        try Self.keepAliveScript.write(toFile: script, atomically: true, encoding: .utf8)
+        let client = try Background("/usr/bin/env", ["python3", script, String(r.tlsPort), pki.path("client.crt"), pki.path("client.key"), go])
+        defer { _ = client.stop(grace: 1) }
+        XCTAssertTrue(Poll.until { client.output.contains("1 200") }, client.output + r.log)
+
+        // A new snapshot with the same policy: the connection keeps the Host.
+        let g1 = generation(r)
+        try r.write("extra.yaml", Manifests.route("extra", paths: ["/extra"], upstream: "web"))
+        XCTAssertTrue(Poll.until { generation(r) > g1 }, r.log)
+        _ = FileManager.default.createFile(atPath: go + "2", contents: nil)
+        XCTAssertTrue(Poll.until { client.output.contains("2 200") }, client.output)
+
+        // The SSL now trusts another CA: the certificate this connection verified no longer opens the Host.
+        let g2 = generation(r)
+        try r.write("ssl-secure.yaml", pki.sslManifest("secure", cert: "wild.crt", key: "wild.key", snis: ["secure.example.com"],
+                                                       clientAuth: (ca: "otherca.crt", mode: "require")))
+        XCTAssertTrue(Poll.until { generation(r) > g2 }, r.log)
+        _ = FileManager.default.createFile(atPath: go + "3", contents: nil)
+        XCTAssertTrue(Poll.until { client.output.contains("3 421") }, client.output)
+    }
 }
