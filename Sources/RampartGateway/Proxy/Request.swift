@@ -67,6 +67,7 @@ extension EventLoop {
         if h.methodLen == 5 && bytesEqual(p + h.methodStart, 5, EventLoop.traceMethod) {
             return rejectHead(c, 405, keepAlive: true)
         }
+        if !snap.hostBinding.admits(c, p + hostStart, hostNameLen) { return rejectHead(c, 421, keepAlive: true) }
 
         // Route.
         let ri = snap.router.match(host: p + hostStart, hostLen: hostNameLen, path: path.base, pathLen: path.count,
