@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import RampartModel
 import Synchronization
 
 struct LoopInbox {
@@ -108,6 +109,10 @@ final class EventLoop {
         p.pointee = ASCII.slash
         return p
     }()
+    /// Where request paths are normalized (PathNormalForm); sized for the longest target admitted.
+    let pathScratch: UnsafeMutablePointer<UInt8>
+    let pathScratchCapacity: Int
+    static let headMethod: [UInt8] = Array("HEAD".utf8)
     static let highWater = 256 * 1024
     static let lowWater = 64 * 1024
     static let tickMs: Int64 = 50
@@ -119,6 +124,8 @@ final class EventLoop {
         self.listeners = listeners + tlsListeners
         self.snapshot = snapshot
         maxHead = gw.config.maxHeaderBytes
+        pathScratchCapacity = PathNormalForm.scratchCapacity(forPathLength: max(1, gw.config.maxURIBytes))
+        pathScratch = UnsafeMutablePointer<UInt8>.allocate(capacity: pathScratchCapacity)
         epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         if epfd < 0 { throw GatewayError.system("epoll_create1", errno) }
         for l in listeners {
@@ -271,6 +278,7 @@ final class EventLoop {
         flushAccessLog()
         close(epfd)
         slashPtr.deallocate()
+        pathScratch.deallocate()
     }
 
     // MARK: accept
