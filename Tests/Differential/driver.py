@@ -468,9 +468,9 @@ def verdict(nginx, rampart):
     n_kind, r_kind = nginx["kind"], rampart["kind"]
     if n_kind in REFUSING or n_kind == "timeout":
         if r_kind == "forwarded":
-            return f"nginx {n_kind}, rampart forwarded {len(rampart['requests'])} request(s)"
+            return f"nginx {describe(nginx)}, rampart {describe(rampart)}"
         if n_kind in REFUSING and r_kind == "timeout":
-            return f"nginx {n_kind}, rampart did not answer"
+            return f"nginx {describe(nginx)}, rampart did not answer"
         return None
     if r_kind != "forwarded":
         return None  # nginx forwarded, Rampart refused: stricter, allowed
