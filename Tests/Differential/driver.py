@@ -102,11 +102,11 @@ def poll_until(condition, timeout, interval=0.05):
         time.sleep(interval)
 
 
-def simple_get(port, path, headers=""):
+def simple_get(port, path):
     """(status, raw response) of one GET over a fresh connection, or (None, b'')."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: ready\r\n{headers}Connection: close\r\n\r\n".encode())
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: ready\r\nConnection: close\r\n\r\n".encode())
             data = b""
             while True:
                 chunk = sock.recv(65536)
@@ -465,6 +465,8 @@ def verdict(nginx, rampart):
     """None if the rule holds, else the reason."""
     if rampart.get("crashed"):
         return f"rampart exited ({rampart['crashed']})"
+    if nginx["error"]:
+        return f"harness: nginx could not be reached ({nginx['error']}), so nothing is proven"
     n_kind, r_kind = nginx["kind"], rampart["kind"]
     if n_kind in REFUSING or n_kind == "timeout":
         if r_kind == "forwarded":

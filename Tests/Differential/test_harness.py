@@ -90,6 +90,11 @@ class Rule(unittest.TestCase):
         rampart["crashed"] = "exit status -11"
         self.assertViolation(outcome(statuses=[400]), rampart, "rampart exited")
 
+    def test_an_unreachable_nginx_proves_nothing(self):
+        nginx = outcome(end="closed")
+        nginx["error"] = "connect: Connection refused"
+        self.assertViolation(nginx, outcome(statuses=[400]), "harness")
+
     def test_stricter_or_equal_is_allowed(self):
         self.assertIsNone(driver.verdict(outcome(bodies=[b""]), outcome(statuses=[400])))
         self.assertIsNone(driver.verdict(outcome(bodies=[b"a", b""]), outcome(bodies=[b"a", b""])))
