@@ -81,6 +81,8 @@ extension EventLoop {
         let route = snap.routes[Int(ri)]
         c.route = route
         c.snapshot = snap
+        // Fail closed: a route that cannot be enforced answers 503 itself, before any plugin or upstream work.
+        if let body = route.notServedBody { return rejectHead(c, 503, keepAlive: true, body: body) }
 
         // Client address as believed (trusted proxies' X-Forwarded-For).
         var forwarded: ForwardedInfo?
@@ -176,10 +178,10 @@ extension EventLoop {
     }
 
     /// Consumes the head and answers locally.
-    func rejectHead(_ c: ClientConn, _ status: Int, keepAlive: Bool = false, extra: ((ByteBuffer) -> Void)? = nil) {
+    func rejectHead(_ c: ClientConn, _ status: Int, keepAlive: Bool = false, body: [UInt8]? = nil, extra: ((ByteBuffer) -> Void)? = nil) {
         c.inBuf.consume(c.head.headLength)
         if keepAlive {
-            localResponse(c, status: status, extra: extra)
+            localResponse(c, status: status, body: body, extra: extra)
         } else {
             localError(c, status: status)
         }
