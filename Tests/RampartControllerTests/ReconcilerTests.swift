@@ -63,6 +63,39 @@ final class ReconcilerTests: XCTestCase {
         XCTAssertEqual(audit.entries, 3, "two added, then one changed")
     }
 
+    /// What the data plane could not serve is the resource's status; a secret change re-applies unchanged manifests.
+    func testNotServedStatusAndReapplyOnSecretChange() throws {
+        try write("up.yaml", upstream)
+        try write("route.yaml", route("/a"))
+        let rec = Recorder()
+        let refused = Mutex<[ResourceKey: String]>([ResourceKey(.route, "default", "hello"): "plugin key-auth: SecretRef default/k: not resolved"])
+        let sd = try StateDir(stateDir)
+        let r = Reconciler(config: ControllerConfig(paths: [dir], dev: true), log: Log(level: .error), stateDir: sd,
+                           audit: try AuditLog(dir: sd), metrics: ControlMetrics()) { state in
+            rec.states.withLock { $0.append(state) }
+            return refused.withLock { $0 }
+        }
+        func ready() -> Condition? {
+            r.view.statuses.first { $0.key == ResourceKey(.route, "default", "hello") }?.conditions.first { $0.type == "Ready" }
+        }
+        r.reconcileNow("start")
+        XCTAssertEqual(ready()?.status, false)
+        XCTAssertEqual(ready()?.reason, "NotServed")
+        XCTAssertEqual(ready()?.message, "plugin key-auth: SecretRef default/k: not resolved")
+        XCTAssertEqual(r.view.statuses.first { $0.key.kind == .upstream }?.conditions.last?.status, true)
+
+        refused.withLock { $0 = [:] }
+        r.trigger("file change")
+        r.reconcileNow("sync")
+        XCTAssertEqual(rec.count, 1, "unchanged manifests without a secret change: nothing applied")
+        r.trigger("secret default/k changed", reapply: true)
+        XCTAssertTrue(Poll.until { rec.count == 2 })
+        r.reconcileNow("sync")
+        XCTAssertEqual(rec.last?.generation, 2)
+        XCTAssertEqual(ready()?.status, true)
+        XCTAssertEqual(ready()?.reason, "Serving")
+    }
+
     func testBrokenFileKeepsItsLastGoodResources() throws {
         try write("up.yaml", upstream)
         try write("route.yaml", route("/a"))
