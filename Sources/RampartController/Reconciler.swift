@@ -149,6 +149,7 @@ public final class Reconciler: @unchecked Sendable {
         var candidates: [Resource] = []
         var keptLastGood: Set<ResourceKey> = []
         var rejectedOrigins: [(key: ResourceKey, origin: Origin)] = []
+        var closedRoutes: [Resource] = []
         var invalidMessages: [ResourceKey: [String]] = [:]
         var newByFile: [String: [Resource]] = [:]
         var nextCache: [String: (stamp: FileStamp, result: ManifestDecoder.Result, digests: [ResourceKey: String])] = [:]
@@ -186,6 +187,7 @@ public final class Reconciler: @unchecked Sendable {
             }
             var fileResources = d.resources
             rejectedOrigins += d.rejectedOrigins
+            closedRoutes += d.closedRoutes
             for key in d.rejected {
                 invalidMessages[key] = d.diagnostics.filter { $0.severity == .error && $0.resource == key.description }.map(\.description)
                 if let old = serving.resources[key] {
@@ -222,6 +224,9 @@ public final class Reconciler: @unchecked Sendable {
             diagnostics.append(Diagnostic(file: refusal.file, mark: refusal.mark, resource: refusal.new.description, path: "spec.keys", message: refusal.message))
         }
 
+        let held = heldClosed(desired: desired, rejected: closedRoutes, crossInvalid: candidates.filter { cross.invalid.contains($0.key) },
+                              crossDiagnostics: cross.diagnostics)
+
         if desired.isEmpty && !serving.resources.isEmpty && !config.allowEmpty {
             diagnostics.append(Diagnostic(file: config.paths.joined(separator: ","), mark: .init(line: 1, column: 1), resource: nil, path: "",
                                           message: "the source holds no resources; keeping the serving config (a bad sync or an unmounted volume?); pass --allow-empty to serve nothing"))
@@ -231,7 +236,7 @@ public final class Reconciler: @unchecked Sendable {
         lastGoodByFile = newByFile
         fileCache = nextCache
 
-        var next = DesiredState(generation: serving.generation + 1, origin: config.origin(), resources: desired, known: known)
+        var next = DesiredState(generation: serving.generation + 1, origin: config.origin(), resources: desired, known: known, heldClosed: held)
         let hashed = Date()
         let reapply = reapplyPending.exchange(false, ordering: .acquiringAndReleasing)
         if next.hash == serving.hash && !reapply {
@@ -256,6 +261,25 @@ public final class Reconciler: @unchecked Sendable {
         log.debug("reconcile phases (ms)", ["decode": ms(started, decoded), "crossCheck": ms(decoded, checked), "hash": ms(checked, hashed),
                                             "apply": ms(hashed, applied), "persist": ms(applied, Date())])
         report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
+    }
+
+    /// Fail closed for Routes that failed validation only in what they do and have no version
+    /// serving: their match keys stay in the router as 503, so a typo in a new `/admin/*` Route's
+    /// plugin does not hand `/admin/*` to an open `/*`. A Route matching exactly what a serving
+    /// Route matches is not held (it would only take that Route's traffic away).
+    private func heldClosed(desired: [ResourceKey: Resource], rejected: [Resource], crossInvalid: [Resource],
+                            crossDiagnostics: [Diagnostic]) -> [ResourceKey: RouteSpec] {
+        let servedMatches = Set(desired.values.compactMap(\.matchKey))
+        var errorPaths: [String: [String]] = [:]
+        for d in crossDiagnostics where d.severity == .error { if let r = d.resource { errorPaths[r, default: []].append(d.path) } }
+        let fromCross = crossInvalid.filter { $0.kind == .route && RouteSpec.matchIsIntact(errorPaths: errorPaths[$0.key.description] ?? []) }
+        var held: [ResourceKey: RouteSpec] = [:]
+        for r in rejected + fromCross where r.metadata.gatewayGroup == config.gatewayGroup && desired[r.key] == nil && held[r.key] == nil {
+            guard let spec = r.route?.matchOnly, !spec.paths.isEmpty else { continue }
+            if let m = r.matchKey, servedMatches.contains(m) { continue }
+            held[r.key] = spec
+        }
+        return held
     }
 
     /// Keeps what the data plane could not serve (secret resolution, snapshot build, gateway compile);
@@ -364,7 +388,10 @@ public final class Reconciler: @unchecked Sendable {
         for (key, problems) in invalid where out[key] == nil {
             out[key] = ResourceStatus(key: key, origin: "", conditions: [
                 Condition(type: "Accepted", status: false, reason: "Invalid", message: problems.joined(separator: "; "), observedGeneration: gen),
-                Condition(type: "Ready", status: false, reason: "NotServed", message: "invalid and no earlier version to serve", observedGeneration: gen),
+                Condition(type: "Ready", status: false, reason: "NotServed",
+                          message: serving.heldClosed[key] == nil ? "invalid and no earlier version to serve"
+                              : "invalid and no earlier version to serve; its requests are answered 503 (reason Invalid)",
+                          observedGeneration: gen),
             ])
         }
         return out

@@ -77,8 +77,7 @@ public enum SnapshotBuilder {
             // traffic never falls through to a less specific Route (an open "/*").
             func keepNotServed(_ reason: NotServedReason, _ message: String) {
                 notServed[r.key] = message
-                routes.append(.notServed(id: id(r.key), hosts: spec.hosts, paths: spec.paths, methods: spec.methods,
-                                         headers: headers, priority: spec.priority, reason: reason))
+                routes.append(notServedRoute(r.key, spec, reason))
             }
             let access: [PluginConfig]
             do {
@@ -109,6 +108,9 @@ public enum SnapshotBuilder {
                 headers: headers, priority: spec.priority,
                 upstream: upstreamID, timeout: spec.timeout.map(timeouts), websocket: spec.websocket,
                 plugins: access + plugins(spec.plugins)))
+        }
+        for (key, spec) in state.heldClosed.sorted(by: { $0.key < $1.key }) where state.resources[key] == nil {
+            routes.append(notServedRoute(key, spec, .invalid))
         }
         return Output(snapshot: GatewaySnapshot(generation: state.generation, routes: routes, upstreams: upstreams,
                                                 certificates: certificates),
@@ -201,6 +203,12 @@ public enum SnapshotBuilder {
     }
 
     static func id(_ k: ResourceKey) -> String { "\(k.namespace)/\(k.name)" }
+
+    /// A Route's match keys, kept in the router as not served (503 `reason`).
+    static func notServedRoute(_ key: ResourceKey, _ spec: RouteSpec, _ reason: NotServedReason) -> RouteConfig {
+        .notServed(id: id(key), hosts: spec.hosts, paths: spec.paths, methods: spec.methods,
+                   headers: spec.headers.items.map { HeaderPair(name: $0.name, value: $0.value) }, priority: spec.priority, reason: reason)
+    }
 
     static func timeouts(_ t: RampartModel.Timeouts) -> RampartGateway.Timeouts {
         RampartGateway.Timeouts(connectMs: t.connectMs, sendMs: t.sendMs, readMs: t.readMs)

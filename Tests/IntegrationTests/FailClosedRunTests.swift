@@ -141,5 +141,56 @@ final class FailClosedRunTests: XCTestCase {
         XCTAssertEqual(occurrences(r.log, "Route default/rewrite is not served"), 1, r.log)
     }
 
+    func testNewRouteWithATypoInItsPluginsAnswers503InsteadOfFallingThrough() throws {
+        let open = try TestUpstream(name: "open")
+        defer { open.stop() }
+        let key = "k-\(UUID().uuidString)"
+        let r = try RampartInstance(extraArgs: ["--dev"])
+        try r.write("open.yaml", Manifests.upstream("open", port: open.port) + "---\n" + Manifests.route("open", paths: ["/*"], upstream: "open"))
+        // Typos in what the Routes do, none in what they match.
+        try r.write("admin.yaml", Manifests.route("admin", paths: ["/admin/*"], upstream: "open", extra: """
+          plugins:
+            key-auth: {keys: [{value: \(key)}], heder: x-key}
+        """) + "\n---\n" + Manifests.route("ops", paths: ["/ops/*"], upstream: "open", extra: """
+          plugins:
+            key-auht: {keys: [{value: \(key)}]}
+        """) + "\n---\n" + Manifests.route("billing", paths: ["/billing"], upstream: "open", extra: """
+          plugins:
+            key-auth: {keys: [{secretRef: {name: no-such-ref}}]}
+        """))
+        try r.start()
+        XCTAssertTrue(r.waitReady(), r.log)
+        XCTAssertTrue(Poll.until { Curl.get(r.url + "/other")?.status == 200 }, r.log)
+        for path in ["/admin/x", "/ops/x", "/billing"] {
+            let resp = try XCTUnwrap(Curl.get(r.url + path, headers: ["apikey: \(key)"]))
+            XCTAssertEqual(resp.status, 503, path)
+            XCTAssertEqual(resp.body, notServedBody("Invalid"), path)
+        }
+        XCTAssertEqual(open.log.filter { $0.hasPrefix("REQ") && !$0.contains("/other") }, [], "nothing fell through to the open route")
+        XCTAssertEqual(condition(r, "Route", "admin", "Accepted")?["reason"] as? String, "Invalid")
+        let ready = try XCTUnwrap(condition(r, "Route", "admin"))
+        XCTAssertEqual(ready["reason"] as? String, "NotServed")
+        XCTAssertTrue((ready["message"] as? String)?.contains("503") ?? false, "\(ready)")
+        XCTAssertEqual(condition(r, "Route", "billing")?["reason"] as? String, "NotServed")
+
+        // Fixed: the Route serves, with its policy.
+        try r.write("admin.yaml", Manifests.route("admin", paths: ["/admin/*"], upstream: "open", extra: """
+          plugins:
+            key-auth: {keys: [{value: \(key)}], header: x-key}
+        """))
+        XCTAssertTrue(Poll.until { Curl.get(r.url + "/admin/x", headers: ["x-key: \(key)"])?.status == 200 }, r.log)
+        XCTAssertEqual(Curl.get(r.url + "/admin/x")?.status, 401)
+        XCTAssertEqual(Curl.get(r.url + "/ops/x")?.status, 200, "removed from the source: no longer held")
+
+        // A typo in a Route that serves keeps its last good version serving (with its policy), not a 503.
+        try r.write("admin.yaml", Manifests.route("admin", paths: ["/admin/*"], upstream: "open", extra: """
+          plugins:
+            key-auth: {keys: [{value: \(key)}], header: x-key, typo: 1}
+        """))
+        XCTAssertTrue(Poll.until { self.condition(r, "Route", "admin", "Accepted")?["status"] as? String == "False" }, r.log)
+        XCTAssertEqual(Curl.get(r.url + "/admin/x", headers: ["x-key: \(key)"])?.status, 200)
+        XCTAssertEqual(Curl.get(r.url + "/admin/x")?.status, 401)
+    }
+
     func occurrences(_ text: String, _ needle: String) -> Int { text.components(separatedBy: needle).count - 1 }
 }

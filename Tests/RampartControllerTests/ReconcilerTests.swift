@@ -96,6 +96,39 @@ final class ReconcilerTests: XCTestCase {
         XCTAssertEqual(ready()?.reason, "Serving")
     }
 
+    /// A new Route invalid only in what it does is held closed by its match keys; one with a serving version is not.
+    func testInvalidNewRouteIsHeldClosedUnlessAVersionServes() throws {
+        try write("up.yaml", upstream)
+        try write("route.yaml", route("/a"))
+        let typo = "plugins: {key-auth: {keys: [{value: k}], heder: x}}"
+        func routeDoc(_ name: String, _ path: String, _ extra: String) -> String {
+            "apiVersion: rampart.io/v1alpha1\nkind: Route\nmetadata: {name: \(name)}\nspec: {paths: [\"\(path)\"], upstreamRef: {name: web}, \(extra)}\n"
+        }
+        try write("admin.yaml", routeDoc("admin", "/admin/*", typo) + "---\n" + routeDoc("same", "/a", typo)
+                  + "---\n" + routeDoc("dangling", "/d", "plugins: {key-auth: {keys: [{secretRef: {name: none}}]}}"))
+        let (r, rec) = try make()
+        r.reconcileNow("start")
+        let held = try XCTUnwrap(rec.last?.heldClosed)
+        XCTAssertEqual(held[ResourceKey(.route, "default", "admin")]?.paths, ["/admin/*"])
+        XCTAssertNil(held[ResourceKey(.route, "default", "same")], "would only take a serving Route's traffic")
+        XCTAssertEqual(held[ResourceKey(.route, "default", "dangling")]?.paths, ["/d"], "a dangling SecretRef is in what it does")
+        XCTAssertNil(rec.last?.resources[ResourceKey(.route, "default", "admin")], "held closed is not accepted")
+        let ready = r.view.statuses.first { $0.key.name == "admin" }?.conditions.first { $0.type == "Ready" }
+        XCTAssertEqual(ready?.reason, "NotServed")
+        XCTAssertTrue(ready?.message.contains("503") ?? false)
+
+        // The serving Route gets the same typo: its last good version serves, nothing is held for it.
+        try write("route.yaml", routeDoc("hello", "/a", typo))
+        r.reconcileNow("typo in a serving route")
+        XCTAssertNil(rec.last?.heldClosed[ResourceKey(.route, "default", "hello")])
+        XCTAssertEqual(r.view.serving.resources[ResourceKey(.route, "default", "hello")]?.route?.paths, ["/a"])
+        // Fixed: accepted and no longer held.
+        try write("admin.yaml", routeDoc("admin", "/admin/*", "plugins: {key-auth: {keys: [{value: k}]}}"))
+        r.reconcileNow("fixed")
+        XCTAssertEqual(rec.last?.heldClosed.isEmpty, true)
+        XCTAssertNotNil(rec.last?.resources[ResourceKey(.route, "default", "admin")])
+    }
+
     func testBrokenFileKeepsItsLastGoodResources() throws {
         try write("up.yaml", upstream)
         try write("route.yaml", route("/a"))
