@@ -107,6 +107,28 @@ final class NotServedTests: XCTestCase {
         XCTAssertTrue(metrics.contains("rampart_http_requests_total{route=\"default/cidr\",code=\"503\"} 1"), metrics)
     }
 
+    /// The route's key-auth parameter name is gone with its plugins: a client's key in the query must not reach the log.
+    func testAccessLogLeavesOutTheQueryOfANotServedRoute() throws {
+        let path = TestSupport.tempPath("access-notserved.log")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let g = try TestGateway(GatewaySnapshot(generation: 1, routes: routes(), upstreams: ["default/up": upstreamConfig("default/up", [up])]),
+                                config: GatewayConfig(workers: 1, accessLog: .file(path)))
+        defer { g.stop() }
+        XCTAssertEqual(g.get("/admin/x?Custom-Key=real-client-key&page=2")?.status, 503)
+        XCTAssertEqual(g.get("/other?page=2")?.status, 200)
+        var lines: [[String: Any]] = []
+        XCTAssertTrue(TestSupport.waitUntil {
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            lines = text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            return lines.count == 2
+        })
+        XCTAssertEqual(lines.first?["path"] as? String, "/admin/x")
+        XCTAssertEqual(lines.first?["route"] as? String, "default/admin")
+        XCTAssertEqual(lines.first?["status"] as? Int, 503)
+        XCTAssertEqual(lines.last?["path"] as? String, "/other?page=2", "served routes log their query as before")
+        XCTAssertFalse(((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").contains("real-client-key"))
+    }
+
     func testRouteServedAgainOnceItsPluginCompiles() throws {
         let g = try TestGateway(GatewaySnapshot(generation: 1, routes: routes(), upstreams: ["default/up": upstreamConfig("default/up", [up])]))
         defer { g.stop() }
