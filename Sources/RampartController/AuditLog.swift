@@ -14,6 +14,8 @@ public final class AuditLog: @unchecked Sendable {
     private let lock = NSLock()
     private var seq: Int
     private var prev: String
+    /// What start-up repaired in the file (a torn last line), for the caller to log; nil when it was whole.
+    public private(set) var repaired: String?
 
     public init(dir: StateDir) throws {
         self.dir = dir
@@ -23,9 +25,44 @@ public final class AuditLog: @unchecked Sendable {
             key = Random.bytes(32)
             try dir.writeAtomically(Self.keyFileName, key)
         }
-        let last = AuditLog.lastEntry(dir.read(Self.fileName) ?? [])
+        var bytes = dir.read(Self.fileName) ?? []
+        let repair = try Self.repairTornTail(&bytes, path: dir.file(Self.fileName))
+        let last = AuditLog.lastEntry(bytes)
         seq = last?.seq ?? 0
         prev = last?.hash ?? ""
+        if let repair {
+            try append(Entry(actor: "rampart", action: "repair", key: nil, generationFrom: last?.generation ?? 0,
+                             generationTo: last?.generation ?? 0, diff: repair))
+            repaired = repair
+        }
+    }
+
+    /// A crash mid-write leaves a last line without its newline. Left there, the next entry would be
+    /// glued onto it and the chain restart at seq 1; instead the torn bytes are cut off (their digest
+    /// kept in the repair entry) so the chain continues from the last whole entry. A tail that is a
+    /// whole entry missing only its newline is kept and completed.
+    static func repairTornTail(_ bytes: inout [UInt8], path: String) throws -> String? {
+        guard let lastByte = bytes.last, lastByte != UInt8(ascii: "\n") else { return nil }
+        let keep = bytes.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+        let tail = Array(bytes[keep...])
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StateDir.Failure(description: "open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let previous = lastEntry(Array(bytes[..<keep]))
+        if let whole = parse(String(decoding: tail, as: UTF8.self)), whole.seq == (previous?.seq ?? 0) + 1, whole.prev == (previous?.hash ?? "") {
+            let newline: [UInt8] = [UInt8(ascii: "\n")]
+            guard lseek(fd, 0, SEEK_END) >= 0, StateDir.writeAll(fd, newline), fsync(fd) == 0 else {
+                throw StateDir.Failure(description: "repair \(path): \(String(cString: strerror(errno)))")
+            }
+            bytes += newline
+            return "completed entry seq \(whole.seq), whose newline an interrupted write left out"
+        }
+        guard ftruncate(fd, off_t(keep)) == 0, fsync(fd) == 0 else {
+            throw StateDir.Failure(description: "repair \(path): \(String(cString: strerror(errno)))")
+        }
+        bytes.removeSubrange(keep...)
+        return "removed a torn last line left by an interrupted write (\(tail.count) bytes, sha256 \(Hex.encode(SHA256.hash(tail)))); "
+            + "the chain continues from seq \(previous?.seq ?? 0)"
     }
 
     /// `hmac-sha256:HEX` of a sensitive value's raw text.
@@ -96,10 +133,14 @@ public final class AuditLog: @unchecked Sendable {
         var prev = ""
         var expectedSeq = 1
         var count = 0
-        for (i, raw) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+        let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        for (i, raw) in lines.enumerated() {
             if raw.isEmpty { continue }
             let line = String(decoding: raw, as: UTF8.self)
-            guard let p = parse(line) else { return Verification(entries: count, firstBad: (expectedSeq, "line \(i + 1) is not an audit entry")) }
+            guard let p = parse(line) else {
+                let torn = i == lines.count - 1 ? " (torn by an interrupted write; `rampart run` repairs it at start)" : ""
+                return Verification(entries: count, firstBad: (expectedSeq, "line \(i + 1) is not an audit entry" + torn))
+            }
             if p.seq != expectedSeq {
                 return Verification(entries: count, firstBad: (p.seq, "seq \(p.seq) where \(expectedSeq) was expected (an entry was deleted, inserted or moved)"))
             }
@@ -119,6 +160,7 @@ public final class AuditLog: @unchecked Sendable {
         var prev: String
         var hash: String
         var body: String
+        var generation: Int
     }
 
     static func parse(_ line: String) -> Parsed? {
@@ -128,13 +170,13 @@ public final class AuditLog: @unchecked Sendable {
         let hash = String(line[r.upperBound..<line.index(line.endIndex, offsetBy: -2)])
         let body = String(line[..<r.lowerBound]) + "}"
         guard let doc = try? Parser().parse(body).first, let seq = doc.int("seq"), let prev = doc.str("prev") else { return nil }
-        return Parsed(seq: seq, prev: prev, hash: hash, body: body)
+        return Parsed(seq: seq, prev: prev, hash: hash, body: body, generation: doc.int("generationTo") ?? 0)
     }
 
-    static func lastEntry(_ bytes: [UInt8]) -> (seq: Int, hash: String)? {
+    static func lastEntry(_ bytes: [UInt8]) -> (seq: Int, hash: String, generation: Int)? {
         guard let raw = bytes.split(separator: UInt8(ascii: "\n")).last else { return nil }
         guard let p = parse(String(decoding: raw, as: UTF8.self)) else { return nil }
-        return (p.seq, p.hash)
+        return (p.seq, p.hash, p.generation)
     }
 }
 

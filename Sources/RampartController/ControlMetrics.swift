@@ -6,6 +6,7 @@ public final class ControlMetrics: Sendable {
     struct State {
         var reloadsOK = 0
         var reloadsFailed = 0
+        var reloadsAuditFailed = 0
         var generation = 0
         var lastReload: Double = 0
         var reconcileBuckets = [Int](repeating: 0, count: ControlMetrics.bounds.count)
@@ -32,6 +33,11 @@ public final class ControlMetrics: Sendable {
         }
     }
 
+    /// A change not applied because its audit entry could not be written.
+    public func reloadRefusedByAudit() {
+        state.withLock { $0.reloadsAuditFailed += 1 }
+    }
+
     public func reconcile(seconds: Double) {
         state.withLock {
             $0.reconcileCount += 1
@@ -48,6 +54,7 @@ public final class ControlMetrics: Sendable {
         # TYPE rampart_config_reloads_total counter
         rampart_config_reloads_total{result="success"} \(s.reloadsOK)
         rampart_config_reloads_total{result="failure"} \(s.reloadsFailed)
+        rampart_config_reloads_total{result="audit_failed"} \(s.reloadsAuditFailed)
         # HELP rampart_config_generation The serving generation.
         # TYPE rampart_config_generation gauge
         rampart_config_generation \(s.generation)

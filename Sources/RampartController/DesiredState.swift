@@ -65,6 +65,21 @@ public struct DesiredState: Sendable {
 /// `state.json`: the last serving desired state, so a restart serves at once (API.md 4.1).
 public enum StateFile {
     public static let name = "state.json"
+    /// The largest `state.json` written and read back: one bound for both sides, so what is written
+    /// can always be read at start. JSON spends at least 2 bytes per node, hence the node bound.
+    public static let maxBytes = 32 << 20
+    static let limits = Limits(maxBytes: maxBytes, maxNodes: maxBytes / 2)
+
+    public struct TooLarge: Error, CustomStringConvertible {
+        public var size: Int
+        public var description: String { "state.json would be \(size) bytes, over the \(StateFile.maxBytes)-byte limit it is read back with; not written" }
+    }
+
+    /// `bytes` if start-up can read them back, else `TooLarge`.
+    static func bounded(_ bytes: [UInt8]) throws(TooLarge) -> [UInt8] {
+        guard bytes.count <= maxBytes else { throw TooLarge(size: bytes.count) }
+        return bytes
+    }
 
     /// The desired state saved in a state dir, if any.
     public static func load(stateDir: String) -> DesiredState? {
@@ -140,11 +155,11 @@ public enum StateFile {
         if !out.skipped.isEmpty {
             throw SensitiveValues.Failure(description: "cannot re-encrypt \(out.skipped.map(\.description).joined(separator: ", ")) (is the old key still in the Keyring?); state.json unchanged")
         }
-        return out.bytes
+        return try bounded(out.bytes)
     }
 
     static func decode(_ bytes: [UInt8], path: String) -> DesiredState? {
-        guard let root = try? Parser().parse(bytes: bytes).first, let gen = root.int("generation") else { return nil }
+        guard let root = try? Parser(limits: limits).parse(bytes: bytes).first, let gen = root.int("generation") else { return nil }
         var resources: [ResourceKey: Resource] = [:]
         let decoder = ManifestDecoder(dev: true)
         for doc in root["resources"]?.sequence ?? [] {

@@ -152,6 +152,8 @@ public final class Reconciler: @unchecked Sendable {
         var closedRoutes: [Resource] = []
         var invalidMessages: [ResourceKey: [String]] = [:]
         var newByFile: [String: [Resource]] = [:]
+        /// Keyrings whose source version has no keys left (`keys: []` or none): a removal of every key.
+        var emptiedKeyrings: Set<ResourceKey> = []
         var nextCache: [String: (stamp: FileStamp, result: ManifestDecoder.Result, digests: [ResourceKey: String])] = [:]
         for file in files {
             let d: ManifestDecoder.Result
@@ -189,7 +191,9 @@ public final class Reconciler: @unchecked Sendable {
             rejectedOrigins += d.rejectedOrigins
             closedRoutes += d.closedRoutes
             for key in d.rejected {
-                invalidMessages[key] = d.diagnostics.filter { $0.severity == .error && $0.resource == key.description }.map(\.description)
+                let errors = d.diagnostics.filter { $0.severity == .error && $0.resource == key.description }
+                invalidMessages[key] = errors.map(\.description)
+                if key.kind == .keyring, errors.contains(where: { $0.path == "spec.keys" }) { emptiedKeyrings.insert(key) }
                 if let old = serving.resources[key] {
                     fileResources.append(old)
                     keptLastGood.insert(key)
@@ -212,7 +216,7 @@ public final class Reconciler: @unchecked Sendable {
         var desired: [ResourceKey: Resource] = [:]
         for r in candidates where !cross.invalid.contains(r.key) && desired[r.key] == nil { desired[r.key] = r }
 
-        if let refusal = keyRemovalRefusal(desired) {
+        if let refusal = keyRemovalRefusal(desired, emptied: emptiedKeyrings) {
             desired[refusal.new] = nil
             known[refusal.new] = nil
             if let old = refusal.old {
@@ -233,13 +237,24 @@ public final class Reconciler: @unchecked Sendable {
             report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
             return
         }
-        lastGoodByFile = newByFile
         fileCache = nextCache
 
-        var next = DesiredState(generation: serving.generation + 1, origin: config.origin(), resources: desired, known: known, heldClosed: held)
+        let next = DesiredState(generation: serving.generation + 1, origin: config.origin(), resources: desired, known: known, heldClosed: held)
         let hashed = Date()
         let reapply = reapplyPending.exchange(false, ordering: .acquiringAndReleasing)
         if next.hash == serving.hash && !reapply {
+            lastGoodByFile = newByFile
+            report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
+            return
+        }
+        // Write-ahead: the change is on record before it takes effect, so a change that cannot be
+        // recorded (disk full, a read-only audit file) is not made and the audit log misses nothing.
+        do {
+            try audit.append(auditEntries(next, previous: serving))
+        } catch {
+            metrics.reloadRefusedByAudit()
+            diagnostics.append(Diagnostic(file: stateDir.file(AuditLog.fileName), mark: .init(line: 1, column: 1), resource: nil, path: "",
+                                          message: "cannot write the audit log (\(error)); the change is not applied and generation \(serving.generation) keeps serving (retried on the next change or SIGHUP)"))
             report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
             return
         }
@@ -248,15 +263,18 @@ public final class Reconciler: @unchecked Sendable {
         } catch {
             metrics.reload(ok: false, generation: serving.generation)
             log.error("cannot apply the new desired state; keeping generation \(serving.generation)", ["error": "\(error)"])
+            // The entries above announced this generation: say that it did not happen.
+            try? audit.append(.init(actor: next.origin, action: "not-applied", key: nil, generationFrom: serving.generation,
+                                    generationTo: next.generation, diff: "\(error)"))
             report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
             return
         }
-        let previous = serving
+        lastGoodByFile = newByFile
         serving = next
         metrics.reload(ok: true, generation: next.generation)
         log.info("applied generation \(next.generation)", ["reason": reason, "resources": "\(next.resources.count)", "hash": String(next.hash.prefix(12))])
         let applied = Date()
-        persist(&next, previous: previous)
+        persist(next)
         func ms(_ a: Date, _ b: Date) -> String { String(format: "%.1f", b.timeIntervalSince(a) * 1000) }
         log.debug("reconcile phases (ms)", ["decode": ms(started, decoded), "crossCheck": ms(decoded, checked), "hash": ms(checked, hashed),
                                             "apply": ms(hashed, applied), "persist": ms(applied, Date())])
@@ -303,13 +321,14 @@ public final class Reconciler: @unchecked Sendable {
             if !out.skipped.isEmpty {
                 throw SensitiveValues.Failure(description: "cannot re-encrypt \(out.skipped.map(\.description).joined(separator: ", ")) (is the old key still in the Keyring?); state.json unchanged")
             }
-            let bytes = out.bytes
+            let bytes = try StateFile.bounded(out.bytes)
+            let after = SensitiveValues.ciphertextCounts(String(decoding: bytes, as: UTF8.self))
+            let summary = "before: \(before.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")); after: \(after.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
+            // On record first: a re-encryption the audit log cannot hold is not done.
+            try audit.append(.init(actor: actor, action: "reencrypt", key: nil, generationFrom: serving.generation, generationTo: serving.generation, diff: summary))
             try stateDir.writeAtomically(StateFile.name, bytes)
             stored = out.ciphertexts
             encodedCache = [:]
-            let after = SensitiveValues.ciphertextCounts(String(decoding: bytes, as: UTF8.self))
-            let summary = "before: \(before.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")); after: \(after.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
-            try audit.append(.init(actor: actor, action: "reencrypt", key: nil, generationFrom: serving.generation, generationTo: serving.generation, diff: summary))
             log.info("state.json re-encrypted to key \(ring.primaryKeyID)", ["counts": summary])
             return (before, after)
         }
@@ -317,10 +336,13 @@ public final class Reconciler: @unchecked Sendable {
 
     /// A Keyring change that drops a key still protecting stored ciphertext is refused: the previous
     /// Keyring keeps serving until `rampart reencrypt` has moved the values (nothing is ever lost).
-    private func keyRemovalRefusal(_ desired: [ResourceKey: Resource]) -> (new: ResourceKey, old: Resource?, message: String, file: String, mark: Mark)? {
-        guard let newRing = desired.values.first(where: { $0.kind == .keyring }),
-              let oldRing = serving.resources.values.first(where: { $0.kind == .keyring }) else { return nil }
-        let newIDs = Set(newRing.keyring?.keys.map(\.id) ?? []), oldIDs = Set(oldRing.keyring?.keys.map(\.id) ?? [])
+    /// Deleting the Keyring, or emptying its keys (`emptied`: kept last good by validation), drops every key.
+    private func keyRemovalRefusal(_ desired: [ResourceKey: Resource], emptied: Set<ResourceKey>)
+        -> (new: ResourceKey, old: Resource?, message: String, file: String, mark: Mark)? {
+        guard let oldRing = serving.resources.values.first(where: { $0.kind == .keyring }) else { return nil }
+        let newRing = desired.values.first(where: { $0.kind == .keyring })
+        let oldIDs = Set(oldRing.keyring?.keys.map(\.id) ?? [])
+        let newIDs = newRing.map { emptied.contains($0.key) ? [] : Set($0.keyring?.keys.map(\.id) ?? []) } ?? []
         let removed = oldIDs.subtracting(newIDs)
         guard !removed.isEmpty else { return nil }
         // Stored values: state.json's ciphertexts and the `$enc:` values of the manifests (each counted once).
@@ -338,11 +360,13 @@ public final class Reconciler: @unchecked Sendable {
         }
         guard !counts.isEmpty else { return nil }
         let detail = counts.sorted { $0.key < $1.key }.map { "key \"\($0.key)\" still protects \($0.value) stored value\($0.value == 1 ? "" : "s")" }
-        let message = "removing " + detail.joined(separator: ", ") + "; run `rampart reencrypt` first (the previous Keyring keeps serving)"
-        return (newRing.key, oldRing, message, newRing.origin.file, newRing.origin.mark)
+        let what = newRing == nil ? "deleting Keyring \(oldRing.key.namespace)/\(oldRing.key.name): " : newIDs.isEmpty ? "emptying the Keyring's keys: " : ""
+        let message = what + "removing " + detail.joined(separator: ", ") + "; run `rampart reencrypt` first (the previous Keyring keeps serving)"
+        let source = newRing ?? oldRing
+        return (source.key, oldRing, message, source.origin.file, source.origin.mark)
     }
 
-    private func persist(_ next: inout DesiredState, previous: DesiredState) {
+    private func persist(_ next: DesiredState) {
         let ring: Keyring?
         do { ring = try values.keyring(for: next) } catch {
             ring = nil
@@ -351,10 +375,14 @@ public final class Reconciler: @unchecked Sendable {
         let encoded = StateFile.encode(next, values: values, keyring: ring, previous: stored, migrate: false, cache: &encodedCache)
         stored = encoded.ciphertexts
         do {
-            try stateDir.writeAtomically(StateFile.name, encoded.bytes)
+            try stateDir.writeAtomically(StateFile.name, StateFile.bounded(encoded.bytes))
         } catch {
             log.error("cannot write state.json", ["error": "\(error)"])
         }
+    }
+
+    /// One entry per changed resource, sensitive values as keyed fingerprints.
+    private func auditEntries(_ next: DesiredState, previous: DesiredState) -> [AuditLog.Entry] {
         let render: Canonical.SensitiveRenderer = { [audit] _, raw in .string(audit.fingerprint(raw)) }
         var before: [ResourceKey: String] = [:], after: [ResourceKey: String] = [:]
         for key in next.changedKeys(since: previous) {
@@ -362,13 +390,9 @@ public final class Reconciler: @unchecked Sendable {
             after[key] = next.resources[key].map { Canonical.yaml($0, sensitive: render) }
         }
         let changes = StateDiff.changes(from: before, to: after, oldLabel: "generation \(previous.generation)", newLabel: "generation \(next.generation)")
-        do {
-            try audit.append(changes.map {
-                AuditLog.Entry(actor: next.origin, action: $0.action.rawValue, key: $0.key, generationFrom: previous.generation,
-                               generationTo: next.generation, diff: $0.diff)
-            })
-        } catch {
-            log.error("cannot append to the audit log", ["error": "\(error)"])
+        return changes.map {
+            AuditLog.Entry(actor: next.origin, action: $0.action.rawValue, key: $0.key, generationFrom: previous.generation,
+                           generationTo: next.generation, diff: $0.diff)
         }
     }
 

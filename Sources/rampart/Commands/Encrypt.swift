@@ -25,7 +25,8 @@ enum EncryptCommand {
     Keyring found in PATH (atomically, audit-logged), and prints the number of
     values per key before and after. $enc: values in the manifests under PATH that
     still use an older key are listed: make them again with `rampart encrypt`.
-    A running instance does the same on POST /api/v1/keyring/reencrypt.
+    The state dir must not be in use: while `rampart run` holds it, this refuses
+    (exit 2); a running instance does the same on POST /api/v1/keyring/reencrypt.
     """
 
     struct Failure: Error, CustomStringConvertible { var description: String }
@@ -79,17 +80,21 @@ enum EncryptCommand {
         do {
             let (ring, resources) = try keyring(a.positionals, group: a.string("gateway-group") ?? "default", masterFile: a.string("master-key-file"))
             let stateDir = try StateDir(dir)
+            // A running instance owns the state dir and would overwrite state.json with its own copy.
+            let stateLock = try StateDirLock(stateDir)
+            defer { withExtendedLifetime(stateLock) {} }
             guard let bytes = stateDir.read(StateFile.name), let state = StateFile.load(stateDir: dir) else {
                 throw Failure(description: "no readable \(dir)/\(StateFile.name)")
             }
             let before = SensitiveValues.ciphertextCounts(String(decoding: bytes, as: UTF8.self))
             let values = SensitiveValues(master: try SensitiveValues.loadMaster(path: a.string("master-key-file")), lookup: nil)
             let out = try StateFile.reencrypted(state, values: values, keyring: ring)
-            try stateDir.writeAtomically(StateFile.name, out)
             let after = SensitiveValues.ciphertextCounts(String(decoding: out, as: UTF8.self))
             func show(_ c: [String: Int]) -> String { c.isEmpty ? "none" : c.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") }
+            // On record before it is done, as every change.
             try AuditLog(dir: stateDir).append(.init(actor: "cli:reencrypt", action: "reencrypt", key: nil, generationFrom: state.generation,
                                                      generationTo: state.generation, diff: "before: \(show(before)); after: \(show(after))"))
+            try stateDir.writeAtomically(StateFile.name, out)
             print("state.json values per key before: \(show(before))")
             print("state.json values per key after:  \(show(after))")
             var stale = 0

@@ -26,7 +26,8 @@ enum RunCommand {
       --git-path DIR           git source: manifests directory inside the repository
       --git-interval DURATION  git source: fetch interval (default 30s)
       --gateway-group NAME     serve resources labelled rampart.io/gateway-group=NAME (default default)
-      --state-dir DIR          state, audit log and admin token (default ./.rampart)
+      --state-dir DIR          state, audit log and admin token (default ./.rampart);
+                               locked: one instance per state dir
       --workers N              gateway event loops (default: number of cores)
       --log-format text|json   log format (default text)
       --log-level LEVEL        debug|info|warn|error (default info)
@@ -126,9 +127,11 @@ enum RunCommand {
         let listenTLS = (a.string("listen-tls") ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 
         let stateDir = try StateDir(stateDirPath)
+        let stateLock = try StateDirLock(stateDir)
         let master = try SensitiveValues.loadMaster(path: a.string("master-key-file"))
         let adminTLS = try AdminTLS.load(mode: a.string("admin-tls") ?? "auto", stateDir: stateDir, log: log, master: master)
         let audit = try AuditLog(dir: stateDir)
+        if let repaired = audit.repaired { log.warn("audit log repaired at start", ["path": stateDir.file(AuditLog.fileName), "repair": repaired]) }
         let metrics = ControlMetrics()
         let later = Later<Reconciler>()
         let secrets = SecretsBridge { ref in
@@ -208,7 +211,7 @@ enum RunCommand {
             admin.stop()
             gateway.stop(drainTimeoutMs: drain)
             log.info("stopped")
-            exit(Exit.ok)
+            withExtendedLifetime(stateLock) { exit(Exit.ok) }
         }
         signals.on(SIGTERM, stop)
         signals.on(SIGINT, stop)
