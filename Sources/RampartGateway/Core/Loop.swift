@@ -6,6 +6,7 @@ struct LoopInbox {
     var snapshot: CompiledSnapshot?
     var stopDeadline: Int64?
     var limitReplies: [LimitReply] = []
+    var credentialReplies: [CredentialReply] = []
 }
 
 /// The part of a loop other threads may touch: its inbox, wake-up eventfd, metrics and counters.
@@ -101,6 +102,8 @@ final class EventLoop {
     var drainDeadline: Int64 = 0
     var nextTick: Int64 = 0
     var tlsLogTimes: [String: Int64] = [:]
+    /// basic-auth PBKDF2 checks queued or running for this loop (`BasicAuthBudget`).
+    var pendingVerifications = 0
     let logBuf = ByteBuffer(capacity: 16 * 1024)
     let maxHead: Int
     let slashPtr: UnsafeMutablePointer<UInt8> = {
@@ -236,10 +239,12 @@ final class EventLoop {
             let m = box
             box.snapshot = nil
             box.limitReplies = []
+            box.credentialReplies = []
             return m
         }
         if let s = msg.snapshot { snapshot = s }
         if !msg.limitReplies.isEmpty { resumeLimited(msg.limitReplies) }
+        if !msg.credentialReplies.isEmpty { resumeVerified(msg.credentialReplies) }
         if let d = msg.stopDeadline, !draining { beginDrain(deadline: d) }
     }
 
