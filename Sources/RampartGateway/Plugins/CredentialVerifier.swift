@@ -43,7 +43,7 @@ enum BasicAuthBudget {
 
 /// The basic-auth verifier threads, one set per process shared by every loop, route and snapshot:
 /// PBKDF2 never runs on an event loop, and at most `threads` CPUs go to it however many guesses
-/// arrive. Loops queue jobs (a mutex-held FIFO plus a semaphore eventfd, one count per job); a
+/// arrive, and they run at a lower priority (nice 10) than the loops. Loops queue jobs (a mutex-held FIFO plus a semaphore eventfd, one count per job); a
 /// thread takes one, runs PBKDF2, wipes the password and posts the reply to the loop's inbox.
 final class CredentialVerifier: Sendable {
     static let shared = CredentialVerifier()
@@ -73,6 +73,9 @@ final class CredentialVerifier: Sendable {
         for _ in 0..<wanted {
             let t = OSThread {
                 pthread_detach(pthread_self())
+                // Below the loops: under a guessing flood the CPU goes to serving requests first.
+                // (On Linux the nice value is per thread, and 0 names the calling one.)
+                _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
                 CredentialVerifier.run(jobs)
             }
             if (try? t.start()) != nil { started += 1 }
