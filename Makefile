@@ -56,6 +56,7 @@ bench: build test-deps
 	bench/reconcile.sh 10000 100
 	bench/secrets.sh 1000
 	bench/crypto.sh
+	bench/auth.sh --rampart-bin .build/release/rampart
 
 clean:
 	rm -rf .build .rampart

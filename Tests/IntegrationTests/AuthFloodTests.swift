@@ -130,6 +130,23 @@ final class AuthFloodTests: XCTestCase {
         XCTAssertTrue(Poll.until(timeout: 10) { Curl.get(r.adminURL + "/healthz")?.status == 200 })
     }
 
+    func testHTTPSAdminClosesAStalledHandshakeAndKeepsServing() throws {
+        let r = try RampartInstance(extraArgs: ["--allow-empty", "--admin-tls", "auto"])
+        try r.start()
+        let probe = { (path: String) -> Bool in
+            (try? Command.run("/usr/bin/curl", ["-fs", "--max-time", "3", "--cacert", r.stateDir + "/admin-tls.crt",
+                                                "https://localhost:\(r.adminPort)" + path], timeout: 8).code) == 0
+        }
+        XCTAssertTrue(Poll.until(timeout: 30) { probe("/readyz") }, r.log)
+        // The first bytes of a TLS record and nothing more: the handshake never completes.
+        let stalled = try RawClient(port: r.adminPort, timeout: 20)
+        stalled.send([0x16, 0x03, 0x01])
+        let silent = try RawClient(port: r.adminPort, timeout: 20)
+        XCTAssertTrue(Poll.until(timeout: 10) { probe("/healthz") }, "served while two handshakes stall")
+        XCTAssertTrue(stalled.isClosed(timeout: 15), "a stalled handshake is closed at the header deadline")
+        XCTAssertTrue(silent.isClosed(timeout: 15), "so is a connection that never says anything")
+    }
+
     func basicAuthInstance(limit: String = "") throws -> (RampartInstance, TestUpstream) {
         let up = try TestUpstream(name: "up")
         let r = try RampartInstance(extraArgs: ["--dev"])
