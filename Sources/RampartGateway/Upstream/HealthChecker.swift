@@ -60,7 +60,7 @@ final class HealthChecker: Sendable {
                                 ? false : probe(n.address, host: n.label, check: active, tls: up.clientTLS, serverName: n.host)
                             n.health.recordProbe(ok: ok, active)
                             now = monotonicMs()
-                            nextDue[key] = now + Int64(max(active.intervalMs, 10))
+                            nextDue[key] = now.addingSaturated(max(active.intervalMs, 10))
                             if stopped.load(ordering: .relaxed) { return }
                         }
                         soonest = min(soonest, nextDue[key] ?? now)
@@ -78,7 +78,7 @@ final class HealthChecker: Sendable {
 
     /// One probe: connect, send GET, read the status line. True if the status is expected.
     func probe(_ addr: SocketAddress, host: String, check: ActiveHealthCheck, tls: ClientTLS? = nil, serverName: String = "") -> Bool {
-        let deadline = monotonicMs() + Int64(check.timeoutMs)
+        let deadline = monotonicMs().addingSaturated(check.timeoutMs)
         let c = Net.connect(addr)
         if c.fd < 0 { return false }
         defer { close(c.fd) }
