@@ -86,7 +86,7 @@ final class HealthChecker: Sendable {
             let left = deadline - monotonicMs()
             if left <= 0 { return false }
             var pfd = pollfd(fd: c.fd, events: ev, revents: 0)
-            return poll(&pfd, 1, Int32(left)) > 0
+            return poll(&pfd, 1, Int32(clamping: left)) > 0
         }
         if !c.done {
             guard waitFor(Int16(POLLOUT)), Net.socketError(c.fd) == 0 else { return false }
