@@ -230,3 +230,44 @@ struct SeededRandom: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+extension BoundsTests {
+    /// The README's bounds table, generated from the schemas and `Bounds`, so the documentation cannot drift.
+    static func boundsTable() -> String {
+        var rows: [String] = []
+        func walk(_ schema: Schema, _ kind: String, _ path: String) {
+            switch schema {
+            case .object(let fields):
+                for f in fields where !(kind == "Route" && f.name == "upstream" && path == "spec") {  // same table as Upstream
+                    walk(f.schema, kind, path + "." + f.name)
+                }
+            case .array(let item, _): walk(item, kind, path + "[]")
+            case .map(let value): walk(value, kind, path + ".*")
+            case .integer(let lo?, let hi?): rows.append("| \(kind) | `\(path)` | \(lo) to \(hi) |")
+            case .string(.duration(let r)): rows.append("| \(kind) | `\(path)` | \(Values.format(r, as: .duration)) |")
+            case .string(.size(let r)): rows.append("| \(kind) | `\(path)` | \(Values.format(r, as: .size)) |")
+            default: break
+            }
+        }
+        for kind in Kind.allCases { walk(KindSchemas.spec(kind), kind.rawValue, "spec") }
+        rows += [
+            "| AlertRule | `spec.condition.threshold` (certificateExpiry) | \(Values.format(Bounds.certificateExpiryThreshold, as: .duration)) |",
+            "| AlertRule | `spec.condition.threshold` (instanceOffline) | \(Values.format(Bounds.instanceOfflineThreshold, as: .duration)) |",
+            "| AlertRule | `spec.condition.threshold` (latency) | \(Values.format(Bounds.latencyThreshold, as: .duration)) |",
+            "| AlertRule | `spec.condition.threshold` (counts) | \(Values.format(Bounds.countThreshold, as: .count)) |",
+            "| `rampart run` | `--workers` | \(Values.format(Bounds.workers, as: .count)) |",
+            "| `rampart run` | `--max-connections` | \(Values.format(Bounds.maxConnections, as: .count)) |",
+            "| `rampart run` | `--max-header-bytes` | \(Values.format(Bounds.maxHeaderBytes, as: .size)) |",
+            "| `rampart run` | `--debounce` | \(Values.format(Bounds.debounce, as: .duration)) |",
+            "| `rampart run` | `--drain-timeout` | \(Values.format(Bounds.drainTimeout, as: .duration)) |",
+            "| `rampart run` | `--git-interval` | \(Values.format(Bounds.gitInterval, as: .duration)) |",
+        ]
+        return (["| Kind | Field | Range |", "|---|---|---|"] + rows).joined(separator: "\n")
+    }
+
+    func testREADMEListsEveryBound() throws {
+        let readme = try String(contentsOfFile: ValidationTests.repo + "/README.md", encoding: .utf8)
+        let table = Self.boundsTable()
+        XCTAssertTrue(readme.contains("<!-- bounds:begin -->\n" + table + "\n<!-- bounds:end -->"), "README.md's bounds table is stale; it should be:\n" + table)
+    }
+}
