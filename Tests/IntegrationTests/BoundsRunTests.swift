@@ -62,7 +62,7 @@ final class BoundsRunTests: XCTestCase {
             (["--max-connections", "-1"], "--max-connections: \"-1\" is not a whole number"),
             (["--workers", "0"], "--workers: \"0\" is below the minimum 1 (allowed: 1 to 256)"),
             (["--workers", "+4"], "--workers: \"+4\" is not a whole number"),
-            (["--debounce", Self.huge], "--debounce: \"\(Self.huge)\" exceeds the maximum 1m"),
+            (["--debounce", Self.huge], "--debounce: \"\(Self.huge)\" exceeds the maximum 1h"),
             (["--drain-timeout", "9223372036854775807ms"], "--drain-timeout: \"9223372036854775807ms\" exceeds the maximum 1h"),
             (["--source", "git", "--git-url", "file:///nonexistent", "--git-interval", "10ms"], "--git-interval: \"10ms\" is below the minimum 100ms"),
         ]

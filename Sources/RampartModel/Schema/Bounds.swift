@@ -26,7 +26,8 @@ public enum Bounds {
     public static let countThreshold = 0...1_000_000
 
     // `rampart run` flags.
-    public static let debounce = 1...minute
+    /// Up to an hour: a long debounce makes SIGHUP the only prompt reload.
+    public static let debounce = 1...hour
     public static let drainTimeout = 0...hour
     public static let gitInterval = 100...day
     public static let maxHeaderBytes = 1024...(1 << 20)
