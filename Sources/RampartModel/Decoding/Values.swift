@@ -1,7 +1,8 @@
 /// Parsers for the contract's value formats: durations, sizes, CIDRs, names.
 public enum Values {
-    /// The most digits one number in a duration, size or count may have: 12 digits of days is
-    /// still far below Int.max milliseconds, so no string can overflow the arithmetic below.
+    /// The most digits one number in a duration, size or count may have: 12 digits cannot overflow
+    /// while they are read, and the unit multiplication and the sum after it are overflow-checked,
+    /// so no string can trap the parser (more digits parse as `.tooLarge`).
     public static let maxDigits = 12
     /// The most `NUMBER UNIT` parts a duration may have (`1d2h3m4s5ms`).
     public static let maxDurationParts = 5
@@ -13,7 +14,7 @@ public enum Values {
     public static func sizeBytes(_ s: String) -> Int? { parse(s, as: .size).value }
 
     /// Parses a duration, size or plain count; digits only (no sign, no spaces), every step overflow-checked.
-    public static func parse(_ s: String, as kind: QuantityKind) -> Parsed {
+    public static func parse(_ s: String, as kind: QuantityKind) -> ParsedQuantity {
         let u = Array(s.utf8)
         switch kind {
         case .duration: return parseDuration(u)
@@ -55,7 +56,7 @@ public enum Values {
     }
 
     /// A run of decimal digits from `start`: its value (or `.tooLarge` past `maxDigits`) and where it ends.
-    private static func number(_ u: [UInt8], from start: Int) -> (Parsed, Int)? {
+    private static func number(_ u: [UInt8], from start: Int) -> (ParsedQuantity, Int)? {
         var i = start, n = 0
         while i < u.count, u[i] >= 48, u[i] <= 57 {
             if i - start < maxDigits { n = n * 10 + Int(u[i] - 48) }  // ≤ 12 digits: cannot overflow
@@ -65,7 +66,7 @@ public enum Values {
         return (i - start > maxDigits ? .tooLarge : .value(n), i)
     }
 
-    private static func parseDuration(_ u: [UInt8]) -> Parsed {
+    private static func parseDuration(_ u: [UInt8]) -> ParsedQuantity {
         var i = 0, total = 0, parts = 0, tooLarge = false
         guard !u.isEmpty else { return .malformed }
         while i < u.count {
@@ -89,7 +90,7 @@ public enum Values {
         return tooLarge ? .tooLarge : .value(total)
     }
 
-    private static func parseSize(_ u: [UInt8]) -> Parsed {
+    private static func parseSize(_ u: [UInt8]) -> ParsedQuantity {
         guard let (n, end) = number(u, from: 0) else { return .malformed }
         let suffix = String(decoding: u[end...], as: UTF8.self)
         let units: [String: Int] = ["": 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "k": 1000, "M": 1_000_000, "G": 1_000_000_000]
@@ -166,7 +167,7 @@ public enum QuantityKind: Sendable, Hashable {
 }
 
 /// A parsed quantity: its value, a well-formed one too large for any bound, or not the format at all.
-public enum Parsed: Sendable, Hashable {
+public enum ParsedQuantity: Sendable, Hashable {
     case value(Int)
     case tooLarge
     case malformed
