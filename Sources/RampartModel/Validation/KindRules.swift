@@ -94,8 +94,11 @@ enum KindRules {
         let path = "spec.condition.threshold"
         switch type {
         case .certificateExpiry, .instanceOffline, .latency:
-            let range = type == .certificateExpiry ? Bounds.certificateExpiryThreshold
-                : type == .instanceOffline ? Bounds.instanceOfflineThreshold : Bounds.latencyThreshold
+            let range = switch type {
+            case .certificateExpiry: Bounds.certificateExpiryThreshold
+            case .instanceOffline: Bounds.instanceOfflineThreshold
+            default: Bounds.latencyThreshold
+            }
             if case .failure(let e) = Values.check(text, .duration, in: range) { d.error(path, e.description, at: t.mark) }
         case .errorRate:
             if !(Double(text).map { $0 >= 0 && $0 <= 1 } ?? false) { d.error(path, "\(text) is not a ratio (0..1)", at: t.mark) }
