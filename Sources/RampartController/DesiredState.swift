@@ -65,6 +65,8 @@ public struct DesiredState: Sendable {
 /// `state.json`: the last serving desired state, so a restart serves at once (API.md 4.1).
 public enum StateFile {
     public static let name = "state.json"
+    /// The generations a state file may hold (2^53: still exact in every JSON reader).
+    static let generations = 0...(1 << 53)
 
     /// The desired state saved in a state dir, if any.
     public static func load(stateDir: String) -> DesiredState? {
@@ -144,7 +146,8 @@ public enum StateFile {
     }
 
     static func decode(_ bytes: [UInt8], path: String) -> DesiredState? {
-        guard let root = try? Parser().parse(bytes: bytes).first, let gen = root.int("generation") else { return nil }
+        // A generation Rampart wrote is a small count; one near Int.max would trap the next `+ 1`.
+        guard let root = try? Parser().parse(bytes: bytes).first, let gen = root.int("generation"), StateFile.generations.contains(gen) else { return nil }
         var resources: [ResourceKey: Resource] = [:]
         let decoder = ManifestDecoder(dev: true)
         for doc in root["resources"]?.sequence ?? [] {

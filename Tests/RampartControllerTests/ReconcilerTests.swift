@@ -377,3 +377,13 @@ extension KeyringStateTests {
         XCTAssertThrowsError(try wrong.plaintext(Sensitive(.encrypted(sealed)), key: ResourceKey(.keyring, "default", "default"), path: "spec.keys[0].material", keyring: nil))
     }
 }
+
+/// A state file is input too: a number in it must not be able to trap the next reconcile.
+final class StateFileBoundsTests: XCTestCase {
+    func testGenerationNearIntMaxIsRefused() {
+        let doc = { (gen: String) in Array("{\"generation\":\(gen),\"hash\":\"\",\"origin\":\"dir\",\"resources\":[]}\n".utf8) }
+        XCTAssertEqual(StateFile.decode(doc("7"), path: "state.json")?.generation, 7)
+        XCTAssertNil(StateFile.decode(doc("9223372036854775807"), path: "state.json"))
+        XCTAssertNil(StateFile.decode(doc("-1"), path: "state.json"))
+    }
+}

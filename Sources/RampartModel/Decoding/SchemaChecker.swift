@@ -97,10 +97,10 @@ struct SchemaChecker {
                 if let c = Suggest.closest(s, among: allowed) { msg += "; did you mean \"\(c)\"?" }
                 diags.error(path, msg, at: node.mark)
             }
-        case .duration:
-            if Values.durationMs(s) == nil { diags.error(path, "\(q) is not a duration (e.g. 250ms, 30s, 5m, 1h, 7d)", at: node.mark) }
-        case .size:
-            if Values.sizeBytes(s) == nil { diags.error(path, "\(q) is not a size (e.g. 512, 8Ki, 1Mi)", at: node.mark) }
+        case .duration(let range):
+            if case .failure(let e) = Values.check(s, .duration, in: range) { diags.error(path, e.description, at: node.mark) }
+        case .size(let range):
+            if case .failure(let e) = Values.check(s, .size, in: range) { diags.error(path, e.description, at: node.mark) }
         case .cidr:
             if CIDR(s) == nil { diags.error(path, "\(q) is not an IPv4 or IPv6 CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)", at: node.mark) }
         case .host:
