@@ -71,12 +71,25 @@ public final class SensitiveValues: Sendable {
         return ring
     }
 
-    /// A resolver for the snapshot builder, bound to this state's Keyring.
+    /// A resolver for the snapshot builder and the secret providers, bound to this state's Keyring.
+    /// The Keyring is built at the first `$enc:` value and kept once built; a failure is tried again,
+    /// because a provider keeps its resolver while the Keyring's own SecretRefs are still being registered.
     public func resolver(for state: DesiredState) -> @Sendable (Sensitive, ResourceKey, String) throws -> [UInt8] {
-        let ring = Result { try keyring(for: state) }
+        let built = KeyringMemo()
         return { [self] value, key, path in
-            try plaintext(value, key: key, path: path, keyring: try ring.get())
+            guard case .encrypted = value.source else { return try plaintext(value, key: key, path: path, keyring: nil) }
+            let ring: Keyring?
+            if let done = built.value.withLock({ $0 }) { ring = done } else {
+                ring = try keyring(for: state)
+                built.value.withLock { $0 = .some(ring) }
+            }
+            return try plaintext(value, key: key, path: path, keyring: ring)
         }
+    }
+
+    /// The Keyring one resolver built (nil until built; `.some(nil)`: the state has none).
+    private final class KeyringMemo: Sendable {
+        let value = Mutex<Keyring??>(nil)
     }
 
     func plaintext(_ value: Sensitive, key: ResourceKey, path: String, keyring: Keyring?) throws -> [UInt8] {
