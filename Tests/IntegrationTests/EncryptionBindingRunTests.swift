@@ -177,4 +177,61 @@ final class EncryptionBindingRunTests: XCTestCase {
         XCTAssertEqual(badShape.code, 2)
         XCTAssertTrue(badShape.stderr.contains("KIND/NAMESPACE/NAME"), badShape.stderr)
     }
+
+    /// A `state.json` as the previous release wrote it: values bound to the field only (`$enc:v1:`,
+    /// additional data = key id, NUL, field path), made once with these keys by a script outside the project.
+    enum LegacyFixture {
+        static let master = "CRAXHiUsMzpBSE9WXWRrcnmAh46VnKOqsbi/xs3U2+I="
+        static let k1 = "ZGdqbXBzdnl8f4KFiIuOkZSXmp2go6aprK+ytbi7vsE="
+        /// k1's material under the master key, field `spec.keys[].material`.
+        static let material = "$enc:v1:master:0wUUUeL6fnBSKc70OdrxJe9vadkd8ElN85eRVd3gfGfhE4+q2gWw+pnVI/vWRNy5qoIeCKTk8ugtAplZvpHSJ/jYVhXCR7d7"
+        /// `legacy-api-key-7f3a9c` under k1, field `spec.plugins.key-auth.keys[]`.
+        static let apiKey = "$enc:v1:k1:IwMCuASm6jq69dLY+aEKnciT1l9xrRUqwqrZComEufUwkpq0h4qSSyGaHS0S9HSp3A=="
+        static let apiKeyPlaintext = "legacy-api-key-7f3a9c"
+
+        static func stateJSON(upstreamPort: Int) -> String {
+            """
+            {"generation":4,"hash":"legacy","origin":"dir","resources":[
+            {"apiVersion":"rampart.io/v1alpha1","kind":"Keyring","metadata":{"name":"default","namespace":"default"},"spec":{"keys":[{"id":"k1","material":{"encrypted":"\(material)"}}]}},
+            {"apiVersion":"rampart.io/v1alpha1","kind":"Upstream","metadata":{"name":"web","namespace":"default"},"spec":{"nodes":[{"host":"127.0.0.1","port":\(upstreamPort)}]}},
+            {"apiVersion":"rampart.io/v1alpha1","kind":"Route","metadata":{"name":"api","namespace":"default"},"spec":{"paths":["/api"],"upstreamRef":{"name":"web"},"plugins":{"key-auth":{"keys":[{"encrypted":"\(apiKey)"}]}}}}
+            ]}
+
+            """
+        }
+    }
+
+    func testLegacyStateFileIsReboundAtStartAndServes() throws {
+        let up = try TestUpstream(name: "web")
+        defer { up.stop() }
+        let r = try RampartInstance(extraArgs: ["--master-key-file", try TempDir.make("bind-master") + "/master.key"])
+        let masterFile = try XCTUnwrap(r.extraArgs.last)
+        try LegacyFixture.master.write(toFile: masterFile, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: r.stateDir, withIntermediateDirectories: true)
+        try LegacyFixture.stateJSON(upstreamPort: up.port).write(toFile: r.stateDir + "/state.json", atomically: true, encoding: .utf8)
+        // No manifests: the restored state keeps serving ("the source holds no resources").
+        try r.start()
+        XCTAssertTrue(r.waitReady(), r.log)
+        XCTAssertTrue(Poll.until { Curl.get(r.url + "/api", headers: ["apikey: \(LegacyFixture.apiKeyPlaintext)"])?.status == 200 }, r.log)
+        XCTAssertEqual(Curl.get(r.url + "/api", headers: ["apikey: wrong"])?.status, 401)
+        XCTAssertTrue(Poll.until { r.log.contains("legacy encrypted values re-bound to their resources") }, r.log)
+        r.stop()
+
+        let state = try String(contentsOfFile: r.stateDir + "/state.json", encoding: .utf8)
+        XCTAssertFalse(state.contains("$enc:v1:"), state)
+        XCTAssertTrue(state.contains("$enc:v2:k1:") && state.contains("$enc:v2:master:"), state)
+        let audit = try String(contentsOfFile: r.stateDir + "/audit.log", encoding: .utf8)
+        XCTAssertTrue(audit.contains("\"action\":\"rebind\",\"kind\":\"Route\""), audit)
+        XCTAssertTrue(audit.contains("\"action\":\"rebind\",\"kind\":\"Keyring\""), audit)
+        XCTAssertEqual(try Command.rampart(["audit", "verify", "--state-dir", r.stateDir]).code, 0)
+        XCTAssertEqual(SecretScan.find([LegacyFixture.apiKeyPlaintext, LegacyFixture.k1, LegacyFixture.master],
+                                       inDirectories: [r.stateDir], texts: ["log": r.log]), [])
+
+        // A second start serves the re-bound state as it is.
+        try r.start()
+        XCTAssertTrue(r.waitReady(), r.log)
+        XCTAssertTrue(Poll.until { Curl.get(r.url + "/api", headers: ["apikey: \(LegacyFixture.apiKeyPlaintext)"])?.status == 200 }, r.log)
+        XCTAssertFalse(r.log.contains("re-bound"), r.log)
+        r.stop()
+    }
 }

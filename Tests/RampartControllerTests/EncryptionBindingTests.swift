@@ -157,4 +157,46 @@ final class EncryptionBindingTests: XCTestCase {
         XCTAssertEqual(rec.last?.resources.count, 1, "the state still serves what it can")
         XCTAssertEqual(try String(contentsOfFile: stateDir + "/state.json", encoding: .utf8), legacy)
     }
+
+    /// `rampart reencrypt` / `POST /api/v1/keyring/reencrypt` on a legacy state: re-bound and moved to the primary.
+    func testReencryptRebindsLegacyValuesToThePrimaryKey() throws {
+        let k2 = Data((0..<32).map { UInt8(($0 * 13 + 1) % 256) }).base64EncodedString()
+        let hook = "hook-\(UUID().uuidString)"
+        let hookEnc = try legacyValue(hook, keyID: "k1", material: k1, path: "spec.hmacSecret")
+        let text = """
+        {"generation":2,"hash":"x","origin":"dir","resources":[
+        {"apiVersion":"rampart.io/v1alpha1","kind":"ContactPoint","metadata":{"name":"ops","namespace":"default"},"spec":{"type":"webhook","url":"https://hooks.example/a","hmacSecret":{"encrypted":"\(hookEnc)"}}}
+        ]}
+        """
+        let state = try XCTUnwrap(StateFile.decode(Array(text.utf8), path: "state.json"))
+        let ring = try Keyring(materials: [(id: "k2", material: k2), (id: "k1", material: k1)])
+        let values = SensitiveValues(master: nil, lookup: nil)
+        let out = String(decoding: try StateFile.reencrypted(state, values: values, keyring: ring), as: UTF8.self)
+        XCTAssertFalse(out.contains("$enc:v1:"), out)
+        XCTAssertFalse(out.contains(hook))
+        let moved = try XCTUnwrap(StateFile.decode(Array(out.utf8), path: "state.json"))
+        let ops = ResourceKey(.contactPoint, "default", "ops")
+        let value = try XCTUnwrap(moved.resources[ops]?.contactPoint?.hmacSecret)
+        guard case .encrypted(let enc) = value.source else { return XCTFail("not encrypted") }
+        XCTAssertTrue(enc.hasPrefix("$enc:v2:k2:"), enc)
+        XCTAssertEqual(try values.plaintext(value, key: ops, path: "spec.hmacSecret", keyring: ring), Array(hook.utf8))
+    }
+
+    /// The admin API's TLS key, encrypted with the master key by an older release, is re-bound in place.
+    func testLegacyAdminTLSKeyIsReboundInPlace() throws {
+        let sd = try StateDir(stateDir)
+        let pem = "-----BEGIN PRIVATE KEY-----\nnot-a-real-key-\(UUID().uuidString)\n-----END PRIVATE KEY-----\n"
+        let raw = try XCTUnwrap(Base64.decode(masterMaterial, padding: true))
+        let sealed = try AEAD.seal(Array(pem.utf8), key: raw,
+                                   additionalData: EncryptedValue.legacyAdditionalData(keyID: SensitiveValues.masterKeyID, fieldPath: AdminTLS.keyField))
+        let legacy = try EncryptedValue(keyID: SensitiveValues.masterKeyID, sealed: sealed, version: .v1).description
+        try sd.writeAtomically(AdminTLS.encryptedKeyFile, Array((legacy + "\n").utf8))
+        let master = try Keyring(materials: [(id: SensitiveValues.masterKeyID, material: masterMaterial)])
+        XCTAssertEqual(try AdminTLS.storedKey(stateDir: sd, master: master), Array(pem.utf8))
+        let stored = String(decoding: sd.read(AdminTLS.encryptedKeyFile) ?? [], as: UTF8.self)
+        XCTAssertTrue(stored.hasPrefix("$enc:v2:master:"), stored)
+        XCTAssertFalse(stored.contains("PRIVATE KEY"))
+        XCTAssertEqual(try AdminTLS.storedKey(stateDir: sd, master: master), Array(pem.utf8))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: stateDir).sorted(), [AdminTLS.encryptedKeyFile], "no temp or plaintext file left")
+    }
 }
