@@ -234,4 +234,52 @@ final class EncryptionBindingRunTests: XCTestCase {
         XCTAssertFalse(r.log.contains("re-bound"), r.log)
         r.stop()
     }
+
+    /// The commands that re-make legacy values work while the manifests still hold some, and list each
+    /// with the command to run; `rampart reencrypt` re-binds a legacy `state.json`.
+    func testEncryptAndReencryptWorkBesideLegacyValuesAndListThem() throws {
+        let r = try RampartInstance()
+        let masterFile = try TempDir.make("bind-master") + "/master.key"
+        try LegacyFixture.master.write(toFile: masterFile, atomically: true, encoding: .utf8)
+        let manifests = """
+        apiVersion: rampart.io/v1alpha1
+        kind: Keyring
+        metadata: {name: default}
+        spec: {keys: [{id: k1, material: {value: "\(LegacyFixture.k1)"}}]}
+        ---
+        \(Manifests.upstream("web", port: 9))---
+        apiVersion: rampart.io/v1alpha1
+        kind: Route
+        metadata: {name: api}
+        spec:
+          paths: ["/api"]
+          upstreamRef: {name: web}
+          plugins:
+            key-auth: {keys: [{encrypted: "\(LegacyFixture.apiKey)"}]}
+
+        """
+        try r.write("all.yaml", manifests)
+        let made = try Command.rampart(["encrypt", r.manifests, "--resource", "Route/default/api", "--field", "spec.plugins.key-auth.keys[0]"],
+                                       stdin: LegacyFixture.apiKeyPlaintext + "\n")
+        XCTAssertEqual(made.code, 0, made.stderr)
+        XCTAssertTrue(made.stdout.hasPrefix("$enc:v2:k1:"), made.stdout)
+
+        try FileManager.default.createDirectory(atPath: r.stateDir, withIntermediateDirectories: true)
+        try LegacyFixture.stateJSON(upstreamPort: 9).write(toFile: r.stateDir + "/state.json", atomically: true, encoding: .utf8)
+        let re = try Command.rampart(["reencrypt", r.manifests, "--state-dir", r.stateDir, "--master-key-file", masterFile])
+        XCTAssertEqual(re.code, 1, "a manifest value is still legacy: " + re.stdout + re.stderr)
+        let state = try String(contentsOfFile: r.stateDir + "/state.json", encoding: .utf8)
+        XCTAssertFalse(state.contains("$enc:v1:"), state)
+        XCTAssertTrue(state.contains("$enc:v2:k1:") && state.contains("$enc:v2:master:"), state)
+        XCTAssertTrue(re.stderr.contains("all.yaml:19:") && re.stderr.contains("Route default/api: spec.plugins.key-auth.keys[0]: is a legacy $enc:v1: value"),
+                      re.stderr)
+        XCTAssertTrue(re.stderr.contains("--resource Route/default/api --field spec.plugins.key-auth.keys[0]"), re.stderr)
+
+        // With the value made again, nothing is stale.
+        try r.write("all.yaml", manifests.replacingOccurrences(of: LegacyFixture.apiKey, with: made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let again = try Command.rampart(["reencrypt", r.manifests, "--state-dir", r.stateDir, "--master-key-file", masterFile])
+        XCTAssertEqual(again.code, 0, again.stdout + again.stderr)
+        XCTAssertEqual(SecretScan.find([LegacyFixture.apiKeyPlaintext], inDirectories: [r.stateDir],
+                                       texts: ["reencrypt": re.stdout + re.stderr + again.stdout + again.stderr, "encrypt": made.stdout + made.stderr]), [])
+    }
 }

@@ -43,7 +43,9 @@ enum EncryptCommand {
 
     static func keyring(_ paths: [String], group: String, masterFile: String?) throws -> (Keyring, [Resource]) {
         let files = try ManifestFiles.collect(paths)
-        let loaded = ManifestLoader(decoder: ManifestDecoder(dev: true)).load(files: files)
+        // Legacy `$enc:v1:` values must not block the commands that re-make them: these only find the
+        // Keyring here (and list stale values); nothing read is served or sent anywhere.
+        let loaded = ManifestLoader(decoder: ManifestDecoder(dev: true, acceptsLegacyEncrypted: true)).load(files: files)
         if loaded.errorCount > 0 {
             throw Failure(description: "the manifests are invalid:\n" + loaded.diagnostics.filter { $0.severity == .error }.map(\.description).joined(separator: "\n"))
         }
