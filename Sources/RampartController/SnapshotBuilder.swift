@@ -41,8 +41,10 @@ public enum SnapshotBuilder {
         var warnings: [ResourceKey: String] = [:]
         var ssls: [String: SSLMaterial] = [:]
         var certificates: [ServerCertificate] = []
+        var withheld: [WithheldClientAuth] = []
         for r in state.sorted {
             guard let spec = r.ssl else { continue }
+            let served = certificates.count
             do {
                 let m = try sslMaterial(r, spec, resolve: resolve, now: now)
                 ssls[id(r.key)] = m
@@ -55,6 +57,10 @@ public enum SnapshotBuilder {
                 }
             } catch {
                 notServed[r.key] = "\(error)"
+            }
+            // Not served, but its names must not be served without a client certificate either.
+            if certificates.count == served, spec.type == "server", let ca = spec.clientAuth, requiresClientCertificate(ca) {
+                withheld.append(WithheldClientAuth(name: id(r.key), snis: spec.snis))
             }
         }
         for r in state.sorted {
@@ -100,7 +106,7 @@ public enum SnapshotBuilder {
                 plugins: access + plugins(spec.plugins)))
         }
         return Output(snapshot: GatewaySnapshot(generation: state.generation, routes: routes, upstreams: upstreams,
-                                                certificates: certificates),
+                                                certificates: certificates, withheldClientAuth: withheld),
                       notServed: notServed, warnings: warnings)
     }
 
@@ -119,6 +125,9 @@ public enum SnapshotBuilder {
     }
 
     static let expiryWarningSeconds: TimeInterval = 30 * 86400
+
+    /// `mode: require` (the default); `optional` admits clients without a certificate.
+    static func requiresClientCertificate(_ ca: SSLSpec.ClientAuth) -> Bool { ca.mode != "optional" }
 
     /// Certificate parses, chain in order (each issued by the next), key matches, every SNI is in the
     /// SAN, not expired (error) or expiring within 30 days (warning). Errors never carry key bytes.
@@ -161,7 +170,7 @@ public enum SnapshotBuilder {
             let caBytes = try resolve(ca.ca, r.key, "spec.clientAuth.ca")
             do {
                 clientAuth = ClientAuthConfig(ca: try Certificate.parseChain(pem: String(decoding: caBytes, as: UTF8.self)),
-                                              required: ca.mode != "optional", depth: ca.depth)
+                                              required: requiresClientCertificate(ca), depth: ca.depth)
             } catch {
                 throw Failure(description: "spec.clientAuth.ca: \(error)")
             }

@@ -57,12 +57,15 @@ public struct GatewaySnapshot: Sendable {
     public var upstreams: [String: UpstreamConfig]
     /// Certificates for the TLS listeners (SSL resources of type server).
     public var certificates: [ServerCertificate]
+    /// Server SSLs with `clientAuth.mode: require` that are not served: their names stay bound (421).
+    public var withheldClientAuth: [WithheldClientAuth]
     public init(generation: Int, routes: [RouteConfig], upstreams: [String: UpstreamConfig],
-                certificates: [ServerCertificate] = []) {
+                certificates: [ServerCertificate] = [], withheldClientAuth: [WithheldClientAuth] = []) {
         self.generation = generation
         self.routes = routes
         self.upstreams = upstreams
         self.certificates = certificates
+        self.withheldClientAuth = withheldClientAuth
     }
 }
 

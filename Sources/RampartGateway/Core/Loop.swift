@@ -118,6 +118,7 @@ final class EventLoop {
     let pathScratch: UnsafeMutablePointer<UInt8>
     let pathScratchCapacity: Int
     static let headMethod: [UInt8] = Array("HEAD".utf8)
+    static let traceMethod: [UInt8] = Array("TRACE".utf8)
     static let highWater = 256 * 1024
     static let lowWater = 64 * 1024
     static let tickMs: Int64 = 50

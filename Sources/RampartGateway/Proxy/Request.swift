@@ -60,6 +60,14 @@ extension EventLoop {
         }
         if !EventLoop.hostIsValid(p + hostStart, hostLen) { return rejectHead(c, 400) }
         let hostNameLen = EventLoop.hostWithoutPort(p + hostStart, hostLen)
+        if h.minor == 1 || hostLen > 0, !EventLoop.hostNameIsWellFormed(p + hostStart, hostNameLen) {
+            return rejectHead(c, 400)
+        }
+        // TRACE echoes the request, cookies and credentials included, to whoever can run script (XST).
+        if h.methodLen == 5 && bytesEqual(p + h.methodStart, 5, EventLoop.traceMethod) {
+            return rejectHead(c, 405, keepAlive: true)
+        }
+        if !snap.hostBinding.admits(c, p + hostStart, hostNameLen) { return rejectHead(c, 421, keepAlive: true) }
 
         // Route.
         let ri = snap.router.match(host: p + hostStart, hostLen: hostNameLen, path: path.base, pathLen: path.count,
@@ -201,6 +209,14 @@ extension EventLoop {
                 || c == UInt8(ascii: "[") || c == UInt8(ascii: "]")
             if !ok { return false }
         }
+        return true
+    }
+
+    /// A host name that names something: not empty, no empty label (`..`, a leading `.`).
+    static func hostNameIsWellFormed(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        if n == 0 || p[0] == UInt8(ascii: ".") { return false }
+        if p[0] == UInt8(ascii: "[") { return n > 2 && p[n - 1] == UInt8(ascii: "]") }
+        for i in 1..<max(1, n) where p[i] == UInt8(ascii: ".") && p[i - 1] == UInt8(ascii: ".") { return false }
         return true
     }
 

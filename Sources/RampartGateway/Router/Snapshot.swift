@@ -27,10 +27,13 @@ final class CompiledSnapshot: Sendable {
     let rejected: [String: String]
     /// The TLS listeners' certificates (nil only if OpenSSL could not make a context).
     let tls: ServerTLS?
+    /// Hosts whose SSL requires a client certificate (TLS/HostBinding.swift).
+    let hostBinding: HostBinding
 
     init(_ s: GatewaySnapshot, registry: HealthRegistry, loops: Int, ticketKey: [UInt8] = []) {
         generation = s.generation
         tls = ServerTLS(certificates: s.certificates, ticketKey: ticketKey)
+        hostBinding = HostBinding(s.certificates, withheld: s.withheldClientAuth)
         var ups: [String: CompiledUpstream] = [:]
         for (k, u) in s.upstreams {
             ups[k] = CompiledUpstream(key: k, config: u, registry: registry, loops: loops)
