@@ -13,11 +13,17 @@ public struct DesiredState: Sendable {
     /// Each resource's content digest; the state's hash is made from these.
     public let digests: [ResourceKey: String]
 
+    /// Routes that failed validation and have no earlier version, by their match keys only: not
+    /// served, they answer 503 where they would match (never written to `state.json`).
+    public let heldClosed: [ResourceKey: RouteSpec]
+
     /// `known`: digests already computed (unchanged files), so only new resources are hashed.
-    public init(generation: Int, origin: String, resources: [ResourceKey: Resource], known: [ResourceKey: String] = [:]) {
+    public init(generation: Int, origin: String, resources: [ResourceKey: Resource], known: [ResourceKey: String] = [:],
+                heldClosed: [ResourceKey: RouteSpec] = [:]) {
         self.generation = generation
         self.origin = origin
         self.resources = resources
+        self.heldClosed = heldClosed
         var digests: [ResourceKey: String] = [:]
         digests.reserveCapacity(resources.count)
         for (k, r) in resources { digests[k] = known[k] ?? DesiredState.digest(r) }
@@ -26,6 +32,7 @@ public struct DesiredState: Sendable {
         var text = ""
         text.reserveCapacity(keys.count * 100)
         for k in keys { text += "\(k) \(digests[k] ?? "")\n" }
+        for (k, spec) in heldClosed.sorted(by: { $0.key < $1.key }) { text += "held \(k) \(spec.matchSignature)\n" }
         sorted = keys.compactMap { resources[$0] }
         hash = Hex.encode(SHA256.hash(Array(text.utf8)))
     }

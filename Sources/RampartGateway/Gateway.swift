@@ -116,7 +116,8 @@ public final class Gateway: Sendable {
     public var rejectedCertificates: [String: String] { state.withLock { $0.current?.tls?.rejected ?? [:] } }
 
     /// Compiles the snapshot and hands it to every loop. Requests in flight finish on the one they
-    /// started with. Routes whose plugins fail to compile are left out (see `rejectedRoutes`).
+    /// started with. A route whose plugins fail to compile keeps its place and answers 503
+    /// (`PluginInvalid`): see `rejectedRoutes`.
     public func apply(_ snapshot: GatewaySnapshot) {
         let compiled = CompiledSnapshot(snapshot, registry: registry, loops: gw.config.workers, ticketKey: ticketKeys.current())
         var keep = Set<String>()
@@ -133,7 +134,8 @@ public final class Gateway: Sendable {
         checker.update(compiled)
     }
 
-    /// Routes of the last applied snapshot that could not be compiled, with the reason.
+    /// Routes of the last applied snapshot whose plugins could not be compiled (served as 503), with
+    /// the full reason: the controller writes it to the Route's status.
     public var rejectedRoutes: [String: String] { state.withLock { $0.current?.rejected ?? [:] } }
 
     /// The generation of the last applied snapshot.

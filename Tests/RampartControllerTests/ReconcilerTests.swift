@@ -63,6 +63,72 @@ final class ReconcilerTests: XCTestCase {
         XCTAssertEqual(audit.entries, 3, "two added, then one changed")
     }
 
+    /// What the data plane could not serve is the resource's status; a secret change re-applies unchanged manifests.
+    func testNotServedStatusAndReapplyOnSecretChange() throws {
+        try write("up.yaml", upstream)
+        try write("route.yaml", route("/a"))
+        let rec = Recorder()
+        let refused = Mutex<[ResourceKey: String]>([ResourceKey(.route, "default", "hello"): "plugin key-auth: SecretRef default/k: not resolved"])
+        let sd = try StateDir(stateDir)
+        let r = Reconciler(config: ControllerConfig(paths: [dir], dev: true), log: Log(level: .error), stateDir: sd,
+                           audit: try AuditLog(dir: sd), metrics: ControlMetrics()) { state in
+            rec.states.withLock { $0.append(state) }
+            return refused.withLock { $0 }
+        }
+        func ready() -> Condition? {
+            r.view.statuses.first { $0.key == ResourceKey(.route, "default", "hello") }?.conditions.first { $0.type == "Ready" }
+        }
+        r.reconcileNow("start")
+        XCTAssertEqual(ready()?.status, false)
+        XCTAssertEqual(ready()?.reason, "NotServed")
+        XCTAssertEqual(ready()?.message, "plugin key-auth: SecretRef default/k: not resolved")
+        XCTAssertEqual(r.view.statuses.first { $0.key.kind == .upstream }?.conditions.last?.status, true)
+
+        refused.withLock { $0 = [:] }
+        r.trigger("file change")
+        r.reconcileNow("sync")
+        XCTAssertEqual(rec.count, 1, "unchanged manifests without a secret change: nothing applied")
+        r.trigger("secret default/k changed", reapply: true)
+        XCTAssertTrue(Poll.until { rec.count == 2 })
+        r.reconcileNow("sync")
+        XCTAssertEqual(rec.last?.generation, 2)
+        XCTAssertEqual(ready()?.status, true)
+        XCTAssertEqual(ready()?.reason, "Serving")
+    }
+
+    /// A new Route invalid only in what it does is held closed by its match keys; one with a serving version is not.
+    func testInvalidNewRouteIsHeldClosedUnlessAVersionServes() throws {
+        try write("up.yaml", upstream)
+        try write("route.yaml", route("/a"))
+        let typo = "plugins: {key-auth: {keys: [{value: k}], heder: x}}"
+        func routeDoc(_ name: String, _ path: String, _ extra: String) -> String {
+            "apiVersion: rampart.io/v1alpha1\nkind: Route\nmetadata: {name: \(name)}\nspec: {paths: [\"\(path)\"], upstreamRef: {name: web}, \(extra)}\n"
+        }
+        try write("admin.yaml", routeDoc("admin", "/admin/*", typo) + "---\n" + routeDoc("same", "/a", typo)
+                  + "---\n" + routeDoc("dangling", "/d", "plugins: {key-auth: {keys: [{secretRef: {name: none}}]}}"))
+        let (r, rec) = try make()
+        r.reconcileNow("start")
+        let held = try XCTUnwrap(rec.last?.heldClosed)
+        XCTAssertEqual(held[ResourceKey(.route, "default", "admin")]?.paths, ["/admin/*"])
+        XCTAssertNil(held[ResourceKey(.route, "default", "same")], "would only take a serving Route's traffic")
+        XCTAssertEqual(held[ResourceKey(.route, "default", "dangling")]?.paths, ["/d"], "a dangling SecretRef is in what it does")
+        XCTAssertNil(rec.last?.resources[ResourceKey(.route, "default", "admin")], "held closed is not accepted")
+        let ready = r.view.statuses.first { $0.key.name == "admin" }?.conditions.first { $0.type == "Ready" }
+        XCTAssertEqual(ready?.reason, "NotServed")
+        XCTAssertTrue(ready?.message.contains("503") ?? false)
+
+        // The serving Route gets the same typo: its last good version serves, nothing is held for it.
+        try write("route.yaml", routeDoc("hello", "/a", typo))
+        r.reconcileNow("typo in a serving route")
+        XCTAssertNil(rec.last?.heldClosed[ResourceKey(.route, "default", "hello")])
+        XCTAssertEqual(r.view.serving.resources[ResourceKey(.route, "default", "hello")]?.route?.paths, ["/a"])
+        // Fixed: accepted and no longer held.
+        try write("admin.yaml", routeDoc("admin", "/admin/*", "plugins: {key-auth: {keys: [{value: k}]}}"))
+        r.reconcileNow("fixed")
+        XCTAssertEqual(rec.last?.heldClosed.isEmpty, true)
+        XCTAssertNotNil(rec.last?.resources[ResourceKey(.route, "default", "admin")])
+    }
+
     func testBrokenFileKeepsItsLastGoodResources() throws {
         try write("up.yaml", upstream)
         try write("route.yaml", route("/a"))

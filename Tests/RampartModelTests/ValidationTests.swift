@@ -21,6 +21,53 @@ final class ValidationTests: XCTestCase {
         decode(yaml).diagnostics.filter { $0.severity == .error }.map(\.description)
     }
 
+    /// A Route rejected only for what it does keeps its match keys (to be held closed); one whose match is broken does not.
+    func testRejectedRoutesWithAnIntactMatchKeepTheirMatchKeysOnly() throws {
+        let r = decode("""
+        apiVersion: rampart.io/v1alpha1
+        kind: Route
+        metadata: {name: admin, labels: {rampart.io/gateway-group: edge}}
+        spec:
+          hosts: [api.example.com]
+          paths: ["/admin/*"]
+          methods: [GET]
+          headers: [{name: x-canary, value: "1"}]
+          priority: 3
+          upstreamRef: {name: web}
+          plugins: {key-auth: {keys: [{secretRef: {name: k}}], heder: x-key}}
+        ---
+        apiVersion: rampart.io/v1alpha1
+        kind: Route
+        metadata: {name: badpath}
+        spec: {paths: ["admin/*"], upstreamRef: {name: web}, plugins: {key-auht: {}}}
+        ---
+        apiVersion: rampart.io/v1alpha1
+        kind: Route
+        metadata: {name: Bad_Name}
+        spec: {paths: ["/x/*"], upstreamRef: {name: web}, plugins: {key-auht: {}}}
+        """)
+        XCTAssertEqual(r.rejected.count, 3)
+        XCTAssertEqual(r.closedRoutes.map(\.key.name), ["admin"])
+        let held = try XCTUnwrap(r.closedRoutes.first)
+        XCTAssertEqual(held.metadata.gatewayGroup, "edge")
+        let spec = try XCTUnwrap(held.route)
+        XCTAssertEqual(spec.hosts, ["api.example.com"])
+        XCTAssertEqual(spec.paths, ["/admin/*"])
+        XCTAssertEqual(spec.methods, ["GET"])
+        XCTAssertEqual(spec.headers.items.map(\.name), ["x-canary"])
+        XCTAssertEqual(spec.priority, 3)
+        XCTAssertNil(spec.upstreamRef)
+        XCTAssertNil(spec.plugins.keyAuth, "nothing of what it does")
+
+        let table: [([String], Bool)] = [
+            (["spec.plugins.key-auth.heder"], true), (["spec.upstreamRef"], true), (["spec.plugin"], true), ([], true),
+            (["spec.paths[0]"], false), (["spec.paths"], false), (["spec.hosts[1]"], false), (["spec.methods[0]"], false),
+            (["spec.headers[0].name"], false), (["spec.priority"], false), (["spec"], false), (["metadata.name"], false),
+            (["apiVersion"], false), ([""], false), (["spec.plugins.cors", "spec.paths[0]"], false),
+        ]
+        for (paths, intact) in table { XCTAssertEqual(RouteSpec.matchIsIntact(errorPaths: paths), intact, "\(paths)") }
+    }
+
     func testTenMistakesOneLineEachInFileOrder() throws {
         let files = try ManifestFiles.collect([Self.fixtures + "/ten-mistakes"])
         let r = ManifestLoader().load(files: files)

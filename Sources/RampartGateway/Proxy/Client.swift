@@ -254,13 +254,14 @@ extension EventLoop {
 
     /// A response the gateway makes itself (404, 403, 503, ...) once a head is parsed.
     /// Keeps the connection when the request had no body and the client allows it.
-    func localResponse(_ c: ClientConn, status: Int, extra: ((ByteBuffer) -> Void)? = nil) {
+    /// `body` replaces `errorBody(status)` (a not-served route's reason).
+    func localResponse(_ c: ClientConn, status: Int, body: [UInt8]? = nil, extra: ((ByteBuffer) -> Void)? = nil) {
         let keep = c.keepAlive && c.reqFraming == .none && !draining
         if let u = c.upstream {
             c.upstream = nil
             closeUpstreamFd(u)
         }
-        writeLocal(c, status: status, close: !keep, extra: extra)
+        writeLocal(c, status: status, close: !keep, body: body, extra: extra)
         recordRequest(c, route: c.route?.config.id ?? "", status: status)
         c.route = nil
         c.snapshot = nil
@@ -274,7 +275,7 @@ extension EventLoop {
         flushClient(c)
     }
 
-    func writeLocal(_ c: ClientConn, status: Int, close: Bool, extra: ((ByteBuffer) -> Void)? = nil) {
+    func writeLocal(_ c: ClientConn, status: Int, close: Bool, body: [UInt8]? = nil, extra: ((ByteBuffer) -> Void)? = nil) {
         let o = c.outBuf
         c.respStatus = status
         c.respStarted = true
@@ -286,7 +287,7 @@ extension EventLoop {
             o.append("\r\n")
         } else {
             o.append("\r\nContent-Type: application/json\r\nContent-Length: ")
-            o.appendDecimal(EventLoop.errorBody(status).utf8CodeUnitCount + 1)
+            o.appendDecimal((body?.count ?? EventLoop.errorBody(status).utf8CodeUnitCount) + 1)
             o.append("\r\n")
         }
         if !c.requestId.isEmpty {
@@ -298,7 +299,7 @@ extension EventLoop {
         if close { o.append("Connection: close\r\n") } else if c.minor == 0 { o.append("Connection: keep-alive\r\n") }
         o.append("\r\n")
         if status != 204 && !c.isHeadMethod {
-            o.append(EventLoop.errorBody(status))
+            if let body { o.append(body) } else { o.append(EventLoop.errorBody(status)) }
             o.append(ASCII.lf)
         }
     }

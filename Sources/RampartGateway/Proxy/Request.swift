@@ -93,6 +93,8 @@ extension EventLoop {
         let route = snap.routes[Int(ri)]
         c.route = route
         c.snapshot = snap
+        // Fail closed: a route that cannot be enforced answers 503 itself, before any plugin or upstream work.
+        if let body = route.notServedBody { return answerNotServed(c, p, h, path: path, body: body) }
         if gw.accessLogFd >= 0, let ka = route.plugins.keyAuth, !ka.query.isEmpty, q < tend {
             fillLogLine(c, p, h, path: path.base, pathLen: path.count, queryStart: q, queryEnd: tend, keyParam: ka.query)
         }
@@ -190,13 +192,21 @@ extension EventLoop {
     }
 
     /// Consumes the head and answers locally.
-    func rejectHead(_ c: ClientConn, _ status: Int, keepAlive: Bool = false, extra: ((ByteBuffer) -> Void)? = nil) {
+    func rejectHead(_ c: ClientConn, _ status: Int, keepAlive: Bool = false, body: [UInt8]? = nil, extra: ((ByteBuffer) -> Void)? = nil) {
         c.inBuf.consume(c.head.headLength)
         if keepAlive {
-            localResponse(c, status: status, extra: extra)
+            localResponse(c, status: status, body: body, extra: extra)
         } else {
             localError(c, status: status)
         }
+    }
+
+    /// A not-served route's 503 `{"error":"route not served","reason":...}`. Its plugins are gone, so
+    /// the name of its key-auth query parameter is unknown: the query, which may carry a client's
+    /// key, is left out of the access log.
+    func answerNotServed(_ c: ClientConn, _ p: UnsafePointer<UInt8>, _ h: RequestHead, path: PathNormalForm.Normalized, body: [UInt8]) {
+        if gw.accessLogFd >= 0 { fillLogLine(c, p, h, path: path.base, pathLen: path.count, queryStart: 0, queryEnd: 0, keyParam: nil) }
+        rejectHead(c, 503, keepAlive: true, body: body)
     }
 
     // MARK: validation helpers

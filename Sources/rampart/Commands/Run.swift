@@ -133,7 +133,7 @@ enum RunCommand {
         let later = Later<Reconciler>()
         let secrets = SecretsBridge { ref in
             log.info("secret changed; reconciling", ["secretRef": ref])
-            later.value?.trigger("secret \(ref) changed")
+            later.value?.trigger("secret \(ref) changed", reapply: true)
         }
         let values = SensitiveValues(master: master, lookup: secrets.lookup)
         let gateway = try Gateway(config: GatewayConfig(
@@ -159,9 +159,12 @@ enum RunCommand {
                 for (k, w) in out.warnings.sorted(by: { $0.key < $1.key }) { log.warn("\(k): \(w)") }
                 gateway.apply(out.snapshot)
                 var notServed = out.notServed
-                for (name, reason) in gateway.rejectedCertificates {
-                    let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
-                    if parts.count == 2 { notServed[ResourceKey(.ssl, parts[0], parts[1])] = reason }
+                // What the gateway itself refused to compile is reported on the resource too.
+                for (kind, refused) in [(Kind.ssl, gateway.rejectedCertificates), (Kind.route, gateway.rejectedRoutes)] {
+                    for (name, reason) in refused {
+                        let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
+                        if parts.count == 2 { notServed[ResourceKey(kind, parts[0], parts[1])] = reason }
+                    }
                 }
                 return notServed.merging(secretProblems) { a, _ in a }
             })
