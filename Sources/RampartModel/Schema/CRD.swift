@@ -180,7 +180,7 @@ public enum CRDGenerator {
             p.append(("properties", obj([
                 ("secretRef", openAPI(Sensitive.refSchema)),
                 ("value", obj([("type", s("string")), ("description", s("inline plaintext (warned outside --dev)"))])),
-                ("encrypted", obj([("type", s("string")), ("pattern", s("^\\$enc:v1:[A-Za-z0-9._-]+:[A-Za-z0-9+/=]+$"))])),
+                ("encrypted", obj([("type", s("string")), ("pattern", s("^\\$enc:v2:[A-Za-z0-9._-]+:[A-Za-z0-9+/=]+$"))])),
             ])))
         case .any:
             p.append(("x-kubernetes-preserve-unknown-fields", b(true)))
