@@ -4,10 +4,10 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 LIBS := libyaml-dev libcurl4-openssl-dev libssl-dev pkg-config
-TEST_PKGS := curl python3 python3-pip git openssl procps redis-server bc
+TEST_PKGS := curl python3 python3-pip git openssl procps redis-server bc nginx-light
 QUICKSTART_UPSTREAM_PORT := 9001
 
-.PHONY: run test build deps test-deps clean crds bench
+.PHONY: run test build deps test-deps clean crds bench differential
 
 # Install only what is missing; apt-get update at most once.
 define apt_install
@@ -57,6 +57,12 @@ bench: build test-deps
 	bench/secrets.sh 1000
 	bench/crypto.sh
 	bench/auth.sh --rampart-bin .build/release/rampart
+
+# Differential tests against nginx (Tests/Differential): regenerates the table in docs/security.md and
+# fails naming every case where Rampart is less strict than nginx or frames a request differently.
+differential: test-deps
+	$(SWIFT) build --product rampart
+	python3 Tests/Differential/driver.py --rampart .build/debug/rampart --out docs/security.md
 
 clean:
 	rm -rf .build .rampart

@@ -61,6 +61,8 @@ public final class Reconciler: @unchecked Sendable {
     private let applyState: @Sendable (DesiredState) throws -> [ResourceKey: String]
     private let queue = DispatchQueue(label: "rampart.reconciler")
     private let pending = Atomic<Bool>(false)
+    /// A resolved value changed: the same manifests now make a different snapshot, so apply even if the hash is unchanged.
+    private let reapplyPending = Atomic<Bool>(false)
     private let viewBox = Mutex(ControllerView())
 
     // Owned by `queue`.
@@ -100,7 +102,7 @@ public final class Reconciler: @unchecked Sendable {
                 return
             }
             do {
-                notServed = try applyState(state)
+                updateNotServed(try applyState(state), in: state)
                 serving = state
                 stored = StateFile.ciphertexts(state)
                 metrics.reload(ok: true, generation: state.generation)
@@ -108,13 +110,54 @@ public final class Reconciler: @unchecked Sendable {
                 log.info("serving last known good state", ["generation": "\(state.generation)", "resources": "\(state.resources.count)"])
             } catch {
                 log.error("cannot apply state.json", ["error": "\(error)"])
+                return
             }
+            // After the first apply: a Keyring whose material is a SecretRef resolves only once the secrets are registered.
+            if String(decoding: bytes, as: UTF8.self).contains(Sensitive.legacyEncryptedPrefix) { rebindLegacyStoredValues() }
         }
     }
 
-    /// Asks for a reconcile; concurrent triggers coalesce into one. `full` re-reads every file (SIGHUP).
-    public func trigger(_ reason: String, full: Bool = false) {
+    /// Re-binds the legacy `$enc:v1:` values of the restored state (bound to the field only) to their
+    /// resources, writes `state.json` back and records each re-bound resource in the audit log. On `queue`.
+    private func rebindLegacyStoredValues() {
+        let (state, report) = StateFile.reboundLegacy(serving, values: values)
+        for (key, paths) in report.failed.sorted(by: { $0.key < $1.key }) {
+            for (path, why) in paths.sorted(by: { $0.key < $1.key }) {
+                log.error("state.json: cannot re-bind a legacy encrypted value; it is not served until the source provides it again",
+                          ["resource": "\(key)", "field": path, "error": why])
+            }
+        }
+        guard !report.rebound.isEmpty else { return }
+        let ring = try? values.keyring(for: state)
+        let encoded = StateFile.encode(state, values: values, keyring: ring, previous: StateFile.ciphertexts(state))
+        guard encoded.skipped.isEmpty else {
+            log.error("state.json: re-bound values not written (a resource could not be encoded); the legacy file is kept",
+                      ["resources": encoded.skipped.map(\.description).joined(separator: ",")])
+            return
+        }
+        do {
+            notServed = try applyState(state)
+            serving = state
+            viewBox.withLock { $0.serving = state }
+            try stateDir.writeAtomically(StateFile.name, encoded.bytes)
+            stored = encoded.ciphertexts
+            try audit.append(report.rebound.sorted(by: { $0.key < $1.key }).map { key, paths in
+                AuditLog.Entry(actor: StateFile.name, action: "rebind", key: key, generationFrom: state.generation, generationTo: state.generation,
+                               diff: paths.sorted().map { "\($0): \(Sensitive.legacyEncryptedPrefix) -> \(Sensitive.encryptedPrefix) (bound to \(key))" }
+                                   .joined(separator: "\n"))
+            })
+            log.info("state.json: legacy encrypted values re-bound to their resources",
+                     ["resources": "\(report.rebound.count)", "values": "\(report.rebound.values.map(\.count).reduce(0, +))"])
+        } catch {
+            log.error("state.json: cannot store the re-bound values", ["error": "\(error)"])
+        }
+    }
+
+    /// Asks for a reconcile; concurrent triggers coalesce into one. `full` re-reads every file (SIGHUP);
+    /// `reapply` builds and applies a new generation even when the manifests are unchanged (a secret changed).
+    public func trigger(_ reason: String, full: Bool = false, reapply: Bool = false) {
         if full { forgetCache.store(true, ordering: .releasing) }
+        if reapply { reapplyPending.store(true, ordering: .releasing) }
         guard !pending.exchange(true, ordering: .acquiringAndReleasing) else { return }
         queue.async { [self] in
             pending.store(false, ordering: .releasing)
@@ -145,6 +188,7 @@ public final class Reconciler: @unchecked Sendable {
         var candidates: [Resource] = []
         var keptLastGood: Set<ResourceKey> = []
         var rejectedOrigins: [(key: ResourceKey, origin: Origin)] = []
+        var closedRoutes: [Resource] = []
         var invalidMessages: [ResourceKey: [String]] = [:]
         var newByFile: [String: [Resource]] = [:]
         var nextCache: [String: (stamp: FileStamp, result: ManifestDecoder.Result, digests: [ResourceKey: String])] = [:]
@@ -182,6 +226,7 @@ public final class Reconciler: @unchecked Sendable {
             }
             var fileResources = d.resources
             rejectedOrigins += d.rejectedOrigins
+            closedRoutes += d.closedRoutes
             for key in d.rejected {
                 invalidMessages[key] = d.diagnostics.filter { $0.severity == .error && $0.resource == key.description }.map(\.description)
                 if let old = serving.resources[key] {
@@ -218,6 +263,9 @@ public final class Reconciler: @unchecked Sendable {
             diagnostics.append(Diagnostic(file: refusal.file, mark: refusal.mark, resource: refusal.new.description, path: "spec.keys", message: refusal.message))
         }
 
+        let held = heldClosed(desired: desired, rejected: closedRoutes, crossInvalid: candidates.filter { cross.invalid.contains($0.key) },
+                              crossDiagnostics: cross.diagnostics)
+
         if desired.isEmpty && !serving.resources.isEmpty && !config.allowEmpty {
             diagnostics.append(Diagnostic(file: config.paths.joined(separator: ","), mark: .init(line: 1, column: 1), resource: nil, path: "",
                                           message: "the source holds no resources; keeping the serving config (a bad sync or an unmounted volume?); pass --allow-empty to serve nothing"))
@@ -227,14 +275,15 @@ public final class Reconciler: @unchecked Sendable {
         lastGoodByFile = newByFile
         fileCache = nextCache
 
-        var next = DesiredState(generation: serving.generation + 1, origin: config.origin(), resources: desired, known: known)
+        var next = DesiredState(generation: serving.generation + 1, origin: config.origin(), resources: desired, known: known, heldClosed: held)
         let hashed = Date()
-        if next.hash == serving.hash {
+        let reapply = reapplyPending.exchange(false, ordering: .acquiringAndReleasing)
+        if next.hash == serving.hash && !reapply {
             report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
             return
         }
         do {
-            notServed = try applyState(next)
+            updateNotServed(try applyState(next), in: next)
         } catch {
             metrics.reload(ok: false, generation: serving.generation)
             log.error("cannot apply the new desired state; keeping generation \(serving.generation)", ["error": "\(error)"])
@@ -245,13 +294,41 @@ public final class Reconciler: @unchecked Sendable {
         serving = next
         metrics.reload(ok: true, generation: next.generation)
         log.info("applied generation \(next.generation)", ["reason": reason, "resources": "\(next.resources.count)", "hash": String(next.hash.prefix(12))])
-        for (key, why) in notServed.sorted(by: { $0.key < $1.key }) { log.warn("\(key) is not served: \(why)") }
         let applied = Date()
         persist(&next, previous: previous)
         func ms(_ a: Date, _ b: Date) -> String { String(format: "%.1f", b.timeIntervalSince(a) * 1000) }
         log.debug("reconcile phases (ms)", ["decode": ms(started, decoded), "crossCheck": ms(decoded, checked), "hash": ms(checked, hashed),
                                             "apply": ms(hashed, applied), "persist": ms(applied, Date())])
         report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
+    }
+
+    /// Fail closed for Routes that failed validation only in what they do and have no version
+    /// serving: their match keys stay in the router as 503, so a typo in a new `/admin/*` Route's
+    /// plugin does not hand `/admin/*` to an open `/*`. A Route matching exactly what a serving
+    /// Route matches is not held (it would only take that Route's traffic away).
+    private func heldClosed(desired: [ResourceKey: Resource], rejected: [Resource], crossInvalid: [Resource],
+                            crossDiagnostics: [Diagnostic]) -> [ResourceKey: RouteSpec] {
+        let servedMatches = Set(desired.values.compactMap(\.matchKey))
+        var errorPaths: [String: [String]] = [:]
+        for d in crossDiagnostics where d.severity == .error { if let r = d.resource { errorPaths[r, default: []].append(d.path) } }
+        let fromCross = crossInvalid.filter { $0.kind == .route && RouteSpec.matchIsIntact(errorPaths: errorPaths[$0.key.description] ?? []) }
+        var held: [ResourceKey: RouteSpec] = [:]
+        for r in rejected + fromCross where r.metadata.gatewayGroup == config.gatewayGroup && desired[r.key] == nil && held[r.key] == nil {
+            guard let spec = r.route?.matchOnly, !spec.paths.isEmpty else { continue }
+            if let m = r.matchKey, servedMatches.contains(m) { continue }
+            held[r.key] = spec
+        }
+        return held
+    }
+
+    /// Keeps what the data plane could not serve (secret resolution, snapshot build, gateway compile);
+    /// logs each resource once per change of its reason, not on every generation.
+    private func updateNotServed(_ next: [ResourceKey: String], in state: DesiredState) {
+        for (key, why) in next.sorted(by: { $0.key < $1.key }) where notServed[key] != why {
+            log.warn("\(key) is not served: \(why)")
+        }
+        for key in notServed.keys.sorted() where next[key] == nil && state.resources[key] != nil { log.info("\(key) is served again") }
+        notServed = next
     }
 
     /// Rewrites `state.json` with every stored ciphertext under the primary key (audit-logged).
@@ -342,7 +419,7 @@ public final class Reconciler: @unchecked Sendable {
             out[key] = ResourceStatus(key: key, origin: r.origin.description, conditions: [
                 Condition(type: "Accepted", status: problems.isEmpty, reason: problems.isEmpty ? "Valid" : "Invalid",
                           message: problems.joined(separator: "; "), observedGeneration: gen),
-                notServed[key].map { Condition(type: "Ready", status: false, reason: "NotServing", message: $0, observedGeneration: gen) }
+                notServed[key].map { Condition(type: "Ready", status: false, reason: "NotServed", message: $0, observedGeneration: gen) }
                     ?? Condition(type: "Ready", status: true, reason: kept.contains(key) ? "ServingLastGood" : "Serving",
                                  message: kept.contains(key) ? "the current version is invalid; the last good version serves" : "", observedGeneration: gen),
             ])
@@ -350,7 +427,10 @@ public final class Reconciler: @unchecked Sendable {
         for (key, problems) in invalid where out[key] == nil {
             out[key] = ResourceStatus(key: key, origin: "", conditions: [
                 Condition(type: "Accepted", status: false, reason: "Invalid", message: problems.joined(separator: "; "), observedGeneration: gen),
-                Condition(type: "Ready", status: false, reason: "NotServing", message: "invalid and no earlier version to serve", observedGeneration: gen),
+                Condition(type: "Ready", status: false, reason: "NotServed",
+                          message: serving.heldClosed[key] == nil ? "invalid and no earlier version to serve"
+                              : "invalid and no earlier version to serve; its requests are answered 503 (reason Invalid)",
+                          observedGeneration: gen),
             ])
         }
         return out

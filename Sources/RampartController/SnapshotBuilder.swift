@@ -9,7 +9,7 @@ import Synchronization
 /// Sensitive plugin values (key-auth keys, basic-auth passwords, the limit-count redis password) are
 /// resolved here, in memory only; keys reach the gateway as SHA-256 digests and passwords as PBKDF2
 /// hashes. A Route whose plugin cannot be enforced (a value that does not resolve, redis over TLS) is
-/// not served at all, with the reason in `notServed`: failing closed beats serving it open.
+/// not served, with the reason in `notServed`: it keeps its place in the router and answers 503.
 public enum SnapshotBuilder {
     /// Turns a sensitive value into its plaintext, in memory only: (value, owning resource, field path).
     /// `inlineOnly` handles `{value: ...}`; the secrets module supplies one that also reads SecretRefs and `$enc:` values.
@@ -29,7 +29,7 @@ public enum SnapshotBuilder {
 
     public struct Output: Sendable {
         public var snapshot: GatewaySnapshot
-        /// Resources left out, with the reason.
+        /// Resources not served, with the full reason (Routes among them stay in the snapshot as 503 routes).
         public var notServed: [ResourceKey: String]
         /// Served, but worth an operator's attention (a certificate expiring within 30 days).
         public var warnings: [ResourceKey: String] = [:]
@@ -41,8 +41,10 @@ public enum SnapshotBuilder {
         var warnings: [ResourceKey: String] = [:]
         var ssls: [String: SSLMaterial] = [:]
         var certificates: [ServerCertificate] = []
+        var withheld: [WithheldClientAuth] = []
         for r in state.sorted {
             guard let spec = r.ssl else { continue }
+            let served = certificates.count
             do {
                 let m = try sslMaterial(r, spec, resolve: resolve, now: now)
                 ssls[id(r.key)] = m
@@ -55,6 +57,10 @@ public enum SnapshotBuilder {
                 }
             } catch {
                 notServed[r.key] = "\(error)"
+            }
+            // Not served, but its names must not be served without a client certificate either.
+            if certificates.count == served, spec.type == "server", let ca = spec.clientAuth, requiresClientCertificate(ca) {
+                withheld.append(WithheldClientAuth(name: id(r.key), snis: spec.snis))
             }
         }
         for r in state.sorted {
@@ -72,35 +78,48 @@ public enum SnapshotBuilder {
         var routes: [RouteConfig] = []
         for r in state.sorted {
             guard let spec = r.route else { continue }
+            let headers = spec.headers.items.map { HeaderPair(name: $0.name, value: $0.value) }
+            // Fail closed: a Route that cannot be enforced keeps its match keys and answers 503, so its
+            // traffic never falls through to a less specific Route (an open "/*").
+            func keepNotServed(_ reason: NotServedReason, _ message: String) {
+                notServed[r.key] = message
+                routes.append(notServedRoute(r.key, spec, reason))
+            }
             let access: [PluginConfig]
             do {
                 access = try accessPlugins(spec.plugins, key: r.key, resolve: resolve)
+            } catch let e as PluginError {
+                keepNotServed(e.reason, "\(e); not serving the route rather than serving it open")
+                continue
             } catch {
-                notServed[r.key] = "\(error); not serving the route rather than serving it open"
+                keepNotServed(.pluginInvalid, "\(error); not serving the route rather than serving it open")
                 continue
             }
             let upstreamID: String
             if let ref = spec.upstreamRef {
                 upstreamID = "\(ref.namespace)/\(ref.name)"
                 guard upstreams[upstreamID] != nil else {
-                    notServed[r.key] = "Upstream \(upstreamID) is not served"
+                    keepNotServed(.upstreamNotServed, "Upstream \(upstreamID) is not served")
                     continue
                 }
             } else if let inline = spec.upstream, !inline.nodes.isEmpty, let tls = Result(catching: { try upstreamTLS(inline, ssls) }).ok {
                 upstreamID = "route:" + id(r.key)
                 upstreams[upstreamID] = upstream(inline, id: upstreamID, tls: tls)
             } else {
-                notServed[r.key] = "its inline upstream cannot be served"
+                keepNotServed(.upstreamNotServed, "its inline upstream cannot be served")
                 continue
             }
             routes.append(RouteConfig(
                 id: id(r.key), hosts: spec.hosts, paths: spec.paths, methods: spec.methods,
-                headers: spec.headers.items.map { HeaderPair(name: $0.name, value: $0.value) }, priority: spec.priority,
+                headers: headers, priority: spec.priority,
                 upstream: upstreamID, timeout: spec.timeout.map(timeouts), websocket: spec.websocket,
                 plugins: access + plugins(spec.plugins)))
         }
+        for (key, spec) in state.heldClosed.sorted(by: { $0.key < $1.key }) where state.resources[key] == nil {
+            routes.append(notServedRoute(key, spec, .invalid))
+        }
         return Output(snapshot: GatewaySnapshot(generation: state.generation, routes: routes, upstreams: upstreams,
-                                                certificates: certificates),
+                                                certificates: certificates, withheldClientAuth: withheld),
                       notServed: notServed, warnings: warnings)
     }
 
@@ -119,6 +138,9 @@ public enum SnapshotBuilder {
     }
 
     static let expiryWarningSeconds: TimeInterval = 30 * 86400
+
+    /// `mode: require` (the default); `optional` admits clients without a certificate.
+    static func requiresClientCertificate(_ ca: SSLSpec.ClientAuth) -> Bool { ca.mode != "optional" }
 
     /// Certificate parses, chain in order (each issued by the next), key matches, every SNI is in the
     /// SAN, not expired (error) or expiring within 30 days (warning). Errors never carry key bytes.
@@ -161,7 +183,7 @@ public enum SnapshotBuilder {
             let caBytes = try resolve(ca.ca, r.key, "spec.clientAuth.ca")
             do {
                 clientAuth = ClientAuthConfig(ca: try Certificate.parseChain(pem: String(decoding: caBytes, as: UTF8.self)),
-                                              required: ca.mode != "optional", depth: ca.depth)
+                                              required: requiresClientCertificate(ca), depth: ca.depth)
             } catch {
                 throw Failure(description: "spec.clientAuth.ca: \(error)")
             }
@@ -190,6 +212,12 @@ public enum SnapshotBuilder {
     }
 
     static func id(_ k: ResourceKey) -> String { "\(k.namespace)/\(k.name)" }
+
+    /// A Route's match keys, kept in the router as not served (503 `reason`).
+    static func notServedRoute(_ key: ResourceKey, _ spec: RouteSpec, _ reason: NotServedReason) -> RouteConfig {
+        .notServed(id: id(key), hosts: spec.hosts, paths: spec.paths, methods: spec.methods,
+                   headers: spec.headers.items.map { HeaderPair(name: $0.name, value: $0.value) }, priority: spec.priority, reason: reason)
+    }
 
     static func timeouts(_ t: RampartModel.Timeouts) -> RampartGateway.Timeouts {
         RampartGateway.Timeouts(connectMs: t.connectMs, sendMs: t.sendMs, readMs: t.readMs)
@@ -241,6 +269,8 @@ public enum SnapshotBuilder {
 
     struct PluginError: Error, CustomStringConvertible {
         var description: String
+        /// What clients of the not-served route are told.
+        var reason: NotServedReason = .pluginInvalid
     }
 
     /// key-auth, basic-auth and limit-count, with their sensitive values resolved through `resolve`
@@ -251,7 +281,7 @@ public enum SnapshotBuilder {
             do {
                 return try resolve(s, key, path)
             } catch {
-                throw PluginError(description: "plugin \(plugin): \(error)")
+                throw PluginError(description: "plugin \(plugin): \(error)", reason: .secretUnavailable)
             }
         }
         if let k = p.keyAuth {

@@ -57,12 +57,15 @@ public struct GatewaySnapshot: Sendable {
     public var upstreams: [String: UpstreamConfig]
     /// Certificates for the TLS listeners (SSL resources of type server).
     public var certificates: [ServerCertificate]
+    /// Server SSLs with `clientAuth.mode: require` that are not served: their names stay bound (421).
+    public var withheldClientAuth: [WithheldClientAuth]
     public init(generation: Int, routes: [RouteConfig], upstreams: [String: UpstreamConfig],
-                certificates: [ServerCertificate] = []) {
+                certificates: [ServerCertificate] = [], withheldClientAuth: [WithheldClientAuth] = []) {
         self.generation = generation
         self.routes = routes
         self.upstreams = upstreams
         self.certificates = certificates
+        self.withheldClientAuth = withheldClientAuth
     }
 }
 
@@ -87,6 +90,9 @@ public struct Timeouts: Sendable, Equatable {
     }
 }
 
+/// One route as the gateway serves it. A route with `notServed` set keeps its match keys (hosts,
+/// paths, methods, headers, priority) and answers 503 with that reason: failing closed means it
+/// still shadows less specific routes instead of letting its traffic fall through to them.
 public struct RouteConfig: Sendable {
     public var id: String
     public var hosts: [String]
@@ -98,12 +104,15 @@ public struct RouteConfig: Sendable {
     public var timeout: Timeouts?
     public var websocket: Bool
     public var plugins: [PluginConfig]
+    /// Why this route cannot be served (nil: served).
+    public var notServed: NotServedReason?
 
     public init(
         id: String, hosts: [String] = [], paths: [String], methods: [String] = [],
         headers: [HeaderPair] = [], priority: Int = 0, upstream: String,
-        timeout: Timeouts? = nil, websocket: Bool = false, plugins: [PluginConfig] = []
+        timeout: Timeouts? = nil, websocket: Bool = false, plugins: [PluginConfig] = [], notServed: NotServedReason? = nil
     ) {
+        self.notServed = notServed
         self.id = id
         self.hosts = hosts
         self.paths = paths
@@ -115,6 +124,26 @@ public struct RouteConfig: Sendable {
         self.websocket = websocket
         self.plugins = plugins
     }
+
+    /// A route that keeps its place in the router and answers 503 `reason` (no upstream, no plugins).
+    public static func notServed(id: String, hosts: [String] = [], paths: [String], methods: [String] = [],
+                                 headers: [HeaderPair] = [], priority: Int = 0, reason: NotServedReason) -> RouteConfig {
+        RouteConfig(id: id, hosts: hosts, paths: paths, methods: methods, headers: headers, priority: priority,
+                    upstream: "", notServed: reason)
+    }
+}
+
+/// Why a route is not served: the code clients see in the 503 body. The full message (which may
+/// name internal hosts or files) goes to the resource's status and the log only.
+public enum NotServedReason: String, Sendable, Equatable {
+    /// A sensitive value of a plugin (a key, a password) does not resolve.
+    case secretUnavailable = "SecretUnavailable"
+    /// A plugin cannot be enforced as configured (the gateway refused it, or this build lacks it).
+    case pluginInvalid = "PluginInvalid"
+    /// The Upstream (named or inline) is not served.
+    case upstreamNotServed = "UpstreamNotServed"
+    /// The Route failed validation and has no earlier version to serve.
+    case invalid = "Invalid"
 }
 
 public struct UpstreamNode: Sendable, Equatable {

@@ -31,6 +31,10 @@ public final class Gateway: Sendable {
 
     public init(config: GatewayConfig) throws {
         guard config.workers >= 1 else { throw GatewayError.invalidConfig("workers must be at least 1") }
+        // Header offsets are Int32 (HTTP1/Head.swift): a larger head could not be represented.
+        guard config.maxHeaderBytes >= 1, config.maxHeaderBytes <= Int(Int32.max) / 2 else {
+            throw GatewayError.invalidConfig("maxHeaderBytes must be 1 to \(Int(Int32.max) / 2)")
+        }
         var addrs: [SocketAddress] = []
         for l in config.listen {
             guard let a = SocketAddress.parseListen(l) else { throw GatewayError.invalidAddress(l) }
@@ -116,7 +120,8 @@ public final class Gateway: Sendable {
     public var rejectedCertificates: [String: String] { state.withLock { $0.current?.tls?.rejected ?? [:] } }
 
     /// Compiles the snapshot and hands it to every loop. Requests in flight finish on the one they
-    /// started with. Routes whose plugins fail to compile are left out (see `rejectedRoutes`).
+    /// started with. A route whose plugins fail to compile keeps its place and answers 503
+    /// (`PluginInvalid`): see `rejectedRoutes`.
     public func apply(_ snapshot: GatewaySnapshot) {
         let compiled = CompiledSnapshot(snapshot, registry: registry, loops: gw.config.workers, ticketKey: ticketKeys.current())
         var keep = Set<String>()
@@ -133,7 +138,8 @@ public final class Gateway: Sendable {
         checker.update(compiled)
     }
 
-    /// Routes of the last applied snapshot that could not be compiled, with the reason.
+    /// Routes of the last applied snapshot whose plugins could not be compiled (served as 503), with
+    /// the full reason: the controller writes it to the Route's status.
     public var rejectedRoutes: [String: String] { state.withLock { $0.current?.rejected ?? [:] } }
 
     /// The generation of the last applied snapshot.
@@ -146,7 +152,7 @@ public final class Gateway: Sendable {
             st.stopped = true
             return (st.loops, st.threads)
         }
-        let deadline = monotonicMs() + Int64(max(0, drainTimeoutMs))
+        let deadline = monotonicMs().addingSaturated(max(0, drainTimeoutMs))
         for l in loops {
             l.inbox.withLock { $0.stopDeadline = deadline }
             l.wake()

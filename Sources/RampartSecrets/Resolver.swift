@@ -75,7 +75,8 @@ public final class SecretResolver: CustomStringConvertible, CustomReflectable, @
     private var entries: [String: Entry] = [:]
     private var counts: [String: Int] = [:]
 
-    /// `onChange(ref)` is called (outside any lock) when a refresh returns a value different from the held one.
+    /// `onChange(ref)` is called (outside any lock) when a refresh returns a value different from the held one,
+    /// or the first value of a ref whose earlier fetches failed.
     public init(backoff: Backoff = Backoff(), now: @escaping @Sendable () -> Date = { Date() },
                 random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
                 onChange: @escaping @Sendable (String) -> Void = { _ in }) {
@@ -213,7 +214,8 @@ public final class SecretResolver: CustomStringConvertible, CustomReflectable, @
         switch result {
         case .success(let f):
             let digest = f.value.digest
-            let changed = e.digest != nil && e.digest != digest
+            // A first value after failures is a change too: snapshots built meanwhile went without it.
+            let changed = e.digest != digest && (e.digest != nil || e.failures > 0)
             e.value = f.value.named(ref)
             e.digest = digest
             e.version = f.version

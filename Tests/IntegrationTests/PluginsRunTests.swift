@@ -87,7 +87,9 @@ final class PluginsRunTests: XCTestCase {
         XCTAssertTrue(r.waitReady(), r.log)
         XCTAssertTrue(Poll.until { Curl.get(r.url + "/f", headers: ["apikey: \(key)"])?.status == 200 }, r.log)
         XCTAssertEqual(Curl.get(r.url + "/f")?.status, 401)
-        XCTAssertEqual(Curl.get(r.url + "/x", headers: ["apikey: anything"])?.status, 404, "not served: no route")
+        let refused = try XCTUnwrap(Curl.get(r.url + "/x", headers: ["apikey: anything"]))
+        XCTAssertEqual(refused.status, 503, "not served, and not served open")
+        XCTAssertEqual(refused.body, "{\"error\":\"route not served\",\"reason\":\"SecretUnavailable\"}\n")
         XCTAssertTrue(Poll.until { r.log.contains("broken is not served") }, r.log)
         let config = r.api("/api/v1/config")?.body ?? ""
         r.stop()

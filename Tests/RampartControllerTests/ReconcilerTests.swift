@@ -63,6 +63,72 @@ final class ReconcilerTests: XCTestCase {
         XCTAssertEqual(audit.entries, 3, "two added, then one changed")
     }
 
+    /// What the data plane could not serve is the resource's status; a secret change re-applies unchanged manifests.
+    func testNotServedStatusAndReapplyOnSecretChange() throws {
+        try write("up.yaml", upstream)
+        try write("route.yaml", route("/a"))
+        let rec = Recorder()
+        let refused = Mutex<[ResourceKey: String]>([ResourceKey(.route, "default", "hello"): "plugin key-auth: SecretRef default/k: not resolved"])
+        let sd = try StateDir(stateDir)
+        let r = Reconciler(config: ControllerConfig(paths: [dir], dev: true), log: Log(level: .error), stateDir: sd,
+                           audit: try AuditLog(dir: sd), metrics: ControlMetrics()) { state in
+            rec.states.withLock { $0.append(state) }
+            return refused.withLock { $0 }
+        }
+        func ready() -> Condition? {
+            r.view.statuses.first { $0.key == ResourceKey(.route, "default", "hello") }?.conditions.first { $0.type == "Ready" }
+        }
+        r.reconcileNow("start")
+        XCTAssertEqual(ready()?.status, false)
+        XCTAssertEqual(ready()?.reason, "NotServed")
+        XCTAssertEqual(ready()?.message, "plugin key-auth: SecretRef default/k: not resolved")
+        XCTAssertEqual(r.view.statuses.first { $0.key.kind == .upstream }?.conditions.last?.status, true)
+
+        refused.withLock { $0 = [:] }
+        r.trigger("file change")
+        r.reconcileNow("sync")
+        XCTAssertEqual(rec.count, 1, "unchanged manifests without a secret change: nothing applied")
+        r.trigger("secret default/k changed", reapply: true)
+        XCTAssertTrue(Poll.until { rec.count == 2 })
+        r.reconcileNow("sync")
+        XCTAssertEqual(rec.last?.generation, 2)
+        XCTAssertEqual(ready()?.status, true)
+        XCTAssertEqual(ready()?.reason, "Serving")
+    }
+
+    /// A new Route invalid only in what it does is held closed by its match keys; one with a serving version is not.
+    func testInvalidNewRouteIsHeldClosedUnlessAVersionServes() throws {
+        try write("up.yaml", upstream)
+        try write("route.yaml", route("/a"))
+        let typo = "plugins: {key-auth: {keys: [{value: k}], heder: x}}"
+        func routeDoc(_ name: String, _ path: String, _ extra: String) -> String {
+            "apiVersion: rampart.io/v1alpha1\nkind: Route\nmetadata: {name: \(name)}\nspec: {paths: [\"\(path)\"], upstreamRef: {name: web}, \(extra)}\n"
+        }
+        try write("admin.yaml", routeDoc("admin", "/admin/*", typo) + "---\n" + routeDoc("same", "/a", typo)
+                  + "---\n" + routeDoc("dangling", "/d", "plugins: {key-auth: {keys: [{secretRef: {name: none}}]}}"))
+        let (r, rec) = try make()
+        r.reconcileNow("start")
+        let held = try XCTUnwrap(rec.last?.heldClosed)
+        XCTAssertEqual(held[ResourceKey(.route, "default", "admin")]?.paths, ["/admin/*"])
+        XCTAssertNil(held[ResourceKey(.route, "default", "same")], "would only take a serving Route's traffic")
+        XCTAssertEqual(held[ResourceKey(.route, "default", "dangling")]?.paths, ["/d"], "a dangling SecretRef is in what it does")
+        XCTAssertNil(rec.last?.resources[ResourceKey(.route, "default", "admin")], "held closed is not accepted")
+        let ready = r.view.statuses.first { $0.key.name == "admin" }?.conditions.first { $0.type == "Ready" }
+        XCTAssertEqual(ready?.reason, "NotServed")
+        XCTAssertTrue(ready?.message.contains("503") ?? false)
+
+        // The serving Route gets the same typo: its last good version serves, nothing is held for it.
+        try write("route.yaml", routeDoc("hello", "/a", typo))
+        r.reconcileNow("typo in a serving route")
+        XCTAssertNil(rec.last?.heldClosed[ResourceKey(.route, "default", "hello")])
+        XCTAssertEqual(r.view.serving.resources[ResourceKey(.route, "default", "hello")]?.route?.paths, ["/a"])
+        // Fixed: accepted and no longer held.
+        try write("admin.yaml", routeDoc("admin", "/admin/*", "plugins: {key-auth: {keys: [{value: k}]}}"))
+        r.reconcileNow("fixed")
+        XCTAssertEqual(rec.last?.heldClosed.isEmpty, true)
+        XCTAssertNotNil(rec.last?.resources[ResourceKey(.route, "default", "admin")])
+    }
+
     func testBrokenFileKeepsItsLastGoodResources() throws {
         try write("up.yaml", upstream)
         try write("route.yaml", route("/a"))
@@ -194,8 +260,8 @@ final class KeyringStateTests: XCTestCase {
         let state = try String(contentsOfFile: stateDir + "/state.json", encoding: .utf8)
         XCTAssertFalse(state.contains(secret))
         XCTAssertFalse(state.contains(k1), "the Keyring's material is never stored in plaintext")
-        XCTAssertTrue(state.contains("$enc:v1:k1:"), state)
-        XCTAssertTrue(state.contains("$enc:v1:master:"), state)
+        XCTAssertTrue(state.contains("$enc:v2:k1:"), state)
+        XCTAssertTrue(state.contains("$enc:v2:master:"), state)
 
         try FileManager.default.removeItem(atPath: dir)
         let (again, rec) = try make(master: "a master passphrase")
@@ -217,7 +283,7 @@ final class KeyringStateTests: XCTestCase {
 
     func testRemovingAKeyThatStillProtectsValuesIsRefused() throws {
         let ring = try Keyring(materials: [(id: "k1", material: k1)])
-        let enc = try ring.encrypt(plaintext: Array("hook-secret".utf8), fieldPath: SensitiveValues.boundPath("spec.hmacSecret"))
+        let enc = try ring.encrypt(plaintext: Array("hook-secret".utf8), binding: SensitiveValues.binding(ResourceKey(.contactPoint, "default", "ops"), "spec.hmacSecret"))
         try keyring([("k1", k1)]).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8)
         try contactPoint("{encrypted: \"\(enc)\"}").write(toFile: dir + "/cp.yaml", atomically: true, encoding: .utf8)
         let (r, rec) = try make()
@@ -254,12 +320,12 @@ extension KeyringStateTests {
         try ring([("k1", k1)])
         let (r, rec) = try make(master: "master passphrase")
         r.reconcileNow("k1")
-        XCTAssertTrue(try state().contains("$enc:v1:k1:"))
+        XCTAssertTrue(try state().contains("$enc:v2:k1:"))
         // 2. k2 added first: everything still decrypts, stored values stay under k1 until reencrypt.
         try ring([("k2", k2), ("k1", k1)])
         r.reconcileNow("k2 first")
         XCTAssertEqual(rec.last?.resources[ResourceKey(.keyring, "default", "default")]?.keyring?.keys.map(\.id), ["k2", "k1"])
-        XCTAssertTrue(try state().contains("$enc:v1:k1:"), "stored values are not silently moved")
+        XCTAssertTrue(try state().contains("$enc:v2:k1:"), "stored values are not silently moved")
         // 3. Removing k1 is refused, naming the key and the count; the old Keyring keeps serving.
         try ring([("k2", k2)])
         r.reconcileNow("drop k1")
@@ -274,7 +340,7 @@ extension KeyringStateTests {
         // 5. Now removing k1 is accepted.
         r.reconcileNow("drop k1 again")
         XCTAssertEqual(rec.last?.resources[ResourceKey(.keyring, "default", "default")]?.keyring?.keys.map(\.id), ["k2"])
-        XCTAssertFalse(try state().contains("$enc:v1:k1:"))
+        XCTAssertFalse(try state().contains("$enc:v2:k1:"))
         // 6. Restart from state.json alone: everything decrypts.
         try FileManager.default.removeItem(atPath: dir)
         let (again, rec2) = try make(master: "master passphrase")
@@ -287,13 +353,13 @@ extension KeyringStateTests {
 
     func testBadCiphertextIsAClearErrorNamingTheField() throws {
         let ring = try Keyring(materials: [(id: "k1", material: k1)])
-        let good = try ring.encrypt(plaintext: Array("x".utf8), fieldPath: "spec.hmacSecret")
+        let good = try ring.encrypt(plaintext: Array("x".utf8), binding: SensitiveValues.binding(ResourceKey(.contactPoint, "default", "ops"), "spec.hmacSecret"))
         let values = SensitiveValues(master: nil, lookup: nil)
         let key = ResourceKey(.contactPoint, "default", "ops")
         let cases: [(String, String)] = [
             (String(good.dropLast(6)) + "AAAA==", "cannot decrypt"),                    // corrupted
-            ("$enc:v1:k1:", "cannot decrypt"),                                          // truncated
-            ("$enc:v1:k9:" + (good.split(separator: ":").last.map(String.init) ?? ""), "cannot decrypt with key \"k9\""),  // unknown key
+            ("$enc:v2:k1:", "cannot decrypt"),                                          // truncated
+            ("$enc:v2:k9:" + (good.split(separator: ":").last.map(String.init) ?? ""), "cannot decrypt with key \"k9\""),  // unknown key
         ]
         for (enc, want) in cases {
             XCTAssertThrowsError(try values.plaintext(Sensitive(.encrypted(enc)), key: key, path: "spec.hmacSecret", keyring: ring)) {
@@ -306,8 +372,18 @@ extension KeyringStateTests {
         }
         // A wrong master key fails to decrypt the Keyring's material, clearly.
         let master = try Keyring(materials: [(id: SensitiveValues.masterKeyID, material: "right")])
-        let sealed = try master.encrypt(plaintext: Array(k1.utf8), fieldPath: "spec.keys[].material")
+        let sealed = try master.encrypt(plaintext: Array(k1.utf8), binding: SensitiveValues.binding(ResourceKey(.keyring, "default", "default"), "spec.keys[0].material"))
         let wrong = SensitiveValues(master: try Keyring(materials: [(id: SensitiveValues.masterKeyID, material: "wrong")]), lookup: nil)
         XCTAssertThrowsError(try wrong.plaintext(Sensitive(.encrypted(sealed)), key: ResourceKey(.keyring, "default", "default"), path: "spec.keys[0].material", keyring: nil))
+    }
+}
+
+/// A state file is input too: a number in it must not be able to trap the next reconcile.
+final class StateFileBoundsTests: XCTestCase {
+    func testGenerationNearIntMaxIsRefused() {
+        let doc = { (gen: String) in Array("{\"generation\":\(gen),\"hash\":\"\",\"origin\":\"dir\",\"resources\":[]}\n".utf8) }
+        XCTAssertEqual(StateFile.decode(doc("7"), path: "state.json")?.generation, 7)
+        XCTAssertNil(StateFile.decode(doc("9223372036854775807"), path: "state.json"))
+        XCTAssertNil(StateFile.decode(doc("-1"), path: "state.json"))
     }
 }

@@ -151,10 +151,14 @@ final class SnapshotBuilderTests: XCTestCase {
         XCTAssertEqual(hashOf(out), hashOf(again))
     }
 
-    func testUnresolvableSecretFailsClosed() {
+    func testUnresolvableSecretFailsClosed() throws {
         // inlineOnly cannot read SecretRefs: the route must not be served, and the reason says why.
         let out = SnapshotBuilder.build(state(secured))
-        XCTAssertNil(out.snapshot.routes.first { $0.id == "shop/secured" }, "fail closed")
+        let kept = try XCTUnwrap(out.snapshot.routes.first { $0.id == "shop/secured" }, "kept in place, not dropped")
+        XCTAssertEqual(kept.notServed, .secretUnavailable)
+        XCTAssertEqual(kept.paths, ["/s"])
+        XCTAssertTrue(kept.plugins.isEmpty, "nothing of the route's policy half-applied")
+        XCTAssertEqual(kept.upstream, "")
         let why = out.notServed[ResourceKey(.route, "shop", "secured")] ?? ""
         XCTAssertTrue(why.contains("key-auth"), why)
         XCTAssertTrue(why.contains("spec.plugins.key-auth.keys[0]"), why)
@@ -166,8 +170,38 @@ final class SnapshotBuilderTests: XCTestCase {
             return try SnapshotBuilder.inlineOnly(value, key, path)
         }
         let out2 = SnapshotBuilder.build(state(secured), resolve: partial)
-        XCTAssertTrue(out2.snapshot.routes.isEmpty)
+        XCTAssertEqual(out2.snapshot.routes.map(\.notServed), [.secretUnavailable])
         XCTAssertTrue(out2.notServed[ResourceKey(.route, "shop", "secured")]?.contains("limit-count") ?? false)
+    }
+
+    func testNotServedRouteKeepsItsMatchKeysOnly() throws {
+        let out = SnapshotBuilder.build(state("""
+        apiVersion: rampart.io/v1alpha1
+        kind: Upstream
+        metadata: {name: discovered, namespace: shop}
+        spec: {service: {name: orders, port: 8080}}
+        ---
+        apiVersion: rampart.io/v1alpha1
+        kind: Route
+        metadata: {name: orders, namespace: shop}
+        spec:
+          hosts: ["api.example.com"]
+          paths: ["/orders/*"]
+          methods: [GET]
+          headers: [{name: x-canary, value: "1"}]
+          priority: 7
+          upstreamRef: {name: discovered}
+          plugins: {key-auth: {keys: [{value: k1}]}}
+        """))
+        let r = try XCTUnwrap(out.snapshot.routes.first)
+        XCTAssertEqual(r.notServed, .upstreamNotServed)
+        XCTAssertEqual(r.hosts, ["api.example.com"])
+        XCTAssertEqual(r.paths, ["/orders/*"])
+        XCTAssertEqual(r.methods, ["GET"])
+        XCTAssertEqual(r.headers, [HeaderPair(name: "x-canary", value: "1")])
+        XCTAssertEqual(r.priority, 7)
+        XCTAssertTrue(r.plugins.isEmpty)
+        XCTAssertEqual(out.notServed[ResourceKey(.route, "shop", "orders")], "Upstream shop/discovered is not served")
     }
 
     func testRedisTLSIsNotServed() {
@@ -181,7 +215,8 @@ final class SnapshotBuilderTests: XCTestCase {
           plugins:
             limit-count: {count: 1, window: 1s, policy: redis, redis: {host: 127.0.0.1, tls: true}}
         """))
-        XCTAssertTrue(out.snapshot.routes.isEmpty)
+        XCTAssertEqual(out.snapshot.routes.map(\.notServed), [.pluginInvalid], "a plugin this build cannot enforce")
+        XCTAssertTrue(out.snapshot.upstreams.isEmpty, "its inline upstream is not built")
         XCTAssertTrue(out.notServed[ResourceKey(.route, "shop", "tls")]?.contains("tls") ?? false)
     }
 }

@@ -76,7 +76,7 @@ final class PluginTests: XCTestCase {
         defer { g.stop() }
         XCTAssertNotNil(g.gateway.rejectedRoutes["default/bad"])
         XCTAssertEqual(g.get("/good")?.status, 200)
-        XCTAssertEqual(g.get("/bad")?.status, 404)
+        XCTAssertEqual(g.get("/bad")?.status, 503, "kept in place as not served")
     }
 
     func testAccessLogToFile() throws {

@@ -21,6 +21,53 @@ final class ValidationTests: XCTestCase {
         decode(yaml).diagnostics.filter { $0.severity == .error }.map(\.description)
     }
 
+    /// A Route rejected only for what it does keeps its match keys (to be held closed); one whose match is broken does not.
+    func testRejectedRoutesWithAnIntactMatchKeepTheirMatchKeysOnly() throws {
+        let r = decode("""
+        apiVersion: rampart.io/v1alpha1
+        kind: Route
+        metadata: {name: admin, labels: {rampart.io/gateway-group: edge}}
+        spec:
+          hosts: [api.example.com]
+          paths: ["/admin/*"]
+          methods: [GET]
+          headers: [{name: x-canary, value: "1"}]
+          priority: 3
+          upstreamRef: {name: web}
+          plugins: {key-auth: {keys: [{secretRef: {name: k}}], heder: x-key}}
+        ---
+        apiVersion: rampart.io/v1alpha1
+        kind: Route
+        metadata: {name: badpath}
+        spec: {paths: ["admin/*"], upstreamRef: {name: web}, plugins: {key-auht: {}}}
+        ---
+        apiVersion: rampart.io/v1alpha1
+        kind: Route
+        metadata: {name: Bad_Name}
+        spec: {paths: ["/x/*"], upstreamRef: {name: web}, plugins: {key-auht: {}}}
+        """)
+        XCTAssertEqual(r.rejected.count, 3)
+        XCTAssertEqual(r.closedRoutes.map(\.key.name), ["admin"])
+        let held = try XCTUnwrap(r.closedRoutes.first)
+        XCTAssertEqual(held.metadata.gatewayGroup, "edge")
+        let spec = try XCTUnwrap(held.route)
+        XCTAssertEqual(spec.hosts, ["api.example.com"])
+        XCTAssertEqual(spec.paths, ["/admin/*"])
+        XCTAssertEqual(spec.methods, ["GET"])
+        XCTAssertEqual(spec.headers.items.map(\.name), ["x-canary"])
+        XCTAssertEqual(spec.priority, 3)
+        XCTAssertNil(spec.upstreamRef)
+        XCTAssertNil(spec.plugins.keyAuth, "nothing of what it does")
+
+        let table: [([String], Bool)] = [
+            (["spec.plugins.key-auth.heder"], true), (["spec.upstreamRef"], true), (["spec.plugin"], true), ([], true),
+            (["spec.paths[0]"], false), (["spec.paths"], false), (["spec.hosts[1]"], false), (["spec.methods[0]"], false),
+            (["spec.headers[0].name"], false), (["spec.priority"], false), (["spec"], false), (["metadata.name"], false),
+            (["apiVersion"], false), ([""], false), (["spec.plugins.cors", "spec.paths[0]"], false),
+        ]
+        for (paths, intact) in table { XCTAssertEqual(RouteSpec.matchIsIntact(errorPaths: paths), intact, "\(paths)") }
+    }
+
     func testTenMistakesOneLineEachInFileOrder() throws {
         let files = try ManifestFiles.collect([Self.fixtures + "/ten-mistakes"])
         let r = ManifestLoader().load(files: files)
@@ -144,7 +191,7 @@ final class ValidationTests: XCTestCase {
         apiVersion: rampart.io/v1alpha1
         kind: Keyring
         metadata: {name: k2}
-        spec: {keys: [{id: a, material: {encrypted: "$enc:v1:a:AAAA"}}]}
+        spec: {keys: [{id: a, material: {encrypted: "$enc:v2:a:AAAA"}}]}
         ---
         apiVersion: rampart.io/v1alpha1
         kind: AlertRule
@@ -159,6 +206,34 @@ final class ValidationTests: XCTestCase {
         XCTAssertTrue(all.contains("spec.keys[0].material.secretRef: SecretRef default/km does not exist"), all)
         XCTAssertTrue(all.contains("already has Keyring default/k1"), all)
         XCTAssertTrue(all.contains("spec.condition.threshold: 2 is not a ratio (0..1)"), all)
+    }
+
+    /// A legacy `$enc:v1:` value decrypts in any resource's same field, so a manifest author could paste
+    /// another resource's secret into their own: manifests refuse it, naming where and how to re-make it.
+    func testLegacyEncryptedValuesAreRefusedNamingTheFieldAndTheFix() throws {
+        let doc = """
+        apiVersion: rampart.io/v1alpha1
+        kind: SecretRef
+        metadata: {name: evil, namespace: team}
+        spec:
+          provider: vault
+          vault:
+            address: https://vault.example
+            path: secret/x
+            auth: {token: {encrypted: "$enc:v1:k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}
+        """
+        let r = decode(doc, dev: true)
+        XCTAssertEqual(r.resources.count, 0)
+        XCTAssertEqual(r.rejected, [ResourceKey(.secretRef, "team", "evil")])
+        let all = r.diagnostics.filter { $0.severity == .error }.map(\.description).joined(separator: "\n")
+        XCTAssertTrue(all.contains("t.yaml:9:"), all)
+        XCTAssertTrue(all.contains("SecretRef team/evil: spec.vault.auth.token: a legacy $enc:v1: value"), all)
+        XCTAssertTrue(all.contains("rampart encrypt PATH --resource SecretRef/team/evil --field spec.vault.auth.token"), all)
+        // The current form passes; Rampart's own state.json (and only it) reads legacy values, to re-bind them.
+        XCTAssertEqual(decode(doc.replacingOccurrences(of: "$enc:v1:", with: "$enc:v2:"), dev: true).resources.count, 1)
+        XCTAssertEqual(ManifestDecoder(dev: true, acceptsLegacyEncrypted: true).decode(file: "state.json", bytes: Array(doc.utf8)).resources.count, 1)
+        // Unknown versions are malformed, not legacy.
+        XCTAssertTrue(errors(doc.replacingOccurrences(of: "$enc:v1:", with: "$enc:v3:")).joined().contains("expected \"$enc:v2:KEYID:BASE64\""))
     }
 
     func testValueParsers() {

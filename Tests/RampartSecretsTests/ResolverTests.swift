@@ -121,6 +121,26 @@ final class ResolverTests: XCTestCase {
                         ["first-pw", "second-pw"])
     }
 
+    /// Snapshots built while a ref had no value went without it (its Route not served): the first value is a change.
+    func testFirstValueAfterFailuresIsAChange() throws {
+        let clock = TestClock()
+        let changes = Changes()
+        let p = ScriptedProvider([.failure(SecretError(.notFound, ref: "shop/k", "file: no such file"))])
+        let r = SecretResolver(backoff: .init(baseMs: 1_000, maxMs: 4_000, jitter: 0), now: clock.fn, random: { 0 }, onChange: { changes.add($0) })
+        r.register("shop/k", provider: p, refreshIntervalMs: 60_000)
+        XCTAssertThrowsError(try r.value(for: "shop/k"))
+        p.set([.success("the-key")])
+        clock.advance(1)
+        XCTAssertEqual(r.tick(), ["shop/k"])
+        XCTAssertEqual(changes.all, ["shop/k"])
+        XCTAssertEqual(try r.value(for: "shop/k"), "the-key")
+        // A first value that never failed is no change (the build that asked for it already has it).
+        let q = ScriptedProvider([.success("fresh")])
+        r.register("shop/q", provider: q, refreshIntervalMs: 60_000)
+        XCTAssertEqual(try r.value(for: "shop/q"), "fresh")
+        XCTAssertEqual(changes.all, ["shop/k"])
+    }
+
     func testFailureWithoutValueThrowsProviderErrorAndUnknownRef() {
         let clock = TestClock()
         let p = ScriptedProvider([.failure(SecretError(.notFound, ref: "shop/x", "aws: ResourceNotFoundException"))])

@@ -121,6 +121,7 @@ final class EventLoop {
     let pathScratch: UnsafeMutablePointer<UInt8>
     let pathScratchCapacity: Int
     static let headMethod: [UInt8] = Array("HEAD".utf8)
+    static let traceMethod: [UInt8] = Array("TRACE".utf8)
     static let highWater = 256 * 1024
     static let lowWater = 64 * 1024
     static let tickMs: Int64 = 50
@@ -339,7 +340,7 @@ final class EventLoop {
             setOwner(fd, .client(c))
             c.interest = evIn
             add(fd, serial: c.serial, events: evIn)
-            c.deadline = now + Int64(gw.config.headerTimeoutMs)
+            c.deadline = now.addingSaturated(gw.config.headerTimeoutMs)
             c.deadlineKind = .header
         }
     }
@@ -498,7 +499,7 @@ final class EventLoop {
             closeUpstreamFd(u)
             return
         }
-        u.idleDeadline = now + Int64(ka.idleTimeoutMs)
+        u.idleDeadline = now.addingSaturated(ka.idleTimeoutMs)
         u.inBuf.shrinkIfIdle(to: 16 * 1024)
         list.append(u)
         pool[u.node.address] = list

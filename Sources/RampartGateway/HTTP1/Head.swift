@@ -252,6 +252,22 @@ enum HeadParser {
         return v
     }
 
+    /// Whether the whitespace around a header's value holds a tab. RFC 9110 allows it, but nginx and
+    /// some backends do not read a tab-padded framing header alike, so framing headers may not have one.
+    static func hasTabPadding(_ p: UnsafePointer<UInt8>, _ hd: HeaderRef) -> Bool {
+        var i = Int(hd.valueStart) - 1
+        while p[i] == ASCII.sp || p[i] == ASCII.tab {
+            if p[i] == ASCII.tab { return true }
+            i -= 1
+        }
+        i = Int(hd.valueStart) + Int(hd.valueLen)
+        while p[i] == ASCII.sp || p[i] == ASCII.tab {
+            if p[i] == ASCII.tab { return true }
+            i += 1
+        }
+        return false
+    }
+
     @inline(__always)
     static func isToken(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
         for k in 0..<n where !ASCII.tchar[Int(p[k])] { return false }
@@ -329,7 +345,7 @@ enum HeadParser {
             switch h.kinds[idx] {
             case .contentLength:
                 if cl >= 0 { return .error(400) }            // repeated
-                guard let v = parseContentLength(p + vs, vl) else { return .error(400) }
+                guard let v = parseContentLength(p + vs, vl), !hasTabPadding(p, hd) else { return .error(400) }
                 cl = v
             case .transferEncoding:
                 if sawTE { return .error(400) }
@@ -346,6 +362,10 @@ enum HeadParser {
                     }
                 }
                 if bad || tokens == 0 || !lastChunked { return .error(400) }
+                // A coding the gateway does not apply (gzip, identity, ...) in front of chunked would be
+                // forwarded unapplied, and a backend reading the first coding frames the body otherwise.
+                if tokens > 1 { return .error(501) }
+                if hasTabPadding(p, hd) { return .error(400) }
                 chunked = true
             case .host:
                 if h.hostIndex >= 0 { return .error(400) }

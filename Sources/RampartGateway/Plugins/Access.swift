@@ -90,7 +90,7 @@ extension EventLoop {
         c.parked = true
         c.phase = .proxying
         c.reqBodyDone = false
-        c.deadline = now + Int64(timeoutMs)
+        c.deadline = now.addingSaturated(timeoutMs)
         c.deadlineKind = .body
     }
 

@@ -203,7 +203,7 @@ extension EventLoop {
         if let d = decided {
             count = d
         } else if let redis = lc.redis {
-            parkForRedis(c, redis, key: lc.redisKey(key, window: window), ttlMs: lc.windowMs + 1000)
+            parkForRedis(c, redis, key: lc.redisKey(key, window: window), ttlMs: Int(Int64(lc.windowMs).addingSaturated(1000)))
             return nil
         } else {
             count = LocalCounters.shared.hit(hash: lc.localHash(key), window: UInt64(window))
@@ -215,7 +215,7 @@ extension EventLoop {
             return nil
         }
         c.rlRemaining = max(0, lc.limit - count)
-        c.rlReset = Int((resetMs + 999) / 1000)
+        c.rlReset = Int(resetMs.addingSaturated(999) / 1000)
         if count > lc.limit {
             rejectHead(c, 429, keepAlive: true) { o in self.appendRateLimit(c, lc, o, retryAfter: true) }
             return nil

@@ -103,6 +103,19 @@ final class CompiledPlugins: Sendable {
         self.stripRequest = stripRequest
     }
 
+    /// No plugins: what a not-served route carries (it answers before any plugin would run).
+    static let none = CompiledPlugins()
+
+    private init() {
+        ipAllow = []; ipDeny = []; hasIPRestriction = false
+        respSet = []; respSetLower = []; respAdd = []; respRemove = []; hasResponseHeaders = false
+        rewriteURI = nil; rewriteRegex = nil; rewriteHost = nil
+        reqSet = []; reqSetLower = []; reqAdd = []; reqRemove = []; hasRewrite = false
+        cors = nil
+        keyAuth = nil; basicAuth = nil; limitCount = nil
+        stripRequest = []
+    }
+
     private static func validateHeader(_ name: [UInt8], _ value: [UInt8]) throws {
         guard !name.isEmpty, name.allSatisfy({ ASCII.tchar[Int($0)] }),
               value.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == ASCII.tab }) else {

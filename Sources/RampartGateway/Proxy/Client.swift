@@ -20,16 +20,16 @@ extension EventLoop {
             case .readingHead:
                 if !c.sawFirstByte {
                     c.sawFirstByte = true
-                    c.deadline = now + Int64(gw.config.headerTimeoutMs)
+                    c.deadline = now.addingSaturated(gw.config.headerTimeoutMs)
                     c.deadlineKind = .header
                 }
             case .proxying:
                 if !c.reqBodyDone {
-                    c.deadline = now + Int64(gw.config.bodyTimeoutMs)
+                    c.deadline = now.addingSaturated(gw.config.bodyTimeoutMs)
                     c.deadlineKind = .body
                 }
             case .tunnel:
-                c.deadline = now + Int64(gw.config.idleTimeoutMs)
+                c.deadline = now.addingSaturated(gw.config.idleTimeoutMs)
             case .closing:
                 buf.clear()
                 return
@@ -76,7 +76,7 @@ extension EventLoop {
                 if buf.isEmpty { return }
                 if !c.sawFirstByte {
                     c.sawFirstByte = true
-                    c.deadline = now + Int64(gw.config.headerTimeoutMs)
+                    c.deadline = now.addingSaturated(gw.config.headerTimeoutMs)
                     c.deadlineKind = .header
                 }
                 if !c.logLine.isEmpty { c.logLine.removeAll(keepingCapacity: true) }
@@ -166,7 +166,7 @@ extension EventLoop {
             }
         }
         if c.reqBodyDone && c.deadlineKind == .body {
-            c.deadline = now + Int64(c.route?.timeouts.readMs ?? 60_000)
+            c.deadline = now.addingSaturated(c.route?.timeouts.readMs ?? 60_000)
             c.deadlineKind = .upstream
         }
         if !u.connecting { flushUpstream(u) }
@@ -196,10 +196,12 @@ extension EventLoop {
         case 401: return "Unauthorized"
         case 403: return "Forbidden"
         case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
         case 408: return "Request Timeout"
         case 413: return "Content Too Large"
         case 414: return "URI Too Long"
         case 417: return "Expectation Failed"
+        case 421: return "Misdirected Request"
         case 429: return "Too Many Requests"
         case 431: return "Request Header Fields Too Large"
         case 499: return "Client Closed Request"
@@ -218,9 +220,11 @@ extension EventLoop {
         case 401: return "{\"error\":\"unauthorized\"}"
         case 403: return "{\"error\":\"forbidden\"}"
         case 404: return "{\"error\":\"no route\"}"
+        case 405: return "{\"error\":\"method not allowed\"}"
         case 408: return "{\"error\":\"request timeout\"}"
         case 414: return "{\"error\":\"uri too long\"}"
         case 417: return "{\"error\":\"expectation failed\"}"
+        case 421: return "{\"error\":\"misdirected request\"}"
         case 429: return "{\"error\":\"too many requests\"}"
         case 431: return "{\"error\":\"request header fields too large\"}"
         case 502: return "{\"error\":\"bad gateway\"}"
@@ -250,13 +254,14 @@ extension EventLoop {
 
     /// A response the gateway makes itself (404, 403, 503, ...) once a head is parsed.
     /// Keeps the connection when the request had no body and the client allows it.
-    func localResponse(_ c: ClientConn, status: Int, extra: ((ByteBuffer) -> Void)? = nil) {
+    /// `body` replaces `errorBody(status)` (a not-served route's reason).
+    func localResponse(_ c: ClientConn, status: Int, body: [UInt8]? = nil, extra: ((ByteBuffer) -> Void)? = nil) {
         let keep = c.keepAlive && c.reqFraming == .none && !draining
         if let u = c.upstream {
             c.upstream = nil
             closeUpstreamFd(u)
         }
-        writeLocal(c, status: status, close: !keep, extra: extra)
+        writeLocal(c, status: status, close: !keep, body: body, extra: extra)
         recordRequest(c, route: c.route?.config.id ?? "", status: status)
         c.route = nil
         c.snapshot = nil
@@ -270,7 +275,7 @@ extension EventLoop {
         flushClient(c)
     }
 
-    func writeLocal(_ c: ClientConn, status: Int, close: Bool, extra: ((ByteBuffer) -> Void)? = nil) {
+    func writeLocal(_ c: ClientConn, status: Int, close: Bool, body: [UInt8]? = nil, extra: ((ByteBuffer) -> Void)? = nil) {
         let o = c.outBuf
         c.respStatus = status
         c.respStarted = true
@@ -282,7 +287,7 @@ extension EventLoop {
             o.append("\r\n")
         } else {
             o.append("\r\nContent-Type: application/json\r\nContent-Length: ")
-            o.appendDecimal(EventLoop.errorBody(status).utf8CodeUnitCount + 1)
+            o.appendDecimal((body?.count ?? EventLoop.errorBody(status).utf8CodeUnitCount) + 1)
             o.append("\r\n")
         }
         if !c.requestId.isEmpty {
@@ -294,7 +299,7 @@ extension EventLoop {
         if close { o.append("Connection: close\r\n") } else if c.minor == 0 { o.append("Connection: keep-alive\r\n") }
         o.append("\r\n")
         if status != 204 && !c.isHeadMethod {
-            o.append(EventLoop.errorBody(status))
+            if let body { o.append(body) } else { o.append(EventLoop.errorBody(status)) }
             o.append(ASCII.lf)
         }
     }
@@ -312,7 +317,7 @@ extension EventLoop {
         c.requestId.removeAll(keepingCapacity: true)
         c.corsOrigin.removeAll(keepingCapacity: true)
         c.bytesSent = 0
-        c.deadline = now + Int64(gw.config.idleTimeoutMs)
+        c.deadline = now.addingSaturated(gw.config.idleTimeoutMs)
         c.deadlineKind = .idle
         c.inBuf.shrinkIfIdle(to: 16 * 1024)
         c.outBuf.shrinkIfIdle(to: 16 * 1024)

@@ -79,6 +79,7 @@ final class ClientConn {
     var tlsState = TLSIOState()
     var isTLS = false
     var clientCertSubject: [UInt8] = []   // verified client certificate subject (mTLS), or empty
+    var verifiedPolicy: [UInt8] = []      // TLSPolicy.identity of the SSL the client certificate verified under, or empty
 
     init(fd: Int32, serial: UInt32, peer: SocketAddress, trusted: Bool, bufferSize: Int) {
         self.fd = fd

@@ -60,6 +60,14 @@ extension EventLoop {
         }
         if !EventLoop.hostIsValid(p + hostStart, hostLen) { return rejectHead(c, 400) }
         let hostNameLen = EventLoop.hostWithoutPort(p + hostStart, hostLen)
+        if h.minor == 1 || hostLen > 0, !EventLoop.hostNameIsWellFormed(p + hostStart, hostNameLen) {
+            return rejectHead(c, 400)
+        }
+        // TRACE echoes the request, cookies and credentials included, to whoever can run script (XST).
+        if h.methodLen == 5 && bytesEqual(p + h.methodStart, 5, EventLoop.traceMethod) {
+            return rejectHead(c, 405, keepAlive: true)
+        }
+        if !snap.hostBinding.admits(c, p + hostStart, hostNameLen) { return rejectHead(c, 421, keepAlive: true) }
 
         // Route.
         let ri = snap.router.match(host: p + hostStart, hostLen: hostNameLen, path: path.base, pathLen: path.count,
@@ -85,6 +93,8 @@ extension EventLoop {
         let route = snap.routes[Int(ri)]
         c.route = route
         c.snapshot = snap
+        // Fail closed: a route that cannot be enforced answers 503 itself, before any plugin or upstream work.
+        if let body = route.notServedBody { return answerNotServed(c, p, h, path: path, body: body) }
         if gw.accessLogFd >= 0, let ka = route.plugins.keyAuth, !ka.query.isEmpty, q < tend {
             fillLogLine(c, p, h, path: path.base, pathLen: path.count, queryStart: q, queryEnd: tend, keyParam: ka.query)
         }
@@ -163,13 +173,21 @@ extension EventLoop {
     }
 
     /// Consumes the head and answers locally.
-    func rejectHead(_ c: ClientConn, _ status: Int, keepAlive: Bool = false, extra: ((ByteBuffer) -> Void)? = nil) {
+    func rejectHead(_ c: ClientConn, _ status: Int, keepAlive: Bool = false, body: [UInt8]? = nil, extra: ((ByteBuffer) -> Void)? = nil) {
         c.inBuf.consume(c.head.headLength)
         if keepAlive {
-            localResponse(c, status: status, extra: extra)
+            localResponse(c, status: status, body: body, extra: extra)
         } else {
             localError(c, status: status)
         }
+    }
+
+    /// A not-served route's 503 `{"error":"route not served","reason":...}`. Its plugins are gone, so
+    /// the name of its key-auth query parameter is unknown: the query, which may carry a client's
+    /// key, is left out of the access log.
+    func answerNotServed(_ c: ClientConn, _ p: UnsafePointer<UInt8>, _ h: RequestHead, path: PathNormalForm.Normalized, body: [UInt8]) {
+        if gw.accessLogFd >= 0 { fillLogLine(c, p, h, path: path.base, pathLen: path.count, queryStart: 0, queryEnd: 0, keyParam: nil) }
+        rejectHead(c, 503, keepAlive: true, body: body)
     }
 
     // MARK: validation helpers
@@ -182,6 +200,14 @@ extension EventLoop {
                 || c == UInt8(ascii: "[") || c == UInt8(ascii: "]")
             if !ok { return false }
         }
+        return true
+    }
+
+    /// A host name that names something: not empty, no empty label (`..`, a leading `.`).
+    static func hostNameIsWellFormed(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        if n == 0 || p[0] == UInt8(ascii: ".") { return false }
+        if p[0] == UInt8(ascii: "[") { return n > 2 && p[n - 1] == UInt8(ascii: "]") }
+        for i in 1..<max(1, n) where p[i] == UInt8(ascii: ".") && p[i - 1] == UInt8(ascii: ".") { return false }
         return true
     }
 

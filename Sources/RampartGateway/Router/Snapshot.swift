@@ -1,4 +1,5 @@
-/// One route, compiled.
+/// One route, compiled. A not-served route keeps its match keys and place in the router and
+/// carries the 503 body it answers with instead of plugins and an upstream.
 final class CompiledRoute: Sendable {
     let config: RouteConfig
     let methods: [[UInt8]]
@@ -6,14 +7,37 @@ final class CompiledRoute: Sendable {
     let upstream: CompiledUpstream?
     let timeouts: Timeouts
     let plugins: CompiledPlugins
+    /// `{"error":"route not served","reason":CODE}` when the route is not served; nil when it is.
+    let notServedBody: [UInt8]?
 
-    init(config: RouteConfig, upstream: CompiledUpstream?, loops: Int = 1) throws {
+    convenience init(config: RouteConfig, upstream: CompiledUpstream?, loops: Int = 1) throws {
+        if let reason = config.notServed {
+            self.init(config: config, upstream: nil, plugins: .none, notServed: reason)
+        } else {
+            self.init(config: config, upstream: upstream, plugins: try CompiledPlugins(config.plugins, routeID: config.id, loops: loops),
+                      notServed: nil)
+        }
+    }
+
+    /// `config`'s match keys, kept in place as not served with `reason`.
+    static func notServed(_ config: RouteConfig, reason: NotServedReason) -> CompiledRoute {
+        let kept = RouteConfig.notServed(id: config.id, hosts: config.hosts, paths: config.paths, methods: config.methods,
+                                         headers: config.headers, priority: config.priority, reason: reason)
+        return CompiledRoute(config: kept, upstream: nil, plugins: .none, notServed: reason)
+    }
+
+    private init(config: RouteConfig, upstream: CompiledUpstream?, plugins: CompiledPlugins, notServed: NotServedReason?) {
         self.config = config
         methods = config.methods.map { Array($0.utf8) }
         headerConds = config.headers.map { (lowerBytes($0.name), Array($0.value.utf8)) }
         self.upstream = upstream
         timeouts = config.timeout ?? upstream?.config.timeout ?? Timeouts()
-        plugins = try CompiledPlugins(config.plugins, routeID: config.id, loops: loops)
+        self.plugins = plugins
+        notServedBody = notServed.map(CompiledRoute.notServedBody)
+    }
+
+    static func notServedBody(_ reason: NotServedReason) -> [UInt8] {
+        Array("{\"error\":\"route not served\",\"reason\":\"\(reason.rawValue)\"}".utf8)
     }
 }
 
@@ -23,14 +47,17 @@ final class CompiledSnapshot: Sendable {
     let routes: [CompiledRoute]
     let router: Router
     let upstreams: [String: CompiledUpstream]
-    /// Routes rejected while compiling (bad plugin config): id → reason.
+    /// Routes whose plugins failed to compile (kept in the router as not served): id → reason.
     let rejected: [String: String]
     /// The TLS listeners' certificates (nil only if OpenSSL could not make a context).
     let tls: ServerTLS?
+    /// Hosts whose SSL requires a client certificate (TLS/HostBinding.swift).
+    let hostBinding: HostBinding
 
     init(_ s: GatewaySnapshot, registry: HealthRegistry, loops: Int, ticketKey: [UInt8] = []) {
         generation = s.generation
         tls = ServerTLS(certificates: s.certificates, ticketKey: ticketKey)
+        hostBinding = HostBinding(s.certificates, withheld: s.withheldClientAuth)
         var ups: [String: CompiledUpstream] = [:]
         for (k, u) in s.upstreams {
             ups[k] = CompiledUpstream(key: k, config: u, registry: registry, loops: loops)
@@ -41,7 +68,9 @@ final class CompiledSnapshot: Sendable {
             do {
                 routes.append(try CompiledRoute(config: r, upstream: ups[r.upstream], loops: loops))
             } catch {
+                // Fail closed: a route whose plugins cannot be enforced still shadows less specific routes.
                 rejected[r.id] = "\(error)"
+                routes.append(CompiledRoute.notServed(r, reason: .pluginInvalid))
             }
         }
         self.routes = routes

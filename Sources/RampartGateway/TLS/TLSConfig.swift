@@ -25,6 +25,19 @@ public struct ClientAuthConfig: Sendable {
     }
 }
 
+/// A server SSL that requires a client certificate but cannot be served (its certificate, key or CA
+/// failed): its names answer 421 instead of being served without the client certificate (fail closed).
+public struct WithheldClientAuth: Sendable, Equatable {
+    /// `namespace/name` of the SSL resource.
+    public var name: String
+    public var snis: [String]
+
+    public init(name: String, snis: [String]) {
+        self.name = name
+        self.snis = snis
+    }
+}
+
 /// A certificate served on the TLS listeners, chosen by SNI.
 public struct ServerCertificate: Sendable, CustomStringConvertible {
     /// Where it came from (`namespace/name` of the SSL resource), for logs and errors.

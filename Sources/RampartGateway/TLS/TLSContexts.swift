@@ -118,13 +118,18 @@ final class ServerTLSEntry: @unchecked Sendable {
     let verifyMode: Int32
     let depth: Int32
     let minVersion: Int32
+    /// `TLSPolicy.identity`: this context's session ID context, and what the Host binding compares.
+    let identity: [UInt8]
+    let ticketKey: PolicyTicketKey
 
-    init(_ cert: ServerCertificate) throws {
+    init(_ cert: ServerCertificate, ticketSecret: [UInt8]) throws {
         guard let ctx = SSL_CTX_new(TLS_server_method()) else {
             throw GatewayError.invalidConfig("SSL \(cert.name): SSL_CTX_new failed: \(TLSText.drainErrors())")
         }
         self.ctx = ctx
         name = cert.name
+        identity = TLSPolicy.identity(cert)
+        ticketKey = PolicyTicketKey(secret: ticketSecret, identity: identity)
         minVersion = Int32(cert.minVersion == .tls13 ? TLS1_3_VERSION : TLS1_2_VERSION)
         if let ca = cert.clientAuth {
             verifyMode = SSL_VERIFY_PEER | (ca.required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0)
@@ -139,6 +144,8 @@ final class ServerTLSEntry: @unchecked Sendable {
             try TLSSettings.addTrust(ctx, ca.ca, clientCAList: true)
             SSL_CTX_set_verify_depth(ctx, depth)
         }
+        _ = identity.withUnsafeBufferPointer { SSL_CTX_set_session_id_context(ctx, $0.baseAddress, UInt32($0.count)) }
+        SSL_CTX_set_ex_data(ctx, serverEntryExIndex, Unmanaged.passUnretained(self).toOpaque())
     }
 
     deinit { SSL_CTX_free(ctx) }
@@ -166,8 +173,7 @@ final class TicketKeys: Sendable {
 final class ServerTLS: @unchecked Sendable {
     let base: OpaquePointer
     let entries: [ServerTLSEntry]
-    let exact: [String: Int]
-    let wildcard: [String: Int]   // "example.com" for "*.example.com"
+    let names: SNINames
     let defaultIndex: Int
     /// Certificates that could not be loaded: name → reason.
     let rejected: [String: String]
@@ -184,23 +190,19 @@ final class ServerTLS: @unchecked Sendable {
         }
         self.base = base
         var entries: [ServerTLSEntry] = []
-        var exact: [String: Int] = [:], wildcard: [String: Int] = [:]
+        var snis: [(index: Int, snis: [String])] = []
         var rejected: [String: String] = [:]
         var def = -1
         var exp: [(String, Double)] = []
+        // Each SSL's ticket key is derived from this secret (see SessionPolicy.swift).
+        var secret = ticketKey.count == 80 ? ticketKey : Random.bytes(80)
         for cert in certificates {
             do {
-                let e = try ServerTLSEntry(cert)
+                let e = try ServerTLSEntry(cert, ticketSecret: secret)
                 let i = entries.count
                 entries.append(e)
+                snis.append((index: i, snis: cert.snis))
                 for s in cert.snis {
-                    let l = s.lowercased()
-                    if l.hasPrefix("*.") {
-                        let suffix = String(l.dropFirst(2))
-                        if wildcard[suffix] == nil { wildcard[suffix] = i }
-                    } else if exact[l] == nil {
-                        exact[l] = i
-                    }
                     if let leaf = cert.chain.first { exp.append((s, leaf.notAfter.timeIntervalSince1970)) }
                 }
                 if cert.isDefault && def < 0 { def = i }
@@ -208,17 +210,13 @@ final class ServerTLS: @unchecked Sendable {
                 rejected[cert.name] = "\(error)"
             }
         }
+        secret.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
         self.entries = entries
-        self.exact = exact
-        self.wildcard = wildcard
+        self.names = SNINames(snis)
         self.defaultIndex = def
         self.rejected = rejected
         self.expiries = exp
-        if ticketKey.count == 80 {
-            var k = ticketKey
-            _ = k.withUnsafeMutableBytes { SSL_CTX_ctrl(base, SSL_CTRL_SET_TLSEXT_TICKET_KEYS, 80, $0.baseAddress) }
-            k.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
-        }
+        _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(base, policyTicketKeyCallback)
         SSL_CTX_set_client_hello_cb(base, serverClientHello, Unmanaged.passUnretained(self).toOpaque())
     }
 
@@ -226,14 +224,9 @@ final class ServerTLS: @unchecked Sendable {
 
     /// exact > one-label wildcard > default; nil = no certificate (the handshake fails).
     func select(_ sni: UnsafeBufferPointer<UInt8>?) -> ServerTLSEntry? {
-        if let sni, sni.count > 0, sni.count <= 253 {
-            var name = String(decoding: sni.map { ASCII.lower($0) }, as: UTF8.self)
-            if name.hasSuffix(".") { name.removeLast() }
-            if let i = exact[name] { return entries[i] }
-            if let dot = name.firstIndex(of: "."), dot != name.startIndex,
-               let i = wildcard[String(name[name.index(after: dot)...])] {
-                return entries[i]
-            }
+        if let sni, let p = sni.baseAddress, sni.count > 0, sni.count <= 253 {
+            let i = names.lookup(p, sni.count)
+            if i >= 0 { return entries[i] }
         }
         return defaultIndex >= 0 ? entries[defaultIndex] : nil
     }
@@ -277,6 +270,8 @@ private let serverClientHello: @convention(c) (OpaquePointer?, UnsafeMutablePoin
         return SSL_CLIENT_HELLO_ERROR
     }
     _ = SSL_ctrl(ssl, SSL_CTRL_SET_MIN_PROTO_VERSION, Int(e.minVersion), nil)
+    // Sessions resume only under the policy they were made under (SessionPolicy.swift).
+    _ = e.identity.withUnsafeBufferPointer { SSL_set_session_id_context(ssl, $0.baseAddress, UInt32($0.count)) }
     // `optional` mTLS admits a client whose certificate does not verify as anonymous: the handshake
     // goes on, and only a verified certificate's subject is ever passed upstream.
     SSL_set_verify(ssl, e.verifyMode, e.verifyMode == SSL_VERIFY_PEER ? admitUnverified : nil)

@@ -21,6 +21,7 @@ extension EventLoop {
         switch TLSIO.handshake(ssl, &c.tlsState) {
         case 1:
             c.clientCertSubject = TLSIO.verifiedPeerSubject(ssl)
+            c.verifiedPolicy = ServerTLSEntry.verifiedPolicy(ssl)
             return true
         case 0:
             return false

@@ -5,10 +5,14 @@ public struct ManifestDecoder: Sendable {
     /// `--dev`: inline plaintext secrets are accepted without a warning.
     public var dev: Bool
     public var limits: Limits
+    /// Accept legacy `$enc:v1:` values (bound to the field only). Only `state.json` is read this way: it
+    /// is Rampart's own file and its legacy values are re-bound at start; manifests refuse them.
+    public var acceptsLegacyEncrypted: Bool
 
-    public init(dev: Bool = false, limits: Limits = .default) {
+    public init(dev: Bool = false, limits: Limits = .default, acceptsLegacyEncrypted: Bool = false) {
         self.dev = dev
         self.limits = limits
+        self.acceptsLegacyEncrypted = acceptsLegacyEncrypted
     }
 
     /// The result of decoding one file.
@@ -19,6 +23,10 @@ public struct ManifestDecoder: Sendable {
         public var rejected: [ResourceKey] = []
         /// Where each rejected document was (duplicate names are found across valid and invalid documents).
         public var rejectedOrigins: [(key: ResourceKey, origin: Origin)] = []
+        /// New Routes that failed validation only in what they do, never in what they match: just
+        /// their match keys (`RouteSpec.matchOnly`), so that their requests can be answered 503
+        /// instead of falling through to a less specific Route.
+        public var closedRoutes: [Resource] = []
         /// The file could not be parsed at all.
         public var unreadable = false
     }
@@ -81,7 +89,8 @@ public struct ManifestDecoder: Sendable {
             result.diagnostics += diags.items
             return
         }
-        checker = SchemaChecker(diags: diags)
+        checker = SchemaChecker(diags: diags, resource: "\(kind.rawValue)/\(namespace)/\(name ?? "NAME")",
+                                acceptsLegacyEncrypted: acceptsLegacyEncrypted)
         checker.check(specNode, KindSchemas.spec(kind), path: "spec")
         diags = checker.diags
         KindRules.check(kind, specNode, dev: dev, into: &diags)
@@ -91,16 +100,26 @@ public struct ManifestDecoder: Sendable {
             if name != nil {
                 result.rejected.append(key)
                 result.rejectedOrigins.append((key, Origin(file: file, mark: doc.mark)))
+                if kind == .route, specNode.mapping != nil,
+                   RouteSpec.matchIsIntact(errorPaths: diags.items.filter { $0.severity == .error }.map(\.path)) {
+                    result.closedRoutes.append(Resource(key: key, metadata: Self.metadata(doc, name: name ?? "", namespace: namespace),
+                                                        spec: .route(RouteSpec.decode(specNode, namespace: namespace).matchOnly),
+                                                        document: doc, origin: Origin(file: file, mark: doc.mark)))
+                }
             }
             return
         }
+        result.resources.append(Resource(key: key, metadata: Self.metadata(doc, name: name ?? "", namespace: namespace),
+                                         spec: Resource.decodeSpec(kind, specNode, namespace: namespace),
+                                         document: doc, origin: Origin(file: file, mark: doc.mark)))
+    }
+
+    private static func metadata(_ doc: Node, name: String, namespace: String) -> Metadata {
         let meta = doc["metadata"]
-        let metadata = Metadata(
-            name: name ?? "", namespace: namespace,
+        return Metadata(
+            name: name, namespace: namespace,
             labels: Dictionary(meta?.stringMap("labels") ?? [], uniquingKeysWith: { a, _ in a }),
             annotations: Dictionary(meta?.stringMap("annotations") ?? [], uniquingKeysWith: { a, _ in a }),
             generation: meta?.int("generation"), resourceVersion: meta?.str("resourceVersion"))
-        result.resources.append(Resource(key: key, metadata: metadata, spec: Resource.decodeSpec(kind, specNode, namespace: namespace),
-                                         document: doc, origin: Origin(file: file, mark: doc.mark)))
     }
 }

@@ -24,6 +24,23 @@ public struct RouteSpec: Sendable, Hashable {
             plugins: Plugins.decode(n["plugins"], namespace: namespace))
     }
 
+    /// Whether a Route whose errors are at these field paths still has a valid identity and match
+    /// (hosts, paths, methods, headers, priority): its errors are only in what it does (plugins,
+    /// upstream, ...), so it can keep its place in the router as not served.
+    public static func matchIsIntact(errorPaths: [String]) -> Bool {
+        let match = ["spec.hosts", "spec.paths", "spec.methods", "spec.headers", "spec.priority"]
+        return errorPaths.allSatisfy { path in
+            guard path.hasPrefix("spec.") else { return false }   // the envelope, metadata, or the spec as a whole
+            return !match.contains { path == $0 || path.hasPrefix($0 + "[") || path.hasPrefix($0 + ".") }
+        }
+    }
+
+    /// What this Route matches and nothing of what it does: no upstream, no plugins.
+    public var matchOnly: RouteSpec {
+        RouteSpec(hosts: hosts, paths: paths, methods: methods, headers: headers, priority: priority,
+                  upstreamRef: nil, upstream: nil, timeout: nil, websocket: false, plugins: Plugins())
+    }
+
     /// What makes two routes' matches identical (a validation error).
     public var matchSignature: String {
         var s = hosts.sorted().joined(separator: ",")
