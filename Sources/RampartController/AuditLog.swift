@@ -155,7 +155,7 @@ public final class AuditLog: @unchecked Sendable {
         return Verification(entries: count, firstBad: nil)
     }
 
-    struct Parsed {
+    struct ParsedQuantity {
         var seq: Int
         var prev: String
         var hash: String
@@ -163,14 +163,14 @@ public final class AuditLog: @unchecked Sendable {
         var generation: Int
     }
 
-    static func parse(_ line: String) -> Parsed? {
+    static func parse(_ line: String) -> ParsedQuantity? {
         // The hash covers the line without its trailing `,"hash":"…"` member.
         let marker = ",\"hash\":\""
         guard line.hasSuffix("\"}"), let r = line.range(of: marker, options: .backwards) else { return nil }
         let hash = String(line[r.upperBound..<line.index(line.endIndex, offsetBy: -2)])
         let body = String(line[..<r.lowerBound]) + "}"
         guard let doc = try? Parser().parse(body).first, let seq = doc.int("seq"), let prev = doc.str("prev") else { return nil }
-        return Parsed(seq: seq, prev: prev, hash: hash, body: body, generation: doc.int("generationTo") ?? 0)
+        return ParsedQuantity(seq: seq, prev: prev, hash: hash, body: body, generation: doc.int("generationTo") ?? 0)
     }
 
     static func lastEntry(_ bytes: [UInt8]) -> (seq: Int, hash: String, generation: Int)? {

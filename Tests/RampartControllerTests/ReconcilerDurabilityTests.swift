@@ -49,7 +49,7 @@ extension ReconcilerTests {
 extension KeyringStateTests {
     func testDeletingOrEmptyingTheKeyringIsRefusedWhileValuesNeedIt() throws {
         let ring = try Keyring(materials: [(id: "k1", material: k1)])
-        let enc = try ring.encrypt(plaintext: Array("hook-secret".utf8), fieldPath: SensitiveValues.boundPath("spec.hmacSecret"))
+        let enc = try ring.encrypt(plaintext: Array("hook-secret".utf8), binding: SensitiveValues.binding(ResourceKey(.contactPoint, "default", "ops"), "spec.hmacSecret"))
         try keyring([("k1", k1)]).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8)
         try contactPoint("{encrypted: \"\(enc)\"}").write(toFile: dir + "/cp.yaml", atomically: true, encoding: .utf8)
         let (r, rec) = try make()
