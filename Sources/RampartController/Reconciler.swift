@@ -381,6 +381,8 @@ public final class Reconciler: @unchecked Sendable {
         -> (new: ResourceKey, old: Resource?, message: String, file: String, mark: Mark)? {
         guard let oldRing = serving.resources.values.first(where: { $0.kind == .keyring }) else { return nil }
         let newRing = desired.values.first(where: { $0.kind == .keyring })
+        // An empty source is the empty-source rule's case (kept, or --allow-empty: nothing stays to decrypt).
+        guard newRing != nil || !desired.isEmpty else { return nil }
         let oldIDs = Set(oldRing.keyring?.keys.map(\.id) ?? [])
         let newIDs = newRing.map { emptied.contains($0.key) ? [] : Set($0.keyring?.keys.map(\.id) ?? []) } ?? []
         let removed = oldIDs.subtracting(newIDs)

@@ -163,12 +163,12 @@ final class DurabilityTests: XCTestCase {
         try r.write("cp.yaml", "apiVersion: rampart.io/v1alpha1\nkind: ContactPoint\nmetadata: {name: ops}\nspec: {type: webhook, url: https://hooks.example/x, hmacSecret: {value: hook-secret-\(UUID().uuidString)}}\n")
         try r.start()
         XCTAssertTrue(r.waitReady(), r.log)
-        XCTAssertTrue(Poll.until { (try? String(contentsOfFile: r.stateDir + "/state.json", encoding: .utf8))?.contains("$enc:v1:k1:") ?? false }, r.log)
+        XCTAssertTrue(Poll.until { (try? String(contentsOfFile: r.stateDir + "/state.json", encoding: .utf8))?.contains("$enc:v2:k1:") ?? false }, r.log)
 
         try FileManager.default.removeItem(atPath: r.manifests + "/keyring.yaml")
         let refusal = "deleting Keyring default/default: removing key \\\"k1\\\" still protects 1 stored value"
         XCTAssertTrue(Poll.until { r.api("/api/v1/status")?.body.contains(refusal) ?? false }, r.api("/api/v1/status")?.body ?? "")
-        XCTAssertTrue((try String(contentsOfFile: r.stateDir + "/state.json", encoding: .utf8)).contains("$enc:v1:k1:"), "the stored value stays readable")
+        XCTAssertTrue((try String(contentsOfFile: r.stateDir + "/state.json", encoding: .utf8)).contains("$enc:v2:k1:"), "the stored value stays readable")
 
         try r.write("keyring.yaml", ring.replacingOccurrences(of: "  keys:\n    - {id: k1, material: {value: \"\(key)\"}}\n", with: "  keys: []\n"))
         XCTAssertTrue(Poll.until { r.api("/api/v1/status")?.body.contains("emptying the Keyring's keys: removing key \\\"k1\\\" still protects 1 stored value") ?? false },

@@ -90,6 +90,25 @@ extension KeyringStateTests {
         XCTAssertTrue(r.view.errors.isEmpty, "\(r.view.errors)")
     }
 
+    /// An emptied source is the empty-source rule's case: the refusal does not resurrect the Keyring
+    /// alone (which would turn "keep everything" into "delete everything but the Keyring").
+    func testEmptySourceIsNotAKeyringDeletion() throws {
+        let ring = try Keyring(materials: [(id: "k1", material: k1)])
+        let enc = try ring.encrypt(plaintext: Array("hook-secret".utf8), binding: SensitiveValues.binding(ResourceKey(.contactPoint, "default", "ops"), "spec.hmacSecret"))
+        try keyring([("k1", k1)]).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8)
+        try contactPoint("{encrypted: \"\(enc)\"}").write(toFile: dir + "/cp.yaml", atomically: true, encoding: .utf8)
+        let (r, rec) = try make()
+        r.reconcileNow("test")
+        let applied = rec.count
+        for file in ["keyring.yaml", "cp.yaml"] { try FileManager.default.removeItem(atPath: dir + "/" + file) }
+        r.reconcileNow("emptied")
+        let errors = r.view.errors.map(\.description).joined(separator: "\n")
+        XCTAssertTrue(errors.contains("the source holds no resources"), errors)
+        XCTAssertFalse(errors.contains("still protects"), errors)
+        XCTAssertEqual(rec.count, applied)
+        XCTAssertEqual(r.view.serving.resources.count, 2, "everything keeps serving")
+    }
+
     func upstream() -> String {
         "apiVersion: rampart.io/v1alpha1\nkind: Upstream\nmetadata: {name: web}\nspec: {nodes: [{host: 127.0.0.1, port: 9001}]}\n"
     }
