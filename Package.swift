@@ -18,7 +18,7 @@ let package = Package(
         // The one small C shim: non-variadic wrappers for variadic functions and macros.
         .target(name: "CShims", dependencies: ["CCurl", "COpenSSL"]),
 
-        // Modules, bottom to top (DESIGN.md module table).
+        // Modules, bottom to top (the module table of docs/design.md).
         .target(name: "RampartYAML", dependencies: ["CYAML"]),
         .target(name: "RampartModel", dependencies: ["RampartYAML"]),
         .target(name: "RampartCrypto", dependencies: ["COpenSSL", "CShims"]),
