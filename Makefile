@@ -56,12 +56,13 @@ bench: build test-deps
 	bench/reconcile.sh 10000 100
 	bench/secrets.sh 1000
 	bench/crypto.sh
+	bench/auth.sh --rampart-bin .build/release/rampart
 
-# Differential tests against nginx (Tests/Differential): regenerates docs/differential.md and
+# Differential tests against nginx (Tests/Differential): regenerates the table in docs/security.md and
 # fails naming every case where Rampart is less strict than nginx or frames a request differently.
 differential: test-deps
 	$(SWIFT) build --product rampart
-	python3 Tests/Differential/driver.py --rampart .build/debug/rampart --out docs/differential.md
+	python3 Tests/Differential/driver.py --rampart .build/debug/rampart --out docs/security.md
 
 clean:
 	rm -rf .build .rampart
