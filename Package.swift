@@ -38,9 +38,9 @@ let package = Package(
         // Tests.
         .target(name: "TestSupport", dependencies: [], path: "Tests/Support"),
         .testTarget(name: "RampartYAMLTests", dependencies: ["RampartYAML"], exclude: ["yaml-test-suite"]),
-        .testTarget(name: "RampartModelTests", dependencies: ["RampartModel", "RampartYAML", "RampartSources"], exclude: ["Fixtures"]),
+        .testTarget(name: "RampartModelTests", dependencies: ["RampartModel", "RampartYAML", "RampartSources", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RampartCryptoTests", dependencies: ["RampartCrypto"]),
-        .testTarget(name: "RampartGatewayTests", dependencies: ["RampartGateway", "TestSupport"]),
+        .testTarget(name: "RampartGatewayTests", dependencies: ["RampartGateway", "RampartModel", "TestSupport"]),
         .testTarget(name: "RampartSecretsTests", dependencies: ["RampartSecrets", "RampartModel", "RampartCrypto", "TestSupport"], exclude: ["aws-sigv4"]),
         .testTarget(name: "RampartSourcesTests", dependencies: ["RampartSources", "TestSupport"]),
         .testTarget(name: "RampartControllerTests", dependencies: ["RampartController", "RampartModel", "RampartCrypto", "TestSupport"]),

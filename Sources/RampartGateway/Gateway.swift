@@ -25,11 +25,22 @@ public final class Gateway: Sendable {
     let registry = HealthRegistry()
     let ticketKeys = TicketKeys()
     let checker: HealthChecker
+    let resolver: NameResolver
+    /// Held across compiling and handing a snapshot to the loops, so an apply and a rebind after a
+    /// name changed its address never hand them out of order. Never taken on a loop.
+    private let publishing = Mutex<Void>(())
+    /// "upstream|host:port" → reason, as last logged (a reason is logged when it appears or changes).
+    private let loggedUnresolved = Mutex<[String: String]>([:])
     let listenAddresses: [SocketAddress]
     let tlsListenAddresses: [SocketAddress]
     private let state = Mutex(State())
 
-    public init(config: GatewayConfig) throws {
+    public convenience init(config: GatewayConfig) throws {
+        try self.init(config: config, resolver: NameResolver())
+    }
+
+    /// `resolver`: how and how often node host names are looked up (tests give a stand-in).
+    init(config: GatewayConfig, resolver: NameResolver) throws {
         guard config.workers >= 1 else { throw GatewayError.invalidConfig("workers must be at least 1") }
         // Header offsets are Int32 (HTTP1/Head.swift): a larger head could not be represented.
         guard config.maxHeaderBytes >= 1, config.maxHeaderBytes <= Int(Int32.max) / 2 else {
@@ -49,6 +60,8 @@ public final class Gateway: Sendable {
         tlsListenAddresses = tlsAddrs
         gw = try GatewayShared(config: config)
         checker = try HealthChecker()
+        self.resolver = resolver
+        resolver.setOnChange { [weak self] in self?.rebind() }
     }
 
     public var config: GatewayConfig { gw.config }
@@ -107,6 +120,7 @@ public final class Gateway: Sendable {
             st.started = true
         }
         try checker.start()
+        try resolver.start()
         if let s = state.withLock({ $0.current }) { checker.update(s) }
     }
 
@@ -122,8 +136,32 @@ public final class Gateway: Sendable {
     /// Compiles the snapshot and hands it to every loop. Requests in flight finish on the one they
     /// started with. A route whose plugins fail to compile keeps its place and answers 503
     /// (`PluginInvalid`): see `rejectedRoutes`.
+    ///
+    /// Node host names are looked up on the resolver thread (new names are waited for up to 2 s, so a
+    /// fresh snapshot is usually served with its addresses at once); later answers rebind the snapshot.
     public func apply(_ snapshot: GatewaySnapshot) {
-        let compiled = CompiledSnapshot(snapshot, registry: registry, loops: gw.config.workers, ticketKey: ticketKeys.current())
+        let started = state.withLock { $0.started }
+        publishing.withLock { _ in
+            resolver.want(NameResolver.names(in: snapshot), waitMs: started ? 2000 : 0)
+            let (table, version) = resolver.current()
+            let compiled = CompiledSnapshot(snapshot, registry: registry, loops: gw.config.workers, ticketKey: ticketKeys.current(),
+                                            resolutions: table, resolutionVersion: version)
+            publish(compiled)
+        }
+    }
+
+    /// After the resolver's answers changed: the current snapshot, rebound to the new addresses.
+    func rebind() {
+        publishing.withLock { _ in
+            guard let current = state.withLock({ $0.current }) else { return }
+            let (table, version) = resolver.current()
+            guard version != current.resolutionVersion else { return }
+            publish(current.rebound(resolutions: table, version: version, registry: registry, loops: gw.config.workers))
+        }
+    }
+
+    /// Hands `compiled` to every loop's inbox; the caller holds `publishing`.
+    private func publish(_ compiled: CompiledSnapshot) {
         var keep = Set<String>()
         for (k, u) in compiled.upstreams { for n in u.nodes { keep.insert(k + "|" + n.label) } }
         let loops = state.withLock { st -> [LoopShared] in
@@ -136,6 +174,36 @@ public final class Gateway: Sendable {
         }
         registry.retain(keep)
         checker.update(compiled)
+        logUnresolved(compiled)
+    }
+
+    private func logUnresolved(_ compiled: CompiledSnapshot) {
+        var now: [String: String] = [:]
+        for (k, u) in compiled.upstreams { for n in u.unresolved { now[k + "|" + n.label] = n.reason } }
+        let before = loggedUnresolved.withLock { old -> [String: String] in
+            let b = old
+            old = now
+            return b
+        }
+        for (key, reason) in now.sorted(by: { $0.key < $1.key }) where before[key] != reason && reason != "not resolved yet" {
+            let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
+            log(.warn, "upstream node is unhealthy: its host name does not resolve",
+                ["upstream": parts.first ?? "", "node": parts.last ?? "", "reason": reason])
+        }
+        for key in before.keys.sorted() where now[key] == nil && before[key] != "not resolved yet" {
+            let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
+            log(.info, "upstream node host name resolves again", ["upstream": parts.first ?? "", "node": parts.last ?? ""])
+        }
+    }
+
+    private func log(_ level: GatewayLogLevel, _ message: String, _ fields: [String: String]) {
+        if let logger = gw.config.log {
+            logger(level, message, fields)
+        } else {
+            let text = message + ": " + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + "\n"
+            let bytes = Array(text.utf8)
+            _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        }
     }
 
     /// Routes of the last applied snapshot whose plugins could not be compiled (served as 503), with
@@ -159,6 +227,7 @@ public final class Gateway: Sendable {
         }
         for t in threads { t.join() }
         checker.stop()
+        resolver.stop()
     }
 
     /// Open downstream connections.
@@ -177,6 +246,7 @@ public final class Gateway: Sendable {
             let now = monotonicMs()
             for (k, u) in snap.upstreams {
                 for n in u.nodes { nodes.append((k, n.label, n.health.isHealthy(now: now))) }
+                for n in u.unresolved { nodes.append((k, n.label, false)) }
             }
         }
         return Exposition.render(total, nodes: nodes, connections: activeConnections, certificateExpiry: snap?.tls?.expiries ?? [])
@@ -189,7 +259,16 @@ public final class Gateway: Sendable {
         var out: [String: [String: Bool]] = [:]
         for (k, u) in snap.upstreams {
             for n in u.nodes { out[k, default: [:]][n.label] = n.health.isHealthy(now: now) }
+            for n in u.unresolved { out[k, default: [:]][n.label] = false }
         }
+        return out
+    }
+
+    /// Nodes with no address to serve at: upstream key → "host:port" → why (the name does not resolve).
+    public func unresolvedNodes() -> [String: [String: String]] {
+        guard let snap = state.withLock({ $0.current }) else { return [:] }
+        var out: [String: [String: String]] = [:]
+        for (k, u) in snap.upstreams { for n in u.unresolved { out[k, default: [:]][n.label] = n.reason } }
         return out
     }
 }

@@ -84,14 +84,15 @@ final class FailClosedRunTests: XCTestCase {
         let open = try TestUpstream(name: "open")
         defer { open.stop() }
         let r = try RampartInstance(extraArgs: ["--dev"])
-        // A lookbehind passes validation (ICU) but Swift's Regex, which serves, refuses it.
+        // A rewrite host with a space passes validation (a plain string) but the gateway refuses to send it.
+        // (A lookbehind regexUri used to be the example: one engine now decides, and validation refuses it.)
         try r.write("all.yaml", Manifests.upstream("open", port: open.port) + """
         ---
         \(Manifests.route("open", paths: ["/*"], upstream: "open"))
         ---
         \(Manifests.route("rewrite", paths: ["/api/*"], upstream: "open", extra: """
           plugins:
-            proxy-rewrite: {regexUri: ["(?<=/api)/(.*)", "/v2/$1"]}
+            proxy-rewrite: {host: "api internal"}
         """))
         ---
         apiVersion: rampart.io/v1alpha1
@@ -108,7 +109,7 @@ final class FailClosedRunTests: XCTestCase {
           upstreamRef: {name: open}
           plugins:
             ip-restriction: {allow: [127.0.0.1/32]}
-            proxy-rewrite: {regexUri: ["(?<!x)/secure/(.*)", "/$1"]}
+            proxy-rewrite: {host: "secure internal"}
 
         """)
         try r.start()
@@ -117,7 +118,7 @@ final class FailClosedRunTests: XCTestCase {
         let api = try XCTUnwrap(Curl.get(r.url + "/api/users"))
         XCTAssertEqual(api.status, 503)
         XCTAssertEqual(api.body, notServedBody("PluginInvalid"))
-        XCTAssertFalse(api.body.contains("regex"), "the gateway's message stays in status and the log")
+        XCTAssertFalse(api.body.contains("host"), "the gateway's message stays in status and the log")
         // More specific, same host, not served: never falls to the host's "/*" nor to the any-host "/*".
         let secure = try XCTUnwrap(Curl.get(r.url + "/secure/x", headers: ["Host: a.test"]))
         XCTAssertEqual(secure.status, 503)
@@ -130,7 +131,7 @@ final class FailClosedRunTests: XCTestCase {
         let ready = try XCTUnwrap(condition(r, "Route", "rewrite"))
         XCTAssertEqual(ready["status"] as? String, "False")
         XCTAssertEqual(ready["reason"] as? String, "NotServed")
-        XCTAssertTrue((ready["message"] as? String)?.contains("regexUri") ?? false, "\(ready)")
+        XCTAssertTrue((ready["message"] as? String)?.contains("proxy-rewrite: invalid host") ?? false, "\(ready)")
         XCTAssertEqual(condition(r, "Route", "host-secure")?["reason"] as? String, "NotServed")
         XCTAssertEqual(condition(r, "Route", "open")?["status"] as? String, "True")
 
@@ -139,6 +140,40 @@ final class FailClosedRunTests: XCTestCase {
         XCTAssertTrue(Poll.until { Curl.get(r.url + "/more")?.status == 200 }, r.log)
         XCTAssertTrue(Poll.until { self.occurrences(r.log, "applied generation") >= 2 }, r.log)
         XCTAssertEqual(occurrences(r.log, "Route default/rewrite is not served"), 1, r.log)
+    }
+
+    /// One regex engine decides: ICU-only syntax (lookbehind, `(?w)`, `\p{InBasicLatin}`) is refused at
+    /// validation, so the Route is Invalid (503, never falls through), and what validates is served.
+    func testRegexUriTheGatewayCannotCompileIsRefusedAtValidation() throws {
+        let open = try TestUpstream(name: "open")
+        defer { open.stop() }
+        let r = try RampartInstance(extraArgs: ["--dev"])
+        var manifests = Manifests.upstream("open", port: open.port) + "---\n" + Manifests.route("open", paths: ["/*"], upstream: "open")
+        let refused = ["behind": "(?<=/behind)/(.*)", "word": "(?w)/word/(.*)", "latin": "/latin/(\\p{InBasicLatin}+)"]
+        for (name, pattern) in refused.sorted(by: { $0.key < $1.key }) {
+            manifests += "\n---\n" + Manifests.route(name, paths: ["/\(name)/*"], upstream: "open", extra: """
+              plugins:
+                proxy-rewrite: {regexUri: ['\(pattern)', "/v2/$1"]}
+            """)
+        }
+        manifests += "\n---\n" + Manifests.route("served", paths: ["/served/*"], upstream: "open", extra: """
+          plugins:
+            proxy-rewrite: {regexUri: ["^/served/(.*)", "/v2/$1"]}
+        """)
+        try r.write("all.yaml", manifests + "\n")
+        try r.start()
+        XCTAssertTrue(r.waitReady(), r.log)
+        XCTAssertTrue(Poll.until { Curl.get(r.url + "/served/x")?.status == 200 }, r.log)
+        XCTAssertEqual(open.log.filter { $0.hasPrefix("REQ") && $0.contains("/v2/x") }.count, 1, "\(open.log)")
+        for name in refused.keys.sorted() {
+            let resp = try XCTUnwrap(Curl.get(r.url + "/\(name)/x"))
+            XCTAssertEqual(resp.status, 503, name)
+            XCTAssertEqual(resp.body, notServedBody("Invalid"), name)
+            let accepted = try XCTUnwrap(condition(r, "Route", name, "Accepted"), name)
+            XCTAssertEqual(accepted["reason"] as? String, "Invalid", name)
+            XCTAssertTrue((accepted["message"] as? String)?.contains("regexUri") ?? false, "\(accepted)")
+        }
+        XCTAssertEqual(open.log.filter { $0.hasPrefix("REQ") && !$0.contains("/v2/x") }, [], "nothing fell through to the open route")
     }
 
     func testNewRouteWithATypoInItsPluginsAnswers503InsteadOfFallingThrough() throws {

@@ -1,3 +1,6 @@
+import Glibc
+import RampartModel
+import TestSupport
 import XCTest
 @testable import RampartGateway
 
@@ -76,19 +79,35 @@ final class RouterTests: XCTestCase {
         XCTAssertNil(s.lookup(host: "x", path: "/svc10000/"))
     }
 
-    func testCIDR() {
-        let v4 = CIDR("10.0.0.0/8")
-        XCTAssertEqual(v4?.contains(CIDR.parseIP("10.1.2.3") ?? []), true)
-        XCTAssertEqual(v4?.contains(CIDR.parseIP("11.1.2.3") ?? []), false)
-        XCTAssertEqual(v4?.contains(CIDR.parseIP("::ffff:10.9.9.9") ?? []), true)
-        let v6 = CIDR("2001:db8::/32")
-        XCTAssertEqual(v6?.contains(CIDR.parseIP("2001:db8:1::1") ?? []), true)
-        XCTAssertEqual(v6?.contains(CIDR.parseIP("2001:db9::1") ?? []), false)
-        XCTAssertNil(CIDR("10.0.0.0/33"))
-        XCTAssertNil(CIDR("nope"))
-        XCTAssertEqual(CIDR("192.168.1.7")?.prefix, 32)
-        XCTAssertEqual(CIDR("10.0.0.0/12")?.contains(CIDR.parseIP("10.15.255.255") ?? []), true)
-        XCTAssertEqual(CIDR("10.0.0.0/12")?.contains(CIDR.parseIP("10.16.0.0") ?? []), false)
+    /// Serving's side of the shared CIDR table: what ip-restriction and trusted proxies compile is what
+    /// validation accepted, and the address parser agrees with inet_pton on every row.
+    func testCIDRTableIsWhatServingCompiles() {
+        for row in CIDRCases.rows {
+            let compiled = try? CompiledPlugins([.ipRestriction(allow: [row.text], deny: [])])
+            XCTAssertEqual(compiled != nil, row.parsed != nil, "ip-restriction \(row.text): \(row.why)")
+            let trusted = try? GatewayShared(config: GatewayConfig(listen: [], trustedProxies: [row.text]))
+            XCTAssertEqual(trusted != nil, row.parsed != nil, "trusted proxy \(row.text): \(row.why)")
+            let address = String(row.text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+            XCTAssertEqual(CIDR.parseAddress(address), Self.inetPton(address), "address of \(row.text) vs inet_pton")
+        }
+    }
+
+    static func inetPton(_ s: String) -> [UInt8]? {
+        var a4 = in_addr()
+        if inet_pton(AF_INET, s, &a4) == 1 { return withUnsafeBytes(of: &a4) { Array($0) } }
+        var a6 = in6_addr()
+        if inet_pton(AF_INET6, s, &a6) == 1 { return withUnsafeBytes(of: &a6) { Array($0) } }
+        return nil
+    }
+
+    func testIPRestrictionMatchesAnIPv4MappedClientAsIPv4() throws {
+        let plugins = try CompiledPlugins([.ipRestriction(allow: ["10.0.0.0/8"], deny: ["10.9.0.0/16"])])
+        XCTAssertTrue(plugins.ipAllowed(try XCTUnwrap(CIDR.parseAddress("10.1.2.3"))))
+        XCTAssertTrue(plugins.ipAllowed(try XCTUnwrap(CIDR.parseAddress("::ffff:10.1.2.3"))))
+        XCTAssertFalse(plugins.ipAllowed(try XCTUnwrap(CIDR.parseAddress("::ffff:10.9.9.9"))), "denied in either spelling")
+        XCTAssertFalse(plugins.ipAllowed(try XCTUnwrap(CIDR.parseAddress("10.9.9.9"))))
+        XCTAssertFalse(plugins.ipAllowed(try XCTUnwrap(CIDR.parseAddress("::ffff:11.1.2.3"))))
+        XCTAssertFalse(plugins.ipAllowed(try XCTUnwrap(CIDR.parseAddress("::10.1.2.3"))), "IPv4-compatible is not mapped")
     }
 
     func testChunkedParser() {
@@ -115,5 +134,17 @@ final class RouterTests: XCTestCase {
         XCTAssertFalse(run("3\r\nabcd\r\n").ok)
         XCTAssertFalse(run("\r\n").ok)
         XCTAssertFalse(run("0\r\n folded\r\n\r\n").ok)
+    }
+}
+
+/// The gateway compiles regexUri through the Model's RewriteRegex: it refuses exactly what validation refuses.
+final class RewriteRegexServingTests: XCTestCase {
+    func testGatewayAndValidationAgreeOnEveryPattern() {
+        for pattern in ["(?<=/api)/(.*)", "(?<!x)/secure/(.*)", "(?w)\\bfoo", "\\p{InBasicLatin}+", "^/api/(.*)", "(", "[a-z&&[^aeiou]]"] {
+            let validates = (try? RewriteRegex(pattern: pattern, replacement: "/$1")) != nil
+            let serves = (try? CompiledPlugins([.proxyRewrite(uri: nil, regexUri: RegexRewrite(pattern: pattern, replacement: "/$1"),
+                                                              host: nil, setHeaders: [], addHeaders: [], removeHeaders: [])])) != nil
+            XCTAssertEqual(validates, serves, pattern)
+        }
     }
 }

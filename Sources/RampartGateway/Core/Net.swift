@@ -32,11 +32,18 @@ struct SocketAddress: Sendable, Hashable {
         family = Int32(raw.load(as: sa_family_t.self))
     }
 
-    /// Resolves a host (IP literal or name) once via getaddrinfo.
-    static func resolve(host: String, port: Int) -> SocketAddress? {
+    /// An IP literal host (`10.0.0.1`, `::1`, `[::1]`), parsed without any lookup; nil for a name.
+    static func literal(host: String, port: Int) -> SocketAddress? {
         var h = host
         if h.hasPrefix("["), h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }
-        if let a = SocketAddress(ip: h, port: port) { return a }
+        return SocketAddress(ip: h, port: port)
+    }
+
+    /// Resolves a host (IP literal or name) once via getaddrinfo, on the calling thread.
+    static func resolve(host: String, port: Int) -> SocketAddress? {
+        if let a = literal(host: host, port: port) { return a }
+        var h = host
+        if h.hasPrefix("["), h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var res: UnsafeMutablePointer<addrinfo>?

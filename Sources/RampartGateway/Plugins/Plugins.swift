@@ -1,3 +1,5 @@
+import RampartModel
+
 /// A route's plugin chain, compiled once per snapshot. A class with `let`s: the loops read it
 /// through the route without copying (or retaining) each member.
 final class CompiledPlugins: Sendable {
@@ -12,7 +14,7 @@ final class CompiledPlugins: Sendable {
     let hasResponseHeaders: Bool
 
     let rewriteURI: [UInt8]?
-    let rewriteRegex: RegexRewriter?
+    let rewriteRegex: RewriteRegex?
     let rewriteHost: [UInt8]?
     let reqSet: [(name: [UInt8], value: [UInt8])]
     let reqSetLower: [[UInt8]]
@@ -34,7 +36,7 @@ final class CompiledPlugins: Sendable {
         var ipAllow: [CIDR] = [], ipDeny: [CIDR] = [], hasIPRestriction = false
         var respSet: [(name: [UInt8], value: [UInt8])] = [], respSetLower: [[UInt8]] = []
         var respAdd: [(name: [UInt8], value: [UInt8])] = [], respRemove: [[UInt8]] = [], hasResponseHeaders = false
-        var rewriteURI: [UInt8]?, rewriteRegex: RegexRewriter?, rewriteHost: [UInt8]?
+        var rewriteURI: [UInt8]?, rewriteRegex: RewriteRegex?, rewriteHost: [UInt8]?
         var reqSet: [(name: [UInt8], value: [UInt8])] = [], reqSetLower: [[UInt8]] = []
         var reqAdd: [(name: [UInt8], value: [UInt8])] = [], reqRemove: [[UInt8]] = [], hasRewrite = false
         var cors: CORSConfig?
@@ -61,7 +63,13 @@ final class CompiledPlugins: Sendable {
             case .proxyRewrite(let uri, let regexUri, let host, let setH, let addH, let removeH):
                 hasRewrite = true
                 rewriteURI = uri.map { Array($0.utf8) }
-                if let r = regexUri { rewriteRegex = try RegexRewriter(r) }
+                if let r = regexUri {
+                    do throws(RewriteRegex.Invalid) {
+                        rewriteRegex = try RewriteRegex(pattern: r.pattern, replacement: r.replacement)
+                    } catch {
+                        throw GatewayError.invalidConfig("proxy-rewrite: bad regexUri: \(error)")
+                    }
+                }
                 rewriteHost = host.map { Array($0.utf8) }
                 reqSet = setH.map { (Array($0.name.utf8), Array($0.value.utf8)) }
                 reqSetLower = setH.map { lowerBytes($0.name) }
@@ -127,41 +135,5 @@ final class CompiledPlugins: Sendable {
         if ipDeny.containsIP(ip) { return false }
         if !ipAllow.isEmpty && !ipAllow.containsIP(ip) { return false }
         return true
-    }
-}
-
-/// regexUri rewrite: Swift Regex compiled once; `$N` in the replacement refers to groups.
-struct RegexRewriter: @unchecked Sendable {
-    // Regex is immutable once built and safe to use from several threads.
-    let regex: Regex<AnyRegexOutput>
-    let replacement: String
-
-    init(_ r: RegexRewrite) throws {
-        do {
-            regex = try Regex(r.pattern)
-        } catch {
-            throw GatewayError.invalidConfig("proxy-rewrite: bad regexUri \(r.pattern)")
-        }
-        replacement = r.replacement
-    }
-
-    func rewrite(_ path: String) -> String? {
-        guard let m = try? regex.firstMatch(in: path) else { return nil }
-        var out = String(path[path.startIndex..<m.range.lowerBound])
-        var chars = Array(replacement)
-        var i = 0
-        while i < chars.count {
-            let c = chars[i]
-            if c == "$", i + 1 < chars.count, let d = chars[i + 1].wholeNumberValue {
-                if d < m.output.count, let sub = m.output[d].substring { out += sub }
-                i += 2
-                continue
-            }
-            out.append(c)
-            i += 1
-        }
-        out += path[m.range.upperBound...]
-        chars.removeAll()
-        return out
     }
 }

@@ -308,7 +308,7 @@ extension EventLoop {
         var info = ForwardedInfo(realIP: c.peerIP, realIPText: c.peerIPText, incomingXFF: xff)
         let entries = String(decoding: xff, as: UTF8.self).split(separator: ",").map { String($0.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()) }
         for e in entries.reversed() {
-            guard let ip = CIDR.parseIP(e) else { break }
+            guard let ip = CIDR.parseAddress(e) else { break }
             info.realIP = ip
             info.realIPText = Array(e.utf8)
             if !gw.trusted.containsIP(ip) { break }

@@ -36,6 +36,13 @@ final class CompiledRoute: Sendable {
         notServedBody = notServed.map(CompiledRoute.notServedBody)
     }
 
+    /// The same route (its compiled plugins shared, not recompiled) served by `upstream`: what a change
+    /// of a node's address needs. A not-served route has no upstream and stays as it is.
+    func rebound(to upstream: CompiledUpstream?) -> CompiledRoute {
+        if notServedBody != nil { return self }
+        return CompiledRoute(config: config, upstream: upstream, plugins: plugins, notServed: nil)
+    }
+
     static func notServedBody(_ reason: NotServedReason) -> [UInt8] {
         Array("{\"error\":\"route not served\",\"reason\":\"\(reason.rawValue)\"}".utf8)
     }
@@ -53,14 +60,18 @@ final class CompiledSnapshot: Sendable {
     let tls: ServerTLS?
     /// Hosts whose SSL requires a client certificate (TLS/HostBinding.swift).
     let hostBinding: HostBinding
+    /// The NameResolver version the node addresses were taken at (a later one means: rebind).
+    let resolutionVersion: Int
 
-    init(_ s: GatewaySnapshot, registry: HealthRegistry, loops: Int, ticketKey: [UInt8] = []) {
+    init(_ s: GatewaySnapshot, registry: HealthRegistry, loops: Int, ticketKey: [UInt8] = [],
+         resolutions: [NodeName: NodeResolution] = [:], resolutionVersion: Int = 0) {
         generation = s.generation
         tls = ServerTLS(certificates: s.certificates, ticketKey: ticketKey)
         hostBinding = HostBinding(s.certificates, withheld: s.withheldClientAuth)
+        self.resolutionVersion = resolutionVersion
         var ups: [String: CompiledUpstream] = [:]
         for (k, u) in s.upstreams {
-            ups[k] = CompiledUpstream(key: k, config: u, registry: registry, loops: loops)
+            ups[k] = CompiledUpstream(key: k, config: u, registry: registry, loops: loops, resolutions: resolutions)
         }
         var routes: [CompiledRoute] = []
         var rejected: [String: String] = [:]
@@ -77,6 +88,30 @@ final class CompiledSnapshot: Sendable {
         self.upstreams = ups
         self.rejected = rejected
         router = Router(routes: routes)
+    }
+
+    private init(generation: Int, routes: [CompiledRoute], upstreams: [String: CompiledUpstream], rejected: [String: String],
+                 tls: ServerTLS?, hostBinding: HostBinding, resolutionVersion: Int) {
+        self.generation = generation
+        self.routes = routes
+        self.upstreams = upstreams
+        self.rejected = rejected
+        self.tls = tls
+        self.hostBinding = hostBinding
+        self.resolutionVersion = resolutionVersion
+        router = Router(routes: routes)
+    }
+
+    /// This generation with node addresses taken from `resolutions`: plugins, certificates and route
+    /// order are shared, only upstreams are compiled again (node health is kept by the registry).
+    func rebound(resolutions: [NodeName: NodeResolution], version: Int, registry: HealthRegistry, loops: Int) -> CompiledSnapshot {
+        var ups: [String: CompiledUpstream] = [:]
+        for (k, u) in upstreams {
+            ups[k] = CompiledUpstream(key: k, config: u.config, registry: registry, loops: loops, resolutions: resolutions, reusing: u)
+        }
+        let routes = routes.map { $0.rebound(to: $0.upstream.flatMap { ups[$0.key] }) }
+        return CompiledSnapshot(generation: generation, routes: routes, upstreams: ups, rejected: rejected,
+                                tls: tls, hostBinding: hostBinding, resolutionVersion: version)
     }
 
     static let empty = CompiledSnapshot(GatewaySnapshot(generation: 0, routes: [], upstreams: [:]),

@@ -43,10 +43,21 @@ final class CompiledUpstream: Sendable {
     let clientTLS: ClientTLS?
     let tlsError: String?
 
-    init(key: String, config: UpstreamConfig, registry: HealthRegistry, loops: Int) {
+    /// Nodes with no address to serve at (the name does not resolve, or not yet): never picked, and
+    /// reported unhealthy with the reason. `label` is "host:port" as configured.
+    let unresolved: [(label: String, reason: String)]
+
+    /// `resolutions` holds the resolver's answers for node host names; IP literals need none. A name
+    /// without an answer yet is unresolved ("not resolved yet") until the resolver hands one over.
+    /// `reusing`: the same upstream compiled before, whose TLS client context is kept (a rebind).
+    init(key: String, config: UpstreamConfig, registry: HealthRegistry, loops: Int,
+         resolutions: [NodeName: NodeResolution] = [:], reusing previous: CompiledUpstream? = nil) {
         self.key = key
         self.config = config
-        if config.scheme == "https" {
+        if let previous {
+            clientTLS = previous.clientTLS
+            tlsError = previous.tlsError
+        } else if config.scheme == "https" {
             do {
                 clientTLS = try ClientTLS(config.tls ?? UpstreamTLSConfig(), upstream: key)
                 tlsError = nil
@@ -59,13 +70,29 @@ final class CompiledUpstream: Sendable {
             tlsError = nil
         }
         var nodes: [CompiledNode] = []
+        var unresolved: [(label: String, reason: String)] = []
         for n in config.nodes where n.weight > 0 {
-            guard let addr = SocketAddress.resolve(host: n.host, port: n.port) else { continue }
+            let addr: SocketAddress
+            if let literal = SocketAddress.literal(host: n.host, port: n.port) {
+                addr = literal
+            } else {
+                switch resolutions[NodeName(host: n.host, port: n.port)] {
+                case .resolved(let a)?:
+                    addr = a
+                case .failed(let reason)?:
+                    unresolved.append(("\(n.host):\(n.port)", reason))
+                    continue
+                case nil:
+                    unresolved.append(("\(n.host):\(n.port)", "not resolved yet"))
+                    continue
+                }
+            }
             let label = addr.description
             nodes.append(CompiledNode(address: addr, host: n.host, label: label, weight: n.weight,
                                       health: registry.health(upstream: key, node: label), index: nodes.count))
         }
         self.nodes = nodes
+        self.unresolved = unresolved
         var ring: [(hash: UInt64, node: Int)] = []
         if case .chash = config.loadBalancer {
             for n in nodes {

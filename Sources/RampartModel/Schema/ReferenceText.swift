@@ -1,3 +1,4 @@
+import Foundation
 import RampartYAML
 
 /// The two renderings of `SchemaReference`: `rampart explain`'s text and the generated block of docs/reference.md.

@@ -1,4 +1,3 @@
-import Foundation
 import RampartYAML
 
 /// Per-kind rules that a field table cannot express (either-or fields, cross-field conditions).
@@ -37,8 +36,12 @@ enum KindRules {
         if let re = s["plugins"]?["proxy-rewrite"]?["regexUri"], let items = re.sequence {
             if items.count != 2 {
                 d.error("spec.plugins.proxy-rewrite.regexUri", "expected [PATTERN, REPLACEMENT]", at: re.mark)
-            } else if let pattern = items[0].scalar?.text, (try? NSRegularExpression(pattern: pattern)) == nil {
-                d.error("spec.plugins.proxy-rewrite.regexUri[0]", "\"\(pattern)\" is not a valid regular expression", at: items[0].mark)
+            } else if let pattern = items[0].scalar?.text {
+                do throws(RewriteRegex.Invalid) {
+                    _ = try RewriteRegex(pattern: pattern, replacement: items[1].scalar?.text ?? "")
+                } catch {
+                    d.error("spec.plugins.proxy-rewrite.regexUri[0]", error.description, at: items[0].mark)
+                }
             }
         }
         if let l = s["plugins"]?["limit-count"], l.str("policy") == "redis", l["redis"] == nil {
