@@ -57,11 +57,11 @@ bench: build test-deps
 	bench/secrets.sh 1000
 	bench/crypto.sh
 
-# Differential tests against nginx (Tests/Differential): regenerates docs/differential.md and
+# Differential tests against nginx (Tests/Differential): regenerates the table in docs/security.md and
 # fails naming every case where Rampart is less strict than nginx or frames a request differently.
 differential: test-deps
 	$(SWIFT) build --product rampart
-	python3 Tests/Differential/driver.py --rampart .build/debug/rampart --out docs/differential.md
+	python3 Tests/Differential/driver.py --rampart .build/debug/rampart --out docs/security.md
 
 clean:
 	rm -rf .build .rampart

@@ -9,6 +9,8 @@ public enum AdminTLS {
     /// The key encrypted with the master key (`--master-key-file`); then no plaintext key is kept.
     public static let encryptedKeyFile = "admin-tls.key.enc"
     static let keyField = "admin-tls.key"
+    /// The encrypted key file's binding: a state-dir file, not a resource, so a pseudo kind no resource has.
+    static let keyBinding = EncryptionBinding(kind: "StateDir", namespace: "", name: encryptedKeyFile, fieldPath: keyField)
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -70,7 +72,7 @@ public enum AdminTLS {
             try stateDir.writeAtomically(keyFile, pem)
             return
         }
-        let enc = try master.encrypt(plaintext: pem, fieldPath: keyField)
+        let enc = try master.encrypt(plaintext: pem, binding: keyBinding)
         try stateDir.writeAtomically(encryptedKeyFile, Array((enc + "\n").utf8))
         unlink(stateDir.file(keyFile))
     }
@@ -80,10 +82,16 @@ public enum AdminTLS {
             guard let master else {
                 throw Failure(description: "--admin-tls: \(stateDir.file(encryptedKeyFile)) is encrypted with the master key; start with --master-key-file")
             }
+            var text = String(decoding: enc, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             do {
-                return try master.decrypt(String(decoding: enc, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), fieldPath: keyField)
+                if (try? EncryptedValue.parse(text).version) == .v1 {
+                    // Written by an older Rampart (bound to the field only): re-bind it in place, never via plaintext on disk.
+                    text = try master.rebindLegacy(text, binding: keyBinding)
+                    try stateDir.writeAtomically(encryptedKeyFile, Array((text + "\n").utf8))
+                }
+                return try master.decrypt(text, binding: keyBinding)
             } catch {
-                throw Failure(description: "--admin-tls: cannot decrypt \(stateDir.file(encryptedKeyFile)) with the master key (wrong --master-key-file?)")
+                throw Failure(description: "--admin-tls: cannot decrypt \(stateDir.file(encryptedKeyFile)) with the master key (wrong --master-key-file?): \(error)")
             }
         }
         guard let k = stateDir.read(keyFile) else { throw Failure(description: "--admin-tls: cannot read \(stateDir.file(keyFile))") }

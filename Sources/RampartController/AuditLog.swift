@@ -114,21 +114,21 @@ public final class AuditLog: @unchecked Sendable {
         return Verification(entries: count, firstBad: nil)
     }
 
-    struct Parsed {
+    struct ParsedQuantity {
         var seq: Int
         var prev: String
         var hash: String
         var body: String
     }
 
-    static func parse(_ line: String) -> Parsed? {
+    static func parse(_ line: String) -> ParsedQuantity? {
         // The hash covers the line without its trailing `,"hash":"…"` member.
         let marker = ",\"hash\":\""
         guard line.hasSuffix("\"}"), let r = line.range(of: marker, options: .backwards) else { return nil }
         let hash = String(line[r.upperBound..<line.index(line.endIndex, offsetBy: -2)])
         let body = String(line[..<r.lowerBound]) + "}"
         guard let doc = try? Parser().parse(body).first, let seq = doc.int("seq"), let prev = doc.str("prev") else { return nil }
-        return Parsed(seq: seq, prev: prev, hash: hash, body: body)
+        return ParsedQuantity(seq: seq, prev: prev, hash: hash, body: body)
     }
 
     static func lastEntry(_ bytes: [UInt8]) -> (seq: Int, hash: String)? {

@@ -65,6 +65,8 @@ public struct DesiredState: Sendable {
 /// `state.json`: the last serving desired state, so a restart serves at once (API.md 4.1).
 public enum StateFile {
     public static let name = "state.json"
+    /// The generations a state file may hold (2^53: still exact in every JSON reader).
+    static let generations = 0...(1 << 53)
 
     /// The desired state saved in a state dir, if any.
     public static func load(stateDir: String) -> DesiredState? {
@@ -143,10 +145,36 @@ public enum StateFile {
         return out.bytes
     }
 
+    /// What `reboundLegacy` did: the field paths moved from `$enc:v1:` to `$enc:v2:` and those that could not be.
+    public struct Rebinding: Sendable {
+        public var rebound: [ResourceKey: [String]] = [:]
+        public var failed: [ResourceKey: [String: String]] = [:]
+    }
+
+    /// A state read from an older `state.json` with every legacy `$enc:v1:` value re-bound to the resource
+    /// that holds it (`$enc:v2:`, same key): first the Keyring's material (master key), then the rest with
+    /// that Keyring. Values that cannot be opened stay as they are (they do not decrypt, so do not serve).
+    static func reboundLegacy(_ s: DesiredState, values: SensitiveValues) -> (state: DesiredState, report: Rebinding) {
+        var report = Rebinding()
+        var resources = s.resources
+        func rebind(_ r: Resource, _ ring: Keyring?) {
+            let out = values.reboundLegacy(r, keyring: ring)
+            resources[r.key] = out.resource
+            if !out.rebound.isEmpty { report.rebound[r.key] = out.rebound }
+            if !out.failed.isEmpty { report.failed[r.key] = out.failed }
+        }
+        for r in s.sorted where r.kind == .keyring { rebind(r, nil) }
+        let ring = try? values.keyring(for: DesiredState(generation: s.generation, origin: s.origin, resources: resources))
+        for r in s.sorted where r.kind != .keyring { rebind(r, ring) }
+        guard !report.rebound.isEmpty else { return (s, report) }
+        return (DesiredState(generation: s.generation, origin: s.origin, resources: resources), report)
+    }
+
     static func decode(_ bytes: [UInt8], path: String) -> DesiredState? {
-        guard let root = try? Parser().parse(bytes: bytes).first, let gen = root.int("generation") else { return nil }
+        // A generation Rampart wrote is a small count; one near Int.max would trap the next `+ 1`.
+        guard let root = try? Parser().parse(bytes: bytes).first, let gen = root.int("generation"), StateFile.generations.contains(gen) else { return nil }
         var resources: [ResourceKey: Resource] = [:]
-        let decoder = ManifestDecoder(dev: true)
+        let decoder = ManifestDecoder(dev: true, acceptsLegacyEncrypted: true)
         for doc in root["resources"]?.sequence ?? [] {
             let text = JSONWriter.write(doc)
             for r in decoder.decode(file: path, bytes: Array(text.utf8)).resources { resources[r.key] = r }

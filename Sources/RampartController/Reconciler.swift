@@ -110,7 +110,46 @@ public final class Reconciler: @unchecked Sendable {
                 log.info("serving last known good state", ["generation": "\(state.generation)", "resources": "\(state.resources.count)"])
             } catch {
                 log.error("cannot apply state.json", ["error": "\(error)"])
+                return
             }
+            // After the first apply: a Keyring whose material is a SecretRef resolves only once the secrets are registered.
+            if String(decoding: bytes, as: UTF8.self).contains(Sensitive.legacyEncryptedPrefix) { rebindLegacyStoredValues() }
+        }
+    }
+
+    /// Re-binds the legacy `$enc:v1:` values of the restored state (bound to the field only) to their
+    /// resources, writes `state.json` back and records each re-bound resource in the audit log. On `queue`.
+    private func rebindLegacyStoredValues() {
+        let (state, report) = StateFile.reboundLegacy(serving, values: values)
+        for (key, paths) in report.failed.sorted(by: { $0.key < $1.key }) {
+            for (path, why) in paths.sorted(by: { $0.key < $1.key }) {
+                log.error("state.json: cannot re-bind a legacy encrypted value; it is not served until the source provides it again",
+                          ["resource": "\(key)", "field": path, "error": why])
+            }
+        }
+        guard !report.rebound.isEmpty else { return }
+        let ring = try? values.keyring(for: state)
+        let encoded = StateFile.encode(state, values: values, keyring: ring, previous: StateFile.ciphertexts(state))
+        guard encoded.skipped.isEmpty else {
+            log.error("state.json: re-bound values not written (a resource could not be encoded); the legacy file is kept",
+                      ["resources": encoded.skipped.map(\.description).joined(separator: ",")])
+            return
+        }
+        do {
+            notServed = try applyState(state)
+            serving = state
+            viewBox.withLock { $0.serving = state }
+            try stateDir.writeAtomically(StateFile.name, encoded.bytes)
+            stored = encoded.ciphertexts
+            try audit.append(report.rebound.sorted(by: { $0.key < $1.key }).map { key, paths in
+                AuditLog.Entry(actor: StateFile.name, action: "rebind", key: key, generationFrom: state.generation, generationTo: state.generation,
+                               diff: paths.sorted().map { "\($0): \(Sensitive.legacyEncryptedPrefix) -> \(Sensitive.encryptedPrefix) (bound to \(key))" }
+                                   .joined(separator: "\n"))
+            })
+            log.info("state.json: legacy encrypted values re-bound to their resources",
+                     ["resources": "\(report.rebound.count)", "values": "\(report.rebound.values.map(\.count).reduce(0, +))"])
+        } catch {
+            log.error("state.json: cannot store the re-bound values", ["error": "\(error)"])
         }
     }
 

@@ -50,6 +50,11 @@ public final class SensitiveValues: Sendable {
         return out
     }
 
+    /// What a ciphertext in field `path` of resource `key` is bound to (list positions dropped).
+    public static func binding(_ key: ResourceKey, _ path: String) -> EncryptionBinding {
+        EncryptionBinding(kind: key.kind.rawValue, namespace: key.namespace, name: key.name, fieldPath: boundPath(path))
+    }
+
     /// The state's Keyring, if its group has one.
     public func keyring(for state: DesiredState) throws -> Keyring? {
         guard let res = state.sorted.first(where: { $0.kind == .keyring }), let spec = res.keyring else { return nil }
@@ -66,12 +71,25 @@ public final class SensitiveValues: Sendable {
         return ring
     }
 
-    /// A resolver for the snapshot builder, bound to this state's Keyring.
+    /// A resolver for the snapshot builder and the secret providers, bound to this state's Keyring.
+    /// The Keyring is built at the first `$enc:` value and kept once built; a failure is tried again,
+    /// because a provider keeps its resolver while the Keyring's own SecretRefs are still being registered.
     public func resolver(for state: DesiredState) -> @Sendable (Sensitive, ResourceKey, String) throws -> [UInt8] {
-        let ring = Result { try keyring(for: state) }
+        let built = KeyringMemo()
         return { [self] value, key, path in
-            try plaintext(value, key: key, path: path, keyring: try ring.get())
+            guard case .encrypted = value.source else { return try plaintext(value, key: key, path: path, keyring: nil) }
+            let ring: Keyring?
+            if let done = built.value.withLock({ $0 }) { ring = done } else {
+                ring = try keyring(for: state)
+                built.value.withLock { $0 = .some(ring) }
+            }
+            return try plaintext(value, key: key, path: path, keyring: ring)
         }
+    }
+
+    /// The Keyring one resolver built (nil until built; `.some(nil)`: the state has none).
+    private final class KeyringMemo: Sendable {
+        let value = Mutex<Keyring??>(nil)
     }
 
     func plaintext(_ value: Sensitive, key: ResourceKey, path: String, keyring: Keyring?) throws -> [UInt8] {
@@ -80,13 +98,17 @@ public final class SensitiveValues: Sendable {
             return Array(s.utf8)
         case .encrypted(let enc):
             let id = (try? EncryptedValue.parse(enc).keyID) ?? ""
+            let binding = Self.binding(key, path)
+            let ring: Keyring
             if id == Self.masterKeyID {
                 guard let master else { throw Failure(description: "\(key) \(path): encrypted with the master key; start with --master-key-file") }
-                return try master.decrypt(enc, fieldPath: Self.boundPath(path))
+                ring = master
+            } else {
+                guard let keyring else { throw Failure(description: "\(key) \(path): encrypted with key \"\(id)\" but the gateway group has no Keyring") }
+                ring = keyring
             }
-            guard let keyring else { throw Failure(description: "\(key) \(path): encrypted with key \"\(id)\" but the gateway group has no Keyring") }
             do {
-                return try keyring.decrypt(enc, fieldPath: Self.boundPath(path))
+                return try ring.decrypt(enc, binding: binding)
             } catch {
                 throw Failure(description: "\(key) \(path): cannot decrypt with key \"\(id)\": \(error)")
             }
@@ -113,13 +135,24 @@ public final class SensitiveValues: Sendable {
         var failed = false
         var written: [String: String] = [:]
         let newSpec = Self.mapSensitive(spec, KindSchemas.spec(r.kind), path: "spec") { path, node in
-            let bound = Self.boundPath(path)
+            let bound = Self.binding(r.key, path)
             if let enc = node["encrypted"]?.scalar?.text {
-                guard migrate, let ring, let id = try? EncryptedValue.parse(enc).keyID, id != ring.primaryKeyID, id != Self.masterKeyID else {
+                guard migrate, let value = try? EncryptedValue.parse(enc) else {
                     written[path] = enc
                     return node
                 }
-                guard let moved = try? ring.reencrypt(enc, fieldPath: bound) else {
+                let owner = value.keyID == Self.masterKeyID ? master : keyring
+                let moved: String?
+                if value.version == .v1 {
+                    // Only Rampart's own stored values reach here (manifests refuse v1), so re-binding them is safe.
+                    moved = try? owner?.rebindLegacy(enc, binding: bound, toPrimary: value.keyID != Self.masterKeyID)
+                } else if value.keyID != Self.masterKeyID, let keyring, value.keyID != keyring.primaryKeyID {
+                    moved = try? keyring.reencrypt(enc, binding: bound)
+                } else {
+                    written[path] = enc
+                    return node
+                }
+                guard let moved else {
                     failed = true
                     return node
                 }
@@ -132,10 +165,10 @@ public final class SensitiveValues: Sendable {
             }
             let bytes = Array(plain.utf8)
             var enc: String?
-            if !migrate, let old = previous[path], let opened = try? ring.decrypt(old, fieldPath: bound), ConstantTime.equals(opened, bytes) {
+            if !migrate, let old = previous[path], let opened = try? ring.decrypt(old, binding: bound), ConstantTime.equals(opened, bytes) {
                 enc = old
             } else {
-                enc = try? ring.encrypt(plaintext: bytes, fieldPath: bound)
+                enc = try? ring.encrypt(plaintext: bytes, binding: bound)
             }
             guard let enc else {
                 failed = true
@@ -175,15 +208,43 @@ public final class SensitiveValues: Sendable {
 }
 
 extension SensitiveValues {
-    /// How many `$enc:` values each key protects in a stored text (`state.json`).
+    /// How many `$enc:` values (either version) each key protects in a stored text (`state.json`).
     public static func ciphertextCounts(_ text: String) -> [String: Int] {
         var counts: [String: Int] = [:]
         var rest = Substring(text)
-        while let r = rest.range(of: EncryptedValue.prefix) {
-            let after = rest[r.upperBound...]
-            if let colon = after.firstIndex(of: ":") { counts[String(after[..<colon]), default: 0] += 1 }
+        while let r = rest.range(of: "$enc:v") {
+            var after = rest[r.upperBound...]
+            if let versionEnd = after.firstIndex(of: ":") {
+                after = after[after.index(after: versionEnd)...]
+                if let colon = after.firstIndex(of: ":") { counts[String(after[..<colon]), default: 0] += 1 }
+            }
             rest = after
         }
         return counts
+    }
+
+    /// A resource read from an older `state.json` with its legacy `$enc:v1:` values (bound to the field
+    /// only) opened and sealed again as `$enc:v2:` bound to this resource, each under the key that made
+    /// it. `rebound`: the field paths moved; `failed`: those that could not be (by path, why; never data).
+    func reboundLegacy(_ r: Resource, keyring: Keyring?) -> (resource: Resource, rebound: [String], failed: [String: String]) {
+        guard let spec = r.specNode else { return (r, [], [:]) }
+        var rebound: [String] = []
+        var failed: [String: String] = [:]
+        let newSpec = Self.mapSensitive(spec, KindSchemas.spec(r.kind), path: "spec") { path, node in
+            guard let enc = node["encrypted"]?.scalar?.text, let value = try? EncryptedValue.parse(enc), value.version == .v1 else { return node }
+            guard let ring = value.keyID == Self.masterKeyID ? master : keyring else {
+                failed[path] = value.keyID == Self.masterKeyID ? "encrypted with the master key; start with --master-key-file" : "no Keyring to open it"
+                return node
+            }
+            do {
+                let moved = try ring.rebindLegacy(enc, binding: Self.binding(r.key, path))
+                rebound.append(path)
+                return Node(.mapping([Pair(key: .string("encrypted"), value: .string(moved))]), mark: node.mark)
+            } catch {
+                failed[path] = "\(error)"
+                return node
+            }
+        }
+        return (rebound.isEmpty ? r : r.replacingSpec(newSpec), rebound, failed)
     }
 }

@@ -122,7 +122,7 @@ public enum AEAD {
             wipe(&out)
             OpenSSLErrors.clear()
             throw CryptoError(.authenticationFailed,
-                              "AES-256-GCM: authentication failed (wrong key or field path, or data was altered)")
+                              "AES-256-GCM: authentication failed (wrong key or additional data, or data was altered)")
         case .setupFailed:
             wipe(&out)
             throw CryptoError.openSSL("AES-256-GCM decrypt")

@@ -9,8 +9,10 @@ public struct CryptoError: Error, CustomStringConvertible, Equatable, Sendable {
         case invalidArgument
         /// Input text or bytes do not have the expected structure.
         case malformed
-        /// AEAD tag check failed: wrong key, wrong field path, or tampered data.
+        /// AEAD tag check failed: wrong key, wrong resource or field, or tampered data.
         case authenticationFailed
+        /// A legacy `$enc:v1:` value (bound to the field only) where a resource-bound one is required.
+        case legacyBinding
         /// A ciphertext names a key id the keyring does not hold.
         case unknownKey
         /// OpenSSL reported a failure; `message` carries its error queue text.

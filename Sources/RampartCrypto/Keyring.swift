@@ -84,45 +84,60 @@ public struct Keyring: Sendable, CustomStringConvertible, CustomDebugStringConve
     /// A new keyring with `key` as primary in front of the existing keys (rotation).
     public func rotated(to key: Key) throws -> Keyring { try Keyring(keys: [key] + keys) }
 
-    /// Encrypts with the primary key, bound to `fieldPath`; returns `$enc:v1:KEYID:BASE64`.
-    public func encrypt(plaintext: [UInt8], fieldPath: String) throws -> String {
-        let key = keys[0]
-        let ad = EncryptedValue.additionalData(keyID: key.id, fieldPath: fieldPath)
+    /// Encrypts with the primary key, bound to `binding`; returns `$enc:v2:KEYID:BASE64`.
+    public func encrypt(plaintext: [UInt8], binding: EncryptionBinding) throws -> String {
+        try seal(plaintext, binding: binding, with: keys[0])
+    }
+
+    /// UTF-8 convenience for `encrypt(plaintext:binding:)`.
+    public func encrypt(_ plaintext: String, binding: EncryptionBinding) throws -> String {
+        try encrypt(plaintext: Array(plaintext.utf8), binding: binding)
+    }
+
+    private func seal(_ plaintext: [UInt8], binding: EncryptionBinding, with key: Key) throws -> String {
+        let ad = EncryptedValue.additionalData(keyID: key.id, binding: binding)
         let sealed = try key.secret.withUnsafeBytes {
             try AEAD.seal(plaintext, rawKey: $0, additionalData: ad, nonce: Random.bytes(AEAD.nonceByteCount))
         }
         return try EncryptedValue(keyID: key.id, sealed: sealed).description
     }
 
-    /// UTF-8 convenience for `encrypt(plaintext:fieldPath:)`.
-    public func encrypt(_ plaintext: String, fieldPath: String) throws -> String {
-        try encrypt(plaintext: Array(plaintext.utf8), fieldPath: fieldPath)
-    }
-
-    /// Decrypts an `$enc:` string with the key it names. Errors name the key id and field path, never data.
-    public func decrypt(_ enc: String, fieldPath: String) throws -> [UInt8] {
-        let value = try EncryptedValue.parse(enc)
+    private func key(for value: EncryptedValue) throws -> Key {
         guard let key = keys.first(where: { $0.id == value.keyID }) else {
             throw CryptoError(.unknownKey, "keyring: no key with id \(value.keyID) (keyring holds \(keyIDs.joined(separator: ", ")))",
                               keyID: value.keyID)
         }
-        let ad = EncryptedValue.additionalData(keyID: key.id, fieldPath: fieldPath)
+        return key
+    }
+
+    /// Decrypts an `$enc:v2:` string with the key it names, under `binding`. A legacy `$enc:v1:` value
+    /// (bound to the field only) is refused: it could have been copied from another resource.
+    /// Errors name the key id and the binding, never data.
+    public func decrypt(_ enc: String, binding: EncryptionBinding) throws -> [UInt8] {
+        let value = try EncryptedValue.parse(enc)
+        guard value.version == .v2 else {
+            throw CryptoError(.legacyBinding,
+                              "keyring: value for \(binding) is a legacy \(EncryptedValue.legacyPrefix) value, bound to the field but not "
+                                  + "to the resource; make it again with `rampart encrypt`", keyID: value.keyID)
+        }
+        let key = try key(for: value)
+        let ad = EncryptedValue.additionalData(keyID: key.id, binding: binding)
         do {
             return try key.secret.withUnsafeBytes { try AEAD.open(value.sealed, rawKey: $0, additionalData: ad) }
         } catch let e as CryptoError where e.kind == .authenticationFailed {
             throw CryptoError(.authenticationFailed,
-                              "keyring: value for field \(fieldPath) does not decrypt with key \(key.id) "
-                                  + "(wrong key material, moved from another field, or altered)",
+                              "keyring: value for \(binding) does not decrypt with key \(key.id) "
+                                  + "(wrong key material, made for another field or resource, or altered)",
                               keyID: key.id)
         }
     }
 
-    /// UTF-8 convenience for `decrypt(_:fieldPath:)`; throws `.malformed` if the plaintext is not UTF-8.
-    public func decryptString(_ enc: String, fieldPath: String) throws -> String {
-        var bytes = try decrypt(enc, fieldPath: fieldPath)
+    /// UTF-8 convenience for `decrypt(_:binding:)`; throws `.malformed` if the plaintext is not UTF-8.
+    public func decryptString(_ enc: String, binding: EncryptionBinding) throws -> String {
+        var bytes = try decrypt(enc, binding: binding)
         defer { wipe(&bytes) }
         guard let s = String(bytes: bytes, encoding: .utf8) else {
-            throw CryptoError(.malformed, "keyring: decrypted value for field \(fieldPath) is not UTF-8")
+            throw CryptoError(.malformed, "keyring: decrypted value for \(binding) is not UTF-8")
         }
         return s
     }
@@ -130,12 +145,35 @@ public struct Keyring: Sendable, CustomStringConvertible, CustomDebugStringConve
     /// The key id an `$enc:` string names (parses it; no decryption).
     public func keyID(of enc: String) throws -> String { try EncryptedValue.parse(enc).keyID }
 
-    /// Re-encrypts `enc` under the primary key; returns it unchanged if it already uses the primary.
-    public func reencrypt(_ enc: String, fieldPath: String) throws -> String {
-        if try keyID(of: enc) == primaryKeyID { return enc }
-        var plain = try decrypt(enc, fieldPath: fieldPath)
+    /// Re-encrypts an `$enc:v2:` value under the primary key; returns it unchanged if it already uses the primary.
+    public func reencrypt(_ enc: String, binding: EncryptionBinding) throws -> String {
+        if try keyID(of: enc) == primaryKeyID, try EncryptedValue.parse(enc).version == .v2 { return enc }
+        var plain = try decrypt(enc, binding: binding)
         defer { wipe(&plain) }
-        return try encrypt(plaintext: plain, fieldPath: fieldPath)
+        return try encrypt(plaintext: plain, binding: binding)
+    }
+
+    /// Migration of a legacy `$enc:v1:` value that Rampart itself stored (`state.json`, the admin TLS key):
+    /// opens it with the v1 additional data (`binding.fieldPath` only) and seals it again as `$enc:v2:`
+    /// bound to `binding`, under the key that made it, or the primary with `toPrimary`. Never use it for
+    /// manifest values: it would bind a copied value to the resource it was copied into.
+    public func rebindLegacy(_ enc: String, binding: EncryptionBinding, toPrimary: Bool = false) throws -> String {
+        let value = try EncryptedValue.parse(enc)
+        guard value.version == .v1 else {
+            throw CryptoError(.invalidArgument, "keyring: value for \(binding) is not a legacy value", keyID: value.keyID)
+        }
+        let key = try key(for: value)
+        let ad = EncryptedValue.legacyAdditionalData(keyID: key.id, fieldPath: binding.fieldPath)
+        var plain: [UInt8]
+        do {
+            plain = try key.secret.withUnsafeBytes { try AEAD.open(value.sealed, rawKey: $0, additionalData: ad) }
+        } catch let e as CryptoError where e.kind == .authenticationFailed {
+            throw CryptoError(.authenticationFailed,
+                              "keyring: legacy value for \(binding) does not decrypt with key \(key.id) (wrong key material, or altered)",
+                              keyID: key.id)
+        }
+        defer { wipe(&plain) }
+        return try seal(plain, binding: binding, with: toPrimary ? keys[0] : key)
     }
 
     public var description: String { "Keyring(keys: [\(keys.map { "\($0.id): ***" }.joined(separator: ", "))])" }

@@ -31,6 +31,10 @@ public final class Gateway: Sendable {
 
     public init(config: GatewayConfig) throws {
         guard config.workers >= 1 else { throw GatewayError.invalidConfig("workers must be at least 1") }
+        // Header offsets are Int32 (HTTP1/Head.swift): a larger head could not be represented.
+        guard config.maxHeaderBytes >= 1, config.maxHeaderBytes <= Int(Int32.max) / 2 else {
+            throw GatewayError.invalidConfig("maxHeaderBytes must be 1 to \(Int(Int32.max) / 2)")
+        }
         var addrs: [SocketAddress] = []
         for l in config.listen {
             guard let a = SocketAddress.parseListen(l) else { throw GatewayError.invalidAddress(l) }
@@ -148,7 +152,7 @@ public final class Gateway: Sendable {
             st.stopped = true
             return (st.loops, st.threads)
         }
-        let deadline = monotonicMs() + Int64(max(0, drainTimeoutMs))
+        let deadline = monotonicMs().addingSaturated(max(0, drainTimeoutMs))
         for l in loops {
             l.inbox.withLock { $0.stopDeadline = deadline }
             l.wake()

@@ -11,7 +11,7 @@ Commands:
   validate PATH...       parse, validate and cross-check manifests (offline)
   diff PATH...           dry run: what applying PATH would change
   crds                   print the CustomResourceDefinitions
-  encrypt PATH...        make an $enc: value (stdin) with the Keyring in PATH
+  encrypt PATH...        make an $enc: value (stdin) bound to one resource and field
   reencrypt PATH...      move stored ciphertext to the primary key
   hash-password          a PBKDF2 hash for the admin token file
   audit verify           check the audit log's hash chain

@@ -627,12 +627,33 @@ def find_nginx(given):
     raise HarnessError("nginx not found (install it with `make test-deps`, or pass --nginx PATH)")
 
 
+BEGIN_MARK, END_MARK = "<!-- differential:begin -->", "<!-- differential:end -->"
+
+
+def write_report(path, report):
+    """Writes the table into `path`: between the differential markers when the file has them
+    (docs/security.md), else as the whole file."""
+    try:
+        with open(path) as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        text = ""
+    if BEGIN_MARK in text and END_MARK in text:
+        head, rest = text.split(BEGIN_MARK, 1)
+        _, tail = rest.split(END_MARK, 1)
+        text = head + BEGIN_MARK + "\n" + report.rstrip("\n") + "\n" + END_MARK + tail
+    else:
+        text = report
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rampart", default=os.path.join(ROOT, ".build/debug/rampart"), help="the rampart binary")
     parser.add_argument("--nginx", help="the nginx binary (default: nginx on PATH, /usr/sbin/nginx)")
     parser.add_argument("--corpus", default=os.path.join(HERE, "corpus.txt"))
-    parser.add_argument("--out", help="write the markdown table here (e.g. docs/differential.md)")
+    parser.add_argument("--out", help="write the markdown table here (between the differential markers of docs/security.md, or a file of its own)")
     parser.add_argument("--only", help="comma-separated case ids")
     parser.add_argument("--lanes", type=int, default=2, help="independent nginx+rampart pairs run in parallel")
     parser.add_argument("--timeout", type=float, default=CASE_TIMEOUT, help="seconds a case may take to be answered")
@@ -683,8 +704,7 @@ def main(argv=None):
                         print(f"{row['case']['id']} {side}: {request['method']} {show_bytes(request['target'].encode('latin-1'), 80)}"
                               f" {request['headers']} body={show_bytes(request['body'], 80)}")
         if args.out:
-            with open(args.out, "w") as handle:
-                handle.write(report)
+            write_report(args.out, report)
         for row in rows:
             if row.get("first_run") and not row["violation"]:
                 print(f"warning: {row['case']['id']} differed on its first run ({row['first_run']})", file=sys.stderr)

@@ -23,9 +23,10 @@ final class SecretsRunTests: XCTestCase {
         let r = try RampartInstance()
         try r.write("keyring.yaml", keyringDocs(["k1"], dir: secretsDir))
         let plaintext = "hook-secret-\(UUID().uuidString)"
-        let enc = try Command.rampart(["encrypt", r.manifests, "--field", "spec.hmacSecret"], stdin: plaintext + "\n")
+        let enc = try Command.rampart(["encrypt", r.manifests, "--resource", "ContactPoint/default/ops", "--field", "spec.hmacSecret"],
+                                      stdin: plaintext + "\n")
         XCTAssertEqual(enc.code, 0, enc.stderr)
-        XCTAssertTrue(enc.stdout.hasPrefix("$enc:v1:k1:"), enc.stdout)
+        XCTAssertTrue(enc.stdout.hasPrefix("$enc:v2:k1:"), enc.stdout)
         let inline = "inline-\(UUID().uuidString)"
         try r.write("cp.yaml", """
         apiVersion: rampart.io/v1alpha1
@@ -48,7 +49,7 @@ final class SecretsRunTests: XCTestCase {
         XCTAssertEqual(r.api("/api/v1/secrets/refresh", method: "POST")?.status, 200)
         r.stop()
         let state = try String(contentsOfFile: r.stateDir + "/state.json", encoding: .utf8)
-        XCTAssertEqual(state.components(separatedBy: "$enc:v1:k1:").count - 1, 2, "the encrypted value and the inline one, now encrypted")
+        XCTAssertEqual(state.components(separatedBy: "$enc:v2:k1:").count - 1, 2, "the encrypted value and the inline one, now encrypted")
 
         // Rotate: k2 first, k1 kept; reencrypt moves state.json to k2 and lists the manifest value still on k1.
         try r.write("keyring.yaml", keyringDocs(["k2", "k1"], dir: secretsDir))

@@ -95,7 +95,7 @@ final class TLSTests: XCTestCase {
         XCTAssertEqual(r.stop(), 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: r.stateDir + "/admin-tls.key"))
         let enc = try String(contentsOfFile: r.stateDir + "/admin-tls.key.enc", encoding: .utf8)
-        XCTAssertTrue(enc.hasPrefix("$enc:v1:master:"), enc)
+        XCTAssertTrue(enc.hasPrefix("$enc:v2:master:"), enc)
         XCTAssertFalse(enc.contains("PRIVATE KEY"))
         // Without the master key the encrypted key cannot be used: a clear error, exit 2.
         try r.start()

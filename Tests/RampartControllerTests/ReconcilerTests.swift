@@ -260,8 +260,8 @@ final class KeyringStateTests: XCTestCase {
         let state = try String(contentsOfFile: stateDir + "/state.json", encoding: .utf8)
         XCTAssertFalse(state.contains(secret))
         XCTAssertFalse(state.contains(k1), "the Keyring's material is never stored in plaintext")
-        XCTAssertTrue(state.contains("$enc:v1:k1:"), state)
-        XCTAssertTrue(state.contains("$enc:v1:master:"), state)
+        XCTAssertTrue(state.contains("$enc:v2:k1:"), state)
+        XCTAssertTrue(state.contains("$enc:v2:master:"), state)
 
         try FileManager.default.removeItem(atPath: dir)
         let (again, rec) = try make(master: "a master passphrase")
@@ -283,7 +283,7 @@ final class KeyringStateTests: XCTestCase {
 
     func testRemovingAKeyThatStillProtectsValuesIsRefused() throws {
         let ring = try Keyring(materials: [(id: "k1", material: k1)])
-        let enc = try ring.encrypt(plaintext: Array("hook-secret".utf8), fieldPath: SensitiveValues.boundPath("spec.hmacSecret"))
+        let enc = try ring.encrypt(plaintext: Array("hook-secret".utf8), binding: SensitiveValues.binding(ResourceKey(.contactPoint, "default", "ops"), "spec.hmacSecret"))
         try keyring([("k1", k1)]).write(toFile: dir + "/keyring.yaml", atomically: true, encoding: .utf8)
         try contactPoint("{encrypted: \"\(enc)\"}").write(toFile: dir + "/cp.yaml", atomically: true, encoding: .utf8)
         let (r, rec) = try make()
@@ -320,12 +320,12 @@ extension KeyringStateTests {
         try ring([("k1", k1)])
         let (r, rec) = try make(master: "master passphrase")
         r.reconcileNow("k1")
-        XCTAssertTrue(try state().contains("$enc:v1:k1:"))
+        XCTAssertTrue(try state().contains("$enc:v2:k1:"))
         // 2. k2 added first: everything still decrypts, stored values stay under k1 until reencrypt.
         try ring([("k2", k2), ("k1", k1)])
         r.reconcileNow("k2 first")
         XCTAssertEqual(rec.last?.resources[ResourceKey(.keyring, "default", "default")]?.keyring?.keys.map(\.id), ["k2", "k1"])
-        XCTAssertTrue(try state().contains("$enc:v1:k1:"), "stored values are not silently moved")
+        XCTAssertTrue(try state().contains("$enc:v2:k1:"), "stored values are not silently moved")
         // 3. Removing k1 is refused, naming the key and the count; the old Keyring keeps serving.
         try ring([("k2", k2)])
         r.reconcileNow("drop k1")
@@ -340,7 +340,7 @@ extension KeyringStateTests {
         // 5. Now removing k1 is accepted.
         r.reconcileNow("drop k1 again")
         XCTAssertEqual(rec.last?.resources[ResourceKey(.keyring, "default", "default")]?.keyring?.keys.map(\.id), ["k2"])
-        XCTAssertFalse(try state().contains("$enc:v1:k1:"))
+        XCTAssertFalse(try state().contains("$enc:v2:k1:"))
         // 6. Restart from state.json alone: everything decrypts.
         try FileManager.default.removeItem(atPath: dir)
         let (again, rec2) = try make(master: "master passphrase")
@@ -353,13 +353,13 @@ extension KeyringStateTests {
 
     func testBadCiphertextIsAClearErrorNamingTheField() throws {
         let ring = try Keyring(materials: [(id: "k1", material: k1)])
-        let good = try ring.encrypt(plaintext: Array("x".utf8), fieldPath: "spec.hmacSecret")
+        let good = try ring.encrypt(plaintext: Array("x".utf8), binding: SensitiveValues.binding(ResourceKey(.contactPoint, "default", "ops"), "spec.hmacSecret"))
         let values = SensitiveValues(master: nil, lookup: nil)
         let key = ResourceKey(.contactPoint, "default", "ops")
         let cases: [(String, String)] = [
             (String(good.dropLast(6)) + "AAAA==", "cannot decrypt"),                    // corrupted
-            ("$enc:v1:k1:", "cannot decrypt"),                                          // truncated
-            ("$enc:v1:k9:" + (good.split(separator: ":").last.map(String.init) ?? ""), "cannot decrypt with key \"k9\""),  // unknown key
+            ("$enc:v2:k1:", "cannot decrypt"),                                          // truncated
+            ("$enc:v2:k9:" + (good.split(separator: ":").last.map(String.init) ?? ""), "cannot decrypt with key \"k9\""),  // unknown key
         ]
         for (enc, want) in cases {
             XCTAssertThrowsError(try values.plaintext(Sensitive(.encrypted(enc)), key: key, path: "spec.hmacSecret", keyring: ring)) {
@@ -372,8 +372,18 @@ extension KeyringStateTests {
         }
         // A wrong master key fails to decrypt the Keyring's material, clearly.
         let master = try Keyring(materials: [(id: SensitiveValues.masterKeyID, material: "right")])
-        let sealed = try master.encrypt(plaintext: Array(k1.utf8), fieldPath: "spec.keys[].material")
+        let sealed = try master.encrypt(plaintext: Array(k1.utf8), binding: SensitiveValues.binding(ResourceKey(.keyring, "default", "default"), "spec.keys[0].material"))
         let wrong = SensitiveValues(master: try Keyring(materials: [(id: SensitiveValues.masterKeyID, material: "wrong")]), lookup: nil)
         XCTAssertThrowsError(try wrong.plaintext(Sensitive(.encrypted(sealed)), key: ResourceKey(.keyring, "default", "default"), path: "spec.keys[0].material", keyring: nil))
+    }
+}
+
+/// A state file is input too: a number in it must not be able to trap the next reconcile.
+final class StateFileBoundsTests: XCTestCase {
+    func testGenerationNearIntMaxIsRefused() {
+        let doc = { (gen: String) in Array("{\"generation\":\(gen),\"hash\":\"\",\"origin\":\"dir\",\"resources\":[]}\n".utf8) }
+        XCTAssertEqual(StateFile.decode(doc("7"), path: "state.json")?.generation, 7)
+        XCTAssertNil(StateFile.decode(doc("9223372036854775807"), path: "state.json"))
+        XCTAssertNil(StateFile.decode(doc("-1"), path: "state.json"))
     }
 }

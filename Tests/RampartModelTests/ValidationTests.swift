@@ -191,7 +191,7 @@ final class ValidationTests: XCTestCase {
         apiVersion: rampart.io/v1alpha1
         kind: Keyring
         metadata: {name: k2}
-        spec: {keys: [{id: a, material: {encrypted: "$enc:v1:a:AAAA"}}]}
+        spec: {keys: [{id: a, material: {encrypted: "$enc:v2:a:AAAA"}}]}
         ---
         apiVersion: rampart.io/v1alpha1
         kind: AlertRule
@@ -206,6 +206,34 @@ final class ValidationTests: XCTestCase {
         XCTAssertTrue(all.contains("spec.keys[0].material.secretRef: SecretRef default/km does not exist"), all)
         XCTAssertTrue(all.contains("already has Keyring default/k1"), all)
         XCTAssertTrue(all.contains("spec.condition.threshold: 2 is not a ratio (0..1)"), all)
+    }
+
+    /// A legacy `$enc:v1:` value decrypts in any resource's same field, so a manifest author could paste
+    /// another resource's secret into their own: manifests refuse it, naming where and how to re-make it.
+    func testLegacyEncryptedValuesAreRefusedNamingTheFieldAndTheFix() throws {
+        let doc = """
+        apiVersion: rampart.io/v1alpha1
+        kind: SecretRef
+        metadata: {name: evil, namespace: team}
+        spec:
+          provider: vault
+          vault:
+            address: https://vault.example
+            path: secret/x
+            auth: {token: {encrypted: "$enc:v1:k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}
+        """
+        let r = decode(doc, dev: true)
+        XCTAssertEqual(r.resources.count, 0)
+        XCTAssertEqual(r.rejected, [ResourceKey(.secretRef, "team", "evil")])
+        let all = r.diagnostics.filter { $0.severity == .error }.map(\.description).joined(separator: "\n")
+        XCTAssertTrue(all.contains("t.yaml:9:"), all)
+        XCTAssertTrue(all.contains("SecretRef team/evil: spec.vault.auth.token: a legacy $enc:v1: value"), all)
+        XCTAssertTrue(all.contains("rampart encrypt PATH --resource SecretRef/team/evil --field spec.vault.auth.token"), all)
+        // The current form passes; Rampart's own state.json (and only it) reads legacy values, to re-bind them.
+        XCTAssertEqual(decode(doc.replacingOccurrences(of: "$enc:v1:", with: "$enc:v2:"), dev: true).resources.count, 1)
+        XCTAssertEqual(ManifestDecoder(dev: true, acceptsLegacyEncrypted: true).decode(file: "state.json", bytes: Array(doc.utf8)).resources.count, 1)
+        // Unknown versions are malformed, not legacy.
+        XCTAssertTrue(errors(doc.replacingOccurrences(of: "$enc:v1:", with: "$enc:v3:")).joined().contains("expected \"$enc:v2:KEYID:BASE64\""))
     }
 
     func testValueParsers() {

@@ -115,6 +115,16 @@ func monotonicMs() -> Int64 {
     return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
 }
 
+extension Int64 {
+    /// `self + delta` pinned at Int64.max/min instead of trapping: configured durations are bounded
+    /// by validation, but a deadline must never be the thing that crashes the data plane.
+    @inline(__always)
+    func addingSaturated(_ delta: Int) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(Int64(delta))
+        return overflow ? (delta > 0 ? .max : .min) : sum
+    }
+}
+
 @inline(__always)
 func monotonicNs() -> UInt64 {
     var ts = timespec()

@@ -335,7 +335,7 @@ final class EventLoop {
             setOwner(fd, .client(c))
             c.interest = evIn
             add(fd, serial: c.serial, events: evIn)
-            c.deadline = now + Int64(gw.config.headerTimeoutMs)
+            c.deadline = now.addingSaturated(gw.config.headerTimeoutMs)
             c.deadlineKind = .header
         }
     }
@@ -494,7 +494,7 @@ final class EventLoop {
             closeUpstreamFd(u)
             return
         }
-        u.idleDeadline = now + Int64(ka.idleTimeoutMs)
+        u.idleDeadline = now.addingSaturated(ka.idleTimeoutMs)
         u.inBuf.shrinkIfIdle(to: 16 * 1024)
         list.append(u)
         pool[u.node.address] = list

@@ -202,7 +202,7 @@ extension EventLoop {
             if let d = decided {
                 count = d
             } else {
-                parkForRedis(c, redis, key: lc.redisKey(key, window: window), ttlMs: lc.windowMs + 1000)
+                parkForRedis(c, redis, key: lc.redisKey(key, window: window), ttlMs: Int(Int64(lc.windowMs).addingSaturated(1000)))
                 return false
             }
             if count < 0 {
@@ -215,7 +215,7 @@ extension EventLoop {
             count = LocalCounters.shared.hit(hash: lc.localHash(key), window: UInt64(window))
         }
         c.rlRemaining = max(0, lc.limit - count)
-        c.rlReset = Int((resetMs + 999) / 1000)
+        c.rlReset = Int(resetMs.addingSaturated(999) / 1000)
         if count > lc.limit {
             rejectHead(c, 429, keepAlive: true) { o in self.appendRateLimit(c, lc, o, retryAfter: true) }
             return false
@@ -246,7 +246,7 @@ extension EventLoop {
         c.parked = true
         c.phase = .proxying
         c.reqBodyDone = false
-        c.deadline = now + Int64(redis.config.timeoutMs * 4 + 2000)
+        c.deadline = now.addingSaturated(redis.config.timeoutMs * 4 + 2000)
         c.deadlineKind = .body
         redis.submit(RedisJob(key: key, ttlMs: ttlMs, loop: shared, fd: c.fd, serial: c.serial))
     }

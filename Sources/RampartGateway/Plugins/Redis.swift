@@ -187,7 +187,7 @@ final class RedisConnection {
         fd = r.fd
         if !r.done {
             var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            let n = poll(&pfd, 1, Int32(config.timeoutMs))
+            let n = poll(&pfd, 1, Int32(clamping: config.timeoutMs))
             if n <= 0 {
                 close()
                 throw RedisError(description: "connect: timed out")

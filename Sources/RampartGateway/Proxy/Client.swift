@@ -20,16 +20,16 @@ extension EventLoop {
             case .readingHead:
                 if !c.sawFirstByte {
                     c.sawFirstByte = true
-                    c.deadline = now + Int64(gw.config.headerTimeoutMs)
+                    c.deadline = now.addingSaturated(gw.config.headerTimeoutMs)
                     c.deadlineKind = .header
                 }
             case .proxying:
                 if !c.reqBodyDone {
-                    c.deadline = now + Int64(gw.config.bodyTimeoutMs)
+                    c.deadline = now.addingSaturated(gw.config.bodyTimeoutMs)
                     c.deadlineKind = .body
                 }
             case .tunnel:
-                c.deadline = now + Int64(gw.config.idleTimeoutMs)
+                c.deadline = now.addingSaturated(gw.config.idleTimeoutMs)
             case .closing:
                 buf.clear()
                 return
@@ -76,7 +76,7 @@ extension EventLoop {
                 if buf.isEmpty { return }
                 if !c.sawFirstByte {
                     c.sawFirstByte = true
-                    c.deadline = now + Int64(gw.config.headerTimeoutMs)
+                    c.deadline = now.addingSaturated(gw.config.headerTimeoutMs)
                     c.deadlineKind = .header
                 }
                 if !c.logLine.isEmpty { c.logLine.removeAll(keepingCapacity: true) }
@@ -166,7 +166,7 @@ extension EventLoop {
             }
         }
         if c.reqBodyDone && c.deadlineKind == .body {
-            c.deadline = now + Int64(c.route?.timeouts.readMs ?? 60_000)
+            c.deadline = now.addingSaturated(c.route?.timeouts.readMs ?? 60_000)
             c.deadlineKind = .upstream
         }
         if !u.connecting { flushUpstream(u) }
@@ -317,7 +317,7 @@ extension EventLoop {
         c.requestId.removeAll(keepingCapacity: true)
         c.corsOrigin.removeAll(keepingCapacity: true)
         c.bytesSent = 0
-        c.deadline = now + Int64(gw.config.idleTimeoutMs)
+        c.deadline = now.addingSaturated(gw.config.idleTimeoutMs)
         c.deadlineKind = .idle
         c.inBuf.shrinkIfIdle(to: 16 * 1024)
         c.outBuf.shrinkIfIdle(to: 16 * 1024)

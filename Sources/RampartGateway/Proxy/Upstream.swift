@@ -57,7 +57,7 @@ extension EventLoop {
         }
         let t = c.route?.timeouts ?? Timeouts()
         if u.connecting || u.tlsState.handshaking {
-            c.deadline = now + Int64(t.connectMs)
+            c.deadline = now.addingSaturated(t.connectMs)
             c.deadlineKind = .connect
             if !u.connecting { upstreamHandshake(u) }
         } else {
@@ -68,10 +68,10 @@ extension EventLoop {
 
     func setExchangeDeadline(_ c: ClientConn) {
         if c.reqBodyDone {
-            c.deadline = now + Int64(c.route?.timeouts.readMs ?? 60_000)
+            c.deadline = now.addingSaturated(c.route?.timeouts.readMs ?? 60_000)
             c.deadlineKind = .upstream
         } else {
-            c.deadline = now + Int64(gw.config.bodyTimeoutMs)
+            c.deadline = now.addingSaturated(gw.config.bodyTimeoutMs)
             c.deadlineKind = .body
         }
     }
@@ -155,9 +155,9 @@ extension EventLoop {
         if n > 0 {
             buf.writeIndex += n
             if c.phase == .tunnel {
-                c.deadline = now + Int64(gw.config.idleTimeoutMs)
+                c.deadline = now.addingSaturated(gw.config.idleTimeoutMs)
             } else if c.reqBodyDone {
-                c.deadline = now + Int64(c.route?.timeouts.readMs ?? 60_000)
+                c.deadline = now.addingSaturated(c.route?.timeouts.readMs ?? 60_000)
                 c.deadlineKind = .upstream
             }
             processUpstream(u)
@@ -397,7 +397,7 @@ extension EventLoop {
             shared.metrics.recordUpstream(upstream: r.upstream?.key ?? "", node: u.node.label, code: 101)
             recordRequest(c, route: r.config.id, status: 101)
         }
-        c.deadline = now + Int64(gw.config.idleTimeoutMs)
+        c.deadline = now.addingSaturated(gw.config.idleTimeoutMs)
         c.deadlineKind = .tunnel
         if !u.inBuf.isEmpty { c.outBuf.transfer(from: u.inBuf, count: u.inBuf.readable) }
         if !c.inBuf.isEmpty {

@@ -17,7 +17,7 @@ final class NodeHealth: Sendable {
     func recordFailure(_ cfg: PassiveHealthCheck, now: Int64) {
         let n = passiveFailures.add(1, ordering: .relaxed).newValue
         if n >= cfg.unhealthyAfter {
-            downUntilMs.store(now + Int64(cfg.downMs), ordering: .relaxed)
+            downUntilMs.store(now.addingSaturated(cfg.downMs), ordering: .relaxed)
             passiveFailures.store(0, ordering: .relaxed)
         }
     }

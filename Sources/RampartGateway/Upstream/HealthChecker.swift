@@ -60,7 +60,7 @@ final class HealthChecker: Sendable {
                                 ? false : probe(n.address, host: n.label, check: active, tls: up.clientTLS, serverName: n.host)
                             n.health.recordProbe(ok: ok, active)
                             now = monotonicMs()
-                            nextDue[key] = now + Int64(max(active.intervalMs, 10))
+                            nextDue[key] = now.addingSaturated(max(active.intervalMs, 10))
                             if stopped.load(ordering: .relaxed) { return }
                         }
                         soonest = min(soonest, nextDue[key] ?? now)
@@ -78,7 +78,7 @@ final class HealthChecker: Sendable {
 
     /// One probe: connect, send GET, read the status line. True if the status is expected.
     func probe(_ addr: SocketAddress, host: String, check: ActiveHealthCheck, tls: ClientTLS? = nil, serverName: String = "") -> Bool {
-        let deadline = monotonicMs() + Int64(check.timeoutMs)
+        let deadline = monotonicMs().addingSaturated(check.timeoutMs)
         let c = Net.connect(addr)
         if c.fd < 0 { return false }
         defer { close(c.fd) }
@@ -86,7 +86,7 @@ final class HealthChecker: Sendable {
             let left = deadline - monotonicMs()
             if left <= 0 { return false }
             var pfd = pollfd(fd: c.fd, events: ev, revents: 0)
-            return poll(&pfd, 1, Int32(left)) > 0
+            return poll(&pfd, 1, Int32(clamping: left)) > 0
         }
         if !c.done {
             guard waitFor(Int16(POLLOUT)), Net.socketError(c.fd) == 0 else { return false }

@@ -5,10 +5,14 @@ public struct ManifestDecoder: Sendable {
     /// `--dev`: inline plaintext secrets are accepted without a warning.
     public var dev: Bool
     public var limits: Limits
+    /// Accept legacy `$enc:v1:` values (bound to the field only). Only `state.json` is read this way: it
+    /// is Rampart's own file and its legacy values are re-bound at start; manifests refuse them.
+    public var acceptsLegacyEncrypted: Bool
 
-    public init(dev: Bool = false, limits: Limits = .default) {
+    public init(dev: Bool = false, limits: Limits = .default, acceptsLegacyEncrypted: Bool = false) {
         self.dev = dev
         self.limits = limits
+        self.acceptsLegacyEncrypted = acceptsLegacyEncrypted
     }
 
     /// The result of decoding one file.
@@ -85,7 +89,8 @@ public struct ManifestDecoder: Sendable {
             result.diagnostics += diags.items
             return
         }
-        checker = SchemaChecker(diags: diags)
+        checker = SchemaChecker(diags: diags, resource: "\(kind.rawValue)/\(namespace)/\(name ?? "NAME")",
+                                acceptsLegacyEncrypted: acceptsLegacyEncrypted)
         checker.check(specNode, KindSchemas.spec(kind), path: "spec")
         diags = checker.diags
         KindRules.check(kind, specNode, dev: dev, into: &diags)

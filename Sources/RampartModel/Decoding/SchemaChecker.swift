@@ -3,6 +3,10 @@ import RampartYAML
 /// Checks a node tree against a `Schema` and reports every mismatch with its field path.
 struct SchemaChecker {
     var diags: Diagnostics
+    /// `Kind/namespace/name` of the resource checked, for the `rampart encrypt --resource` hint.
+    var resource: String? = nil
+    /// Accept legacy `$enc:v1:` values: only for Rampart's own `state.json`, which re-binds them at start.
+    var acceptsLegacyEncrypted = false
 
     mutating func check(_ node: Node, _ schema: Schema, path: String) {
         switch schema {
@@ -66,7 +70,7 @@ struct SchemaChecker {
     private mutating func checkSensitive(_ node: Node, _ path: String) {
         guard let pairs = node.mapping, pairs.count == 1, let key = pairs[0].key.scalar?.text else {
             // Never echo the value: it may be a secret written in the wrong place.
-            diags.error(path, "is a sensitive value: expected {secretRef: {name: NAME, key: KEY}}, {value: \"...\"} or {encrypted: \"$enc:v1:...\"}", at: node.mark)
+            diags.error(path, "is a sensitive value: expected {secretRef: {name: NAME, key: KEY}}, {value: \"...\"} or {encrypted: \"\(Sensitive.encryptedPrefix)...\"}", at: node.mark)
             return
         }
         let value = pairs[0].value
@@ -76,9 +80,16 @@ struct SchemaChecker {
         case "value":
             if value.scalar == nil { diags.error(Self.join(path, key), "expected a string", at: value.mark) }
         case "encrypted":
-            guard let s = value.scalar?.text, s.hasPrefix("$enc:v1:"), s.split(separator: ":", omittingEmptySubsequences: false).count == 4 else {
-                diags.error(Self.join(path, key), "expected \"$enc:v1:KEYID:BASE64\" made by `rampart encrypt`", at: value.mark)
+            guard let s = value.scalar?.text, s.hasPrefix(Sensitive.encryptedPrefix) || s.hasPrefix(Sensitive.legacyEncryptedPrefix),
+                  s.split(separator: ":", omittingEmptySubsequences: false).count == 4 else {
+                diags.error(Self.join(path, key), "expected \"\(Sensitive.encryptedPrefix)KEYID:BASE64\" made by `rampart encrypt`", at: value.mark)
                 return
+            }
+            if s.hasPrefix(Sensitive.legacyEncryptedPrefix) && !acceptsLegacyEncrypted {
+                // Fail closed: a v1 value decrypts in any resource's same field, so it may be another resource's secret copied here.
+                diags.error(path, "a legacy \(Sensitive.legacyEncryptedPrefix) value is bound to its field but not to its resource, so it is "
+                                + "refused (it could be another resource's secret copied here); make it again with "
+                                + "`rampart encrypt PATH --resource \(resource ?? "Kind/namespace/name") --field \(path)`", at: value.mark)
             }
         default:
             var msg = "unknown field \"\(key)\" in a sensitive value; expected secretRef, value or encrypted"
@@ -97,10 +108,10 @@ struct SchemaChecker {
                 if let c = Suggest.closest(s, among: allowed) { msg += "; did you mean \"\(c)\"?" }
                 diags.error(path, msg, at: node.mark)
             }
-        case .duration:
-            if Values.durationMs(s) == nil { diags.error(path, "\(q) is not a duration (e.g. 250ms, 30s, 5m, 1h, 7d)", at: node.mark) }
-        case .size:
-            if Values.sizeBytes(s) == nil { diags.error(path, "\(q) is not a size (e.g. 512, 8Ki, 1Mi)", at: node.mark) }
+        case .duration(let range):
+            if case .failure(let e) = Values.check(s, .duration, in: range) { diags.error(path, e.description, at: node.mark) }
+        case .size(let range):
+            if case .failure(let e) = Values.check(s, .size, in: range) { diags.error(path, e.description, at: node.mark) }
         case .cidr:
             if CIDR(s) == nil { diags.error(path, "\(q) is not an IPv4 or IPv6 CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)", at: node.mark) }
         case .host:

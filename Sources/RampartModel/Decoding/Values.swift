@@ -1,44 +1,103 @@
 /// Parsers for the contract's value formats: durations, sizes, CIDRs, names.
 public enum Values {
+    /// The most digits one number in a duration, size or count may have: 12 digits cannot overflow
+    /// while they are read, and the unit multiplication and the sum after it are overflow-checked,
+    /// so no string can trap the parser (more digits parse as `.tooLarge`).
+    public static let maxDigits = 12
+    /// The most `NUMBER UNIT` parts a duration may have (`1d2h3m4s5ms`).
+    public static let maxDurationParts = 5
+
     /// `250ms`, `30s`, `5m`, `1h`, `7d`, or a sum such as `1h30m`; milliseconds.
-    public static func durationMs(_ s: String) -> Int? {
+    public static func durationMs(_ s: String) -> Int? { parse(s, as: .duration).value }
+
+    /// `512`, `8Ki`, `1Mi`, `2Gi`, `1k`, `1M`, `1G`; bytes.
+    public static func sizeBytes(_ s: String) -> Int? { parse(s, as: .size).value }
+
+    /// Parses a duration, size or plain count; digits only (no sign, no spaces), every step overflow-checked.
+    public static func parse(_ s: String, as kind: QuantityKind) -> ParsedQuantity {
         let u = Array(s.utf8)
-        guard !u.isEmpty else { return nil }
-        var i = 0, total = 0
+        switch kind {
+        case .duration: return parseDuration(u)
+        case .size: return parseSize(u)
+        case .count:
+            guard let (n, end) = number(u, from: 0), end == u.count else { return .malformed }
+            return n
+        }
+    }
+
+    /// Parses `s` and checks it against `range`; the refusal reads as the end of a diagnostic.
+    public static func check(_ s: String, _ kind: QuantityKind, in range: ClosedRange<Int>) -> Result<Int, QuantityError> {
+        switch parse(s, as: kind) {
+        case .malformed: return .failure(QuantityError(text: s, kind: kind, range: range, reason: .malformed))
+        case .tooLarge: return .failure(QuantityError(text: s, kind: kind, range: range, reason: .aboveMaximum))
+        case .value(let v):
+            if v > range.upperBound { return .failure(QuantityError(text: s, kind: kind, range: range, reason: .aboveMaximum)) }
+            if v < range.lowerBound { return .failure(QuantityError(text: s, kind: kind, range: range, reason: .belowMinimum)) }
+            return .success(v)
+        }
+    }
+
+    /// The shortest exact spelling: `3600000` ms → `1h`, `1048576` bytes → `1Mi`.
+    public static func format(_ v: Int, as kind: QuantityKind) -> String {
+        let units: [(String, Int)]
+        switch kind {
+        case .duration: units = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)]
+        case .size: units = [("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)]
+        case .count: units = []
+        }
+        if v == 0 { return kind == .duration ? "0s" : "0" }
+        for (suffix, mult) in units where v % mult == 0 { return "\(v / mult)\(suffix)" }
+        return kind == .duration ? "\(v)ms" : "\(v)"
+    }
+
+    /// `1ms to 1h`: a bound as the README, the CRDs and `--help` show it.
+    public static func format(_ range: ClosedRange<Int>, as kind: QuantityKind) -> String {
+        "\(format(range.lowerBound, as: kind)) to \(format(range.upperBound, as: kind))"
+    }
+
+    /// A run of decimal digits from `start`: its value (or `.tooLarge` past `maxDigits`) and where it ends.
+    private static func number(_ u: [UInt8], from start: Int) -> (ParsedQuantity, Int)? {
+        var i = start, n = 0
+        while i < u.count, u[i] >= 48, u[i] <= 57 {
+            if i - start < maxDigits { n = n * 10 + Int(u[i] - 48) }  // ≤ 12 digits: cannot overflow
+            i += 1
+        }
+        guard i > start else { return nil }
+        return (i - start > maxDigits ? .tooLarge : .value(n), i)
+    }
+
+    private static func parseDuration(_ u: [UInt8]) -> ParsedQuantity {
+        var i = 0, total = 0, parts = 0, tooLarge = false
+        guard !u.isEmpty else { return .malformed }
         while i < u.count {
-            var n = 0, digits = 0
-            while i < u.count, u[i] >= 48, u[i] <= 57 {
-                n = n &* 10 &+ Int(u[i] - 48)
-                digits += 1
-                i += 1
-                if digits > 12 { return nil }
-            }
-            guard digits > 0, i < u.count else { return nil }
+            guard let (n, end) = number(u, from: i), end < u.count else { return .malformed }
+            i = end
             let unit: Int
             if u[i] == UInt8(ascii: "m"), i + 1 < u.count, u[i + 1] == UInt8(ascii: "s") { unit = 1; i += 2 }
             else if u[i] == UInt8(ascii: "s") { unit = 1000; i += 1 }
             else if u[i] == UInt8(ascii: "m") { unit = 60_000; i += 1 }
             else if u[i] == UInt8(ascii: "h") { unit = 3_600_000; i += 1 }
             else if u[i] == UInt8(ascii: "d") { unit = 86_400_000; i += 1 }
-            else { return nil }
-            let (m, o1) = n.multipliedReportingOverflow(by: unit)
-            let (t, o2) = total.addingReportingOverflow(m)
-            if o1 || o2 { return nil }
-            total = t
+            else { return .malformed }
+            parts += 1
+            guard parts <= maxDurationParts else { return .malformed }
+            // Keep reading after an oversized part: a malformed rest is reported as malformed.
+            guard case .value(let v) = n, !tooLarge else { tooLarge = true; continue }
+            let (product, o1) = v.multipliedReportingOverflow(by: unit)
+            let (sum, o2) = total.addingReportingOverflow(product)
+            if o1 || o2 { tooLarge = true } else { total = sum }
         }
-        return total
+        return tooLarge ? .tooLarge : .value(total)
     }
 
-    /// `512`, `8Ki`, `1Mi`, `2Gi`, `1k`, `1M`; bytes.
-    public static func sizeBytes(_ s: String) -> Int? {
-        let units: [(String, Int)] = [("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30), ("k", 1000), ("M", 1_000_000), ("G", 1_000_000_000)]
-        for (suffix, mult) in units where s.hasSuffix(suffix) {
-            guard let n = Int(s.dropLast(suffix.count)), n >= 0 else { return nil }
-            let (r, o) = n.multipliedReportingOverflow(by: mult)
-            return o ? nil : r
-        }
-        guard let n = Int(s), n >= 0 else { return nil }
-        return n
+    private static func parseSize(_ u: [UInt8]) -> ParsedQuantity {
+        guard let (n, end) = number(u, from: 0) else { return .malformed }
+        let suffix = String(decoding: u[end...], as: UTF8.self)
+        let units: [String: Int] = ["": 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "k": 1000, "M": 1_000_000, "G": 1_000_000_000]
+        guard let mult = units[suffix] else { return .malformed }
+        guard case .value(let v) = n else { return .tooLarge }
+        let (bytes, overflow) = v.multipliedReportingOverflow(by: mult)
+        return overflow ? .tooLarge : .value(bytes)
     }
 
     /// A DNS-1123 subdomain: lowercase alphanumerics, '-' and '.', starting and ending alphanumeric, ≤ 253.
@@ -90,6 +149,49 @@ public enum Values {
     public static func isToken(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.allSatisfy { c in
             (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || "!#$%&'*+-.^_`|~".utf8.contains(c)
+        }
+    }
+}
+
+/// What a bounded quantity is written as: a duration (milliseconds), a size (bytes) or a plain count.
+public enum QuantityKind: Sendable, Hashable {
+    case duration, size, count
+
+    var example: String {
+        switch self {
+        case .duration: return "a duration (e.g. 250ms, 30s, 5m, 1h, 7d)"
+        case .size: return "a size (e.g. 512, 8Ki, 1Mi)"
+        case .count: return "a whole number"
+        }
+    }
+}
+
+/// A parsed quantity: its value, a well-formed one too large for any bound, or not the format at all.
+public enum ParsedQuantity: Sendable, Hashable {
+    case value(Int)
+    case tooLarge
+    case malformed
+
+    public var value: Int? {
+        if case .value(let v) = self { return v }
+        return nil
+    }
+}
+
+/// Why a duration, size or count was refused, with the bound it broke.
+public struct QuantityError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Reason: Sendable, Hashable { case malformed, aboveMaximum, belowMinimum }
+    public var text: String
+    public var kind: QuantityKind
+    public var range: ClosedRange<Int>
+    public var reason: Reason
+
+    /// `"106751991167d25975807ms" exceeds the maximum 1h`
+    public var description: String {
+        switch reason {
+        case .malformed: return "\"\(text)\" is not \(kind.example)"
+        case .aboveMaximum: return "\"\(text)\" exceeds the maximum \(Values.format(range.upperBound, as: kind))"
+        case .belowMinimum: return "\"\(text)\" is below the minimum \(Values.format(range.lowerBound, as: kind))"
         }
     }
 }

@@ -61,6 +61,15 @@ public final class Resource: Sendable {
     public var alertRule: AlertRuleSpec? { if case .alertRule(let s) = spec { return s }; return nil }
     public var contactPoint: ContactPointSpec? { if case .contactPoint(let s) = spec { return s }; return nil }
 
+    /// The same resource with `spec` in place of its spec node (a stored ciphertext re-bound, say);
+    /// the caller passes a spec that the schema check already accepted in another form.
+    public func replacingSpec(_ spec: Node) -> Resource {
+        guard case .mapping(let pairs) = document.value else { return self }
+        let doc = Node(.mapping(pairs.map { $0.key.scalar?.text == "spec" ? Pair(key: $0.key, value: spec) : $0 }),
+                       mark: document.mark, tag: document.tag)
+        return Resource(key: key, metadata: metadata, spec: Self.decodeSpec(kind, spec, namespace: key.namespace), document: doc, origin: origin)
+    }
+
     static func decodeSpec(_ kind: Kind, _ n: Node, namespace ns: String) -> Spec {
         switch kind {
         case .route: return .route(RouteSpec.decode(n, namespace: ns))

@@ -16,6 +16,11 @@ public struct Sensitive: Sendable, Hashable, CustomStringConvertible, CustomDebu
 
     public static let mask = "***"
 
+    /// `{encrypted: ...}` values made now: bound to their resource and field (RampartCrypto's `EncryptedValue.prefix`).
+    public static let encryptedPrefix = "$enc:v2:"
+    /// Legacy values, bound to the field only: refused in manifests, read only from an older `state.json`.
+    public static let legacyEncryptedPrefix = "$enc:v1:"
+
     public var description: String { Self.mask }
     public var debugDescription: String { Self.mask }
     public var customMirror: Mirror { Mirror(self, children: ["value": Self.mask]) }

@@ -107,8 +107,22 @@ public enum CRDGenerator {
         ])),
     ])
 
+    /// What the CRD says of a duration or size bound that an OpenAPI `maximum` cannot carry (strings).
+    static func boundText(_ schema: Schema) -> String? {
+        switch schema {
+        case .string(.duration(let r)): return "a duration from \(Values.format(r, as: .duration))"
+        case .string(.size(let r)): return "a size from \(Values.format(r, as: .size))"
+        default: return nil
+        }
+    }
+
+    /// The syntax the parser accepts (digit count and part count capped as in `Values`), so the API server refuses what `Values` would.
+    static let durationPattern = "^([0-9]{1,\(Values.maxDigits)}(ms|s|m|h|d)){1,\(Values.maxDurationParts)}$"
+    static let sizePattern = "^[0-9]{1,\(Values.maxDigits)}(Ki|Mi|Gi|k|M|G)?$"
+
     static func openAPI(_ schema: Schema, doc: String = "") -> Node {
         var p: [(String, Node)] = []
+        let doc = boundText(schema).map { doc.isEmpty ? $0 : "\(doc); \($0)" } ?? doc
         if !doc.isEmpty { p.append(("description", s(doc))) }
         switch schema {
         case .object(let fields):
@@ -134,8 +148,8 @@ public enum CRDGenerator {
             p.append(("type", s("string")))
             switch format {
             case .oneOf(let values): p.append(("enum", list(values.map(s))))
-            case .duration: p.append(("pattern", s("^([0-9]+(ms|s|m|h|d))+$")))
-            case .size: p.append(("pattern", s("^[0-9]+(Ki|Mi|Gi|k|M|G)?$")))
+            case .duration: p.append(("pattern", s(durationPattern)))
+            case .size: p.append(("pattern", s(sizePattern)))
             case .dns1123: p.append(("pattern", s("^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))); p.append(("maxLength", i(253)))
             case .hostPattern: p.append(("pattern", s("^(\\*\\.)?[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$")))
             case .routePath: p.append(("pattern", s("^/[^*?#]*(/\\*)?$")))
@@ -166,7 +180,7 @@ public enum CRDGenerator {
             p.append(("properties", obj([
                 ("secretRef", openAPI(Sensitive.refSchema)),
                 ("value", obj([("type", s("string")), ("description", s("inline plaintext (warned outside --dev)"))])),
-                ("encrypted", obj([("type", s("string")), ("pattern", s("^\\$enc:v1:[A-Za-z0-9._-]+:[A-Za-z0-9+/=]+$"))])),
+                ("encrypted", obj([("type", s("string")), ("pattern", s("^\\$enc:v2:[A-Za-z0-9._-]+:[A-Za-z0-9+/=]+$"))])),
             ])))
         case .any:
             p.append(("x-kubernetes-preserve-unknown-fields", b(true)))

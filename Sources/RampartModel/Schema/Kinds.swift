@@ -15,9 +15,9 @@ public enum KindSchemas {
     }
 
     static let timeout: Schema = .object([
-        Field("connect", .string(.duration), default: D.s("5s"), doc: "upstream connect timeout"),
-        Field("send", .string(.duration), default: D.s("60s"), doc: "upstream send timeout"),
-        Field("read", .string(.duration), default: D.s("60s"), doc: "upstream read timeout"),
+        Field("connect", .string(.duration(Bounds.upstreamTimeout)), default: D.s("5s"), doc: "upstream connect timeout"),
+        Field("send", .string(.duration(Bounds.upstreamTimeout)), default: D.s("60s"), doc: "upstream send timeout"),
+        Field("read", .string(.duration(Bounds.upstreamTimeout)), default: D.s("60s"), doc: "upstream read timeout"),
     ])
 
     static let headerOps: Schema = .object([
@@ -43,8 +43,8 @@ public enum KindSchemas {
             Field("deny", .array(.string(.cidr))),
         ]), doc: "403 unless the client address is allowed and not denied"),
         Field("limit-count", .object([
-            Field("count", .integer(min: 1), required: true),
-            Field("window", .string(.duration), required: true),
+            Field("count", .integer(min: Bounds.limitCountCount.lowerBound, max: Bounds.limitCountCount.upperBound), required: true),
+            Field("window", .string(.duration(Bounds.limitCountWindow)), required: true),
             Field("key", .string(.limitKey), default: D.s("remote_addr")),
             Field("policy", .string(.oneOf(["local", "redis"])), default: D.s("local")),
             Field("redis", .object([
@@ -68,7 +68,7 @@ public enum KindSchemas {
             Field("allowMethods", .array(.string(.token))),
             Field("allowHeaders", .array(.string(.token))),
             Field("exposeHeaders", .array(.string(.token))),
-            Field("maxAge", .string(.duration), default: D.s("5s")),
+            Field("maxAge", .string(.duration(Bounds.corsMaxAge)), default: D.s("5s")),
             Field("allowCredentials", .boolean, default: D.b(false)),
         ]), doc: "CORS preflight and response headers"),
     ])
@@ -113,8 +113,8 @@ public enum KindSchemas {
         Field("healthCheck", .object([
             Field("active", .object([
                 Field("path", .string(.routePath), default: D.s("/healthz")),
-                Field("interval", .string(.duration), default: D.s("5s")),
-                Field("timeout", .string(.duration), default: D.s("1s")),
+                Field("interval", .string(.duration(Bounds.healthCheckInterval)), default: D.s("5s")),
+                Field("timeout", .string(.duration(Bounds.healthCheckTimeout)), default: D.s("1s")),
                 Field("healthyAfter", .integer(min: 1, max: 100), default: D.i(2)),
                 Field("unhealthyAfter", .integer(min: 1, max: 100), default: D.i(3)),
                 Field("expectStatus", .array(.integer(min: 100, max: 599)), default: D.list([D.i(200)])),
@@ -127,7 +127,7 @@ public enum KindSchemas {
         Field("retries", .integer(min: 0, max: 10), default: D.i(1)),
         Field("keepalive", .object([
             Field("maxIdle", .integer(min: 0, max: 100_000), default: D.i(64)),
-            Field("idleTimeout", .string(.duration), default: D.s("60s")),
+            Field("idleTimeout", .string(.duration(Bounds.keepaliveIdleTimeout)), default: D.s("60s")),
         ])),
         Field("timeout", timeout),
     ])
@@ -154,7 +154,7 @@ public enum KindSchemas {
 
     public static let secretRef: Schema = .object([
         Field("provider", .string(.oneOf(["vault", "aws", "kubernetes", "env", "file"])), required: true),
-        Field("refreshInterval", .string(.duration), default: D.s("5m")),
+        Field("refreshInterval", .string(.duration(Bounds.secretRefreshInterval)), default: D.s("5m")),
         Field("vault", .object([
             Field("address", .string(.url), required: true),
             Field("path", .string(), required: true),
@@ -206,7 +206,7 @@ public enum KindSchemas {
         Field("condition", .object([
             Field("type", .string(.oneOf(AlertConditionType.allCases.map(\.rawValue))), required: true),
             Field("threshold", .intOrString),
-            Field("window", .string(.duration), default: D.s("5m")),
+            Field("window", .string(.duration(Bounds.alertWindow)), default: D.s("5m")),
             Field("selector", .object([
                 Field("routes", .array(.string())),
                 Field("upstreams", .array(.string())),
@@ -214,9 +214,9 @@ public enum KindSchemas {
             ])),
         ]), required: true),
         Field("severity", .string(.oneOf(["critical", "warning", "info"])), default: D.s("warning")),
-        Field("interval", .string(.duration), default: D.s("30s")),
-        Field("for", .string(.duration), default: D.s("0s")),
-        Field("repeatInterval", .string(.duration), default: D.s("4h")),
+        Field("interval", .string(.duration(Bounds.alertInterval)), default: D.s("30s")),
+        Field("for", .string(.duration(Bounds.alertFor)), default: D.s("0s")),
+        Field("repeatInterval", .string(.duration(Bounds.alertRepeatInterval)), default: D.s("4h")),
         Field("labels", .map(.string())),
         Field("message", .string()),
         Field("contactPoints", .array(Reference.schema, minItems: 1), required: true),
@@ -227,6 +227,6 @@ public enum KindSchemas {
         Field("url", .string(.url), required: true),
         Field("headers", .map(.sensitive)),
         Field("hmacSecret", .sensitive),
-        Field("timeout", .string(.duration), default: D.s("5s")),
+        Field("timeout", .string(.duration(Bounds.contactPointTimeout)), default: D.s("5s")),
     ])
 }

@@ -22,8 +22,10 @@ public indirect enum Schema: Sendable {
 public enum StringFormat: Sendable {
     case any
     case oneOf([String])
-    case duration
-    case size
+    /// Milliseconds within the range (`Bounds`).
+    case duration(ClosedRange<Int>)
+    /// Bytes within the range (`Bounds`).
+    case size(ClosedRange<Int>)
     case cidr
     case host
     case hostPattern

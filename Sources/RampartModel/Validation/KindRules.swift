@@ -94,13 +94,18 @@ enum KindRules {
         let path = "spec.condition.threshold"
         switch type {
         case .certificateExpiry, .instanceOffline, .latency:
-            if Values.durationMs(text) == nil { d.error(path, "\"\(text)\" is not a duration (e.g. 14d, 500ms)", at: t.mark) }
+            let range = switch type {
+            case .certificateExpiry: Bounds.certificateExpiryThreshold
+            case .instanceOffline: Bounds.instanceOfflineThreshold
+            default: Bounds.latencyThreshold
+            }
+            if case .failure(let e) = Values.check(text, .duration, in: range) { d.error(path, e.description, at: t.mark) }
         case .errorRate:
             if !(Double(text).map { $0 >= 0 && $0 <= 1 } ?? false) { d.error(path, "\(text) is not a ratio (0..1)", at: t.mark) }
         case .cpuQuota, .memoryQuota:
             if !(Double(text).map { $0 >= 0 && $0 <= 100 } ?? false) { d.error(path, "\(text) is not a percentage (0..100)", at: t.mark) }
         case .upstreamUnhealthy, .reloadFailed, .secretResolutionFailed:
-            if !(Int(text).map { $0 >= 0 } ?? false) { d.error(path, "\(text) is not a count (0 or more)", at: t.mark) }
+            if case .failure(let e) = Values.check(text, .count, in: Bounds.countThreshold) { d.error(path, e.description, at: t.mark) }
         }
     }
 

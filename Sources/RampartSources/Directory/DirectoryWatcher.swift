@@ -70,7 +70,7 @@ public final class DirectoryWatcher: Sendable {
             let timeout: Int32
             if let since = dirtySince {
                 let elapsed = Int((Self.nowNs() - since) / 1_000_000)
-                timeout = Int32(max(0, debounceMs - elapsed))
+                timeout = Int32(clamping: max(0, debounceMs - elapsed))
             } else {
                 timeout = 200
             }

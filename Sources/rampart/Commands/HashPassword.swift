@@ -1,5 +1,6 @@
 import Foundation
 import RampartCrypto
+import RampartModel
 
 /// `rampart hash-password`: a PBKDF2 hash for `--admin-token-file`.
 enum HashPasswordCommand {
@@ -18,10 +19,14 @@ enum HashPasswordCommand {
             return Exit.usage
         }
         if a.flag("help") { print(help); return Exit.ok }
-        let iterations = Int(a.string("iterations") ?? "") ?? PasswordHash.defaultIterations
-        guard iterations >= 100_000, iterations <= PasswordHash.maxIterations else {
-            eprint("rampart hash-password: --iterations must be 100000-\(PasswordHash.maxIterations)")
-            return Exit.usage
+        var iterations = PasswordHash.defaultIterations
+        if let text = a.string("iterations") {
+            // A typo must not silently fall back to the default.
+            guard case .success(let n) = Values.check(text, .count, in: 100_000...PasswordHash.maxIterations) else {
+                eprint("rampart hash-password: --iterations must be 100000-\(PasswordHash.maxIterations)")
+                return Exit.usage
+            }
+            iterations = n
         }
         guard let line = readLine(strippingNewline: true), !line.isEmpty else {
             eprint("rampart hash-password: give the token on standard input")

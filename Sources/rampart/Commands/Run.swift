@@ -24,19 +24,19 @@ enum RunCommand {
       --git-url URL            git source: repository URL (file://, https://, ssh)
       --git-ref REF            git source: branch or tag (default main)
       --git-path DIR           git source: manifests directory inside the repository
-      --git-interval DURATION  git source: fetch interval (default 30s)
+      --git-interval DURATION  git source: fetch interval (default 30s; \(Values.format(Bounds.gitInterval, as: .duration)))
       --gateway-group NAME     serve resources labelled rampart.io/gateway-group=NAME (default default)
       --state-dir DIR          state, audit log and admin token (default ./.rampart)
-      --workers N              gateway event loops (default: number of cores)
+      --workers N              gateway event loops (default: number of cores; \(Values.format(Bounds.workers, as: .count)))
       --log-format text|json   log format (default text)
       --log-level LEVEL        debug|info|warn|error (default info)
       --master-key-file FILE   encrypts the Keyring's own keys in state.json (32 random bytes, base64)
       --dev                    inline plaintext secrets without warnings
-      --debounce DURATION      coalesce file events (default 50ms)
+      --debounce DURATION      coalesce file events (default 50ms; \(Values.format(Bounds.debounce, as: .duration)))
       --allow-empty            apply an empty source (otherwise kept as a probable mistake)
-      --drain-timeout DURATION finish in-flight requests on SIGTERM (default 30s)
-      --max-header-bytes SIZE  request header limit (default 32Ki)
-      --max-connections N      refuse connections past N
+      --drain-timeout DURATION finish in-flight requests on SIGTERM (default 30s; \(Values.format(Bounds.drainTimeout, as: .duration)))
+      --max-header-bytes SIZE  request header limit (default 32Ki; \(Values.format(Bounds.maxHeaderBytes, as: .size)))
+      --max-connections N      refuse connections past N (\(Values.format(Bounds.maxConnections, as: .count)))
       --access-log off|stdout|FILE   JSON access log (default off)
       --trusted-proxies CIDRS  whose X-Forwarded-For is believed
       --help                   this text
@@ -70,10 +70,14 @@ enum RunCommand {
 
     struct UsageError: Error, CustomStringConvertible { var description: String }
 
-    static func duration(_ a: Arguments, _ name: String, _ def: Int) throws -> Int {
-        guard let s = a.string(name) else { return def }
-        guard let ms = Values.durationMs(s) else { throw UsageError(description: "--\(name): \"\(s)\" is not a duration (e.g. 50ms, 30s)") }
-        return ms
+    /// A duration, size or count flag, parsed and bounded by the same rules as manifest fields.
+    static func quantity(_ a: Arguments, _ name: String, _ kind: QuantityKind, in range: ClosedRange<Int>) throws -> Int? {
+        guard let s = a.string(name) else { return nil }
+        switch Values.check(s, kind, in: range) {
+        case .success(let v): return v
+        case .failure(let e):
+            throw UsageError(description: "--\(name): \(e) (allowed: \(Values.format(range, as: kind)))")
+        }
     }
 
     static func serve(_ a: Arguments) throws -> Int32 {
@@ -89,18 +93,10 @@ enum RunCommand {
         let format = a.string("log-format") ?? "text"
         guard format == "text" || format == "json" else { throw UsageError(description: "--log-format: text or json") }
         let log = Log(json: format == "json", level: level)
-        let workers = try a.string("workers").map { s -> Int in
-            guard let n = Int(s), n >= 1, n <= 256 else { throw UsageError(description: "--workers: a number from 1 to 256") }
-            return n
-        } ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
-        let maxHeader = try a.string("max-header-bytes").map { s -> Int in
-            guard let n = Values.sizeBytes(s), n >= 1024 else { throw UsageError(description: "--max-header-bytes: a size of at least 1Ki") }
-            return n
-        } ?? 32 * 1024
-        let maxConnections = try a.string("max-connections").map { s -> Int in
-            guard let n = Int(s), n >= 1 else { throw UsageError(description: "--max-connections: a positive number") }
-            return n
-        }
+        let workers = try quantity(a, "workers", .count, in: Bounds.workers)
+            ?? min(max(1, ProcessInfo.processInfo.activeProcessorCount), Bounds.workers.upperBound)
+        let maxHeader = try quantity(a, "max-header-bytes", .size, in: Bounds.maxHeaderBytes) ?? 32 * 1024
+        let maxConnections = try quantity(a, "max-connections", .count, in: Bounds.maxConnections)
         let accessLog: AccessLogTarget
         switch a.string("access-log") ?? "off" {
         case "off": accessLog = .off
@@ -109,15 +105,15 @@ enum RunCommand {
         }
         let trusted = (a.string("trusted-proxies") ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         for c in trusted where CIDR(c) == nil { throw UsageError(description: "--trusted-proxies: \"\(c)\" is not a CIDR") }
-        let debounce = try duration(a, "debounce", 50)
-        let drain = try duration(a, "drain-timeout", 30_000)
+        let debounce = try quantity(a, "debounce", .duration, in: Bounds.debounce) ?? 50
+        let drain = try quantity(a, "drain-timeout", .duration, in: Bounds.drainTimeout) ?? 30_000
         let stateDirPath = a.string("state-dir") ?? "./.rampart"
         let git: GitSource?
         if source == "git" {
             guard let url = a.string("git-url") else { throw UsageError(description: "--source git needs --git-url") }
             if !a.positionals.isEmpty { throw UsageError(description: "--source git takes no PATH; use --git-path") }
             git = GitSource(config: .init(url: url, ref: a.string("git-ref") ?? "main", path: a.string("git-path") ?? "",
-                                          intervalMs: try duration(a, "git-interval", 30_000), workDir: stateDirPath + "/git"),
+                                          intervalMs: try quantity(a, "git-interval", .duration, in: Bounds.gitInterval) ?? 30_000, workDir: stateDirPath + "/git"),
                             log: { log.warn($0) })
         } else {
             git = nil
