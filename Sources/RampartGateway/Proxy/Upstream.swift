@@ -68,7 +68,7 @@ extension EventLoop {
 
     func setExchangeDeadline(_ c: ClientConn) {
         if c.reqBodyDone {
-            c.deadline = now.addingSaturated(c.route?.timeouts.readMs ?? 60_000)
+            c.deadline = now.addingSaturated(c.route?.timeouts.readMs ?? Timeouts().readMs)
             c.deadlineKind = .upstream
         } else {
             c.deadline = now.addingSaturated(gw.config.bodyTimeoutMs)
@@ -164,7 +164,7 @@ extension EventLoop {
             if c.phase == .tunnel {
                 c.deadline = now.addingSaturated(gw.config.idleTimeoutMs)
             } else if c.reqBodyDone {
-                c.deadline = now.addingSaturated(c.route?.timeouts.readMs ?? 60_000)
+                c.deadline = now.addingSaturated(c.route?.timeouts.readMs ?? Timeouts().readMs)
                 c.deadlineKind = .upstream
             }
             processUpstream(u)
