@@ -136,8 +136,8 @@ public enum UnifiedDiff {
 }
 
 /// A shortest edit script between two line lists by Myers' O((N+M)·D) algorithm: memory grows with
-/// the number of changed lines D, not with the resource's square (a one-node edit to a 12,000-line
-/// Upstream needs kilobytes where the LCS table needed ~650 MB). Up to ~2,000 changed lines it
+/// the number of changed lines D, not with the resource's square (a one-node edit to a 3,000-node,
+/// 9,000-line Upstream needs kilobytes where the LCS table needed ~650 MB). Up to ~2,000 changed lines it
 /// reproduces the LCS table's script exactly; past that, the linear-space bisection (Myers 1986, 4b).
 struct MyersDiff {
     /// Lines as small integers: equal lines, equal numbers (compares without touching the strings).
