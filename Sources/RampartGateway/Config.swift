@@ -1,4 +1,7 @@
 // Public configuration and snapshot types: what the controller compiles manifests into.
+// Init defaults are the manifest schema's (`SchemaDefaults`), for tests that build configs by hand.
+
+import RampartModel
 
 public enum AccessLogTarget: Sendable, Equatable {
     case off
@@ -83,7 +86,8 @@ public struct Timeouts: Sendable, Equatable {
     public var connectMs: Int
     public var sendMs: Int
     public var readMs: Int
-    public init(connectMs: Int = 5_000, sendMs: Int = 60_000, readMs: Int = 60_000) {
+    public init(connectMs: Int = SchemaDefaults.connectTimeoutMs, sendMs: Int = SchemaDefaults.sendTimeoutMs,
+                readMs: Int = SchemaDefaults.readTimeoutMs) {
         self.connectMs = connectMs
         self.sendMs = sendMs
         self.readMs = readMs
@@ -109,8 +113,8 @@ public struct RouteConfig: Sendable {
 
     public init(
         id: String, hosts: [String] = [], paths: [String], methods: [String] = [],
-        headers: [HeaderPair] = [], priority: Int = 0, upstream: String,
-        timeout: Timeouts? = nil, websocket: Bool = false, plugins: [PluginConfig] = [], notServed: NotServedReason? = nil
+        headers: [HeaderPair] = [], priority: Int = SchemaDefaults.priority, upstream: String,
+        timeout: Timeouts? = nil, websocket: Bool = SchemaDefaults.websocket, plugins: [PluginConfig] = [], notServed: NotServedReason? = nil
     ) {
         self.notServed = notServed
         self.id = id
@@ -150,7 +154,7 @@ public struct UpstreamNode: Sendable, Equatable {
     public var host: String
     public var port: Int
     public var weight: Int
-    public init(host: String, port: Int, weight: Int = 1) {
+    public init(host: String, port: Int, weight: Int = SchemaDefaults.nodeWeight) {
         self.host = host
         self.port = port
         self.weight = weight
@@ -178,8 +182,9 @@ public struct ActiveHealthCheck: Sendable, Equatable {
     public var healthyAfter: Int
     public var unhealthyAfter: Int
     public var expectStatus: [Int]
-    public init(path: String = "/", intervalMs: Int = 5_000, timeoutMs: Int = 1_000,
-                healthyAfter: Int = 2, unhealthyAfter: Int = 3, expectStatus: [Int] = [200]) {
+    public init(path: String = SchemaDefaults.activePath, intervalMs: Int = SchemaDefaults.activeIntervalMs,
+                timeoutMs: Int = SchemaDefaults.activeTimeoutMs, healthyAfter: Int = SchemaDefaults.activeHealthyAfter,
+                unhealthyAfter: Int = SchemaDefaults.activeUnhealthyAfter, expectStatus: [Int] = SchemaDefaults.activeExpectStatus) {
         self.path = path
         self.intervalMs = intervalMs
         self.timeoutMs = timeoutMs
@@ -196,8 +201,9 @@ public struct PassiveHealthCheck: Sendable, Equatable {
     public var onTimeout: Bool
     /// How long a passively failed node stays out when no active check brings it back.
     public var downMs: Int
-    public init(unhealthyAfter: Int = 3, statuses: [Int] = [502, 503, 504],
-                onConnectFailure: Bool = true, onTimeout: Bool = true, downMs: Int = 10_000) {
+    public init(unhealthyAfter: Int = SchemaDefaults.passiveUnhealthyAfter, statuses: [Int] = SchemaDefaults.passiveOn.compactMap { Int($0) },
+                onConnectFailure: Bool = SchemaDefaults.passiveOn.contains("connect-failure"),
+                onTimeout: Bool = SchemaDefaults.passiveOn.contains("timeout"), downMs: Int = 10_000) {
         self.unhealthyAfter = unhealthyAfter
         self.statuses = statuses
         self.onConnectFailure = onConnectFailure
@@ -218,7 +224,7 @@ public struct HealthCheckConfig: Sendable, Equatable {
 public struct KeepaliveConfig: Sendable, Equatable {
     public var maxIdle: Int
     public var idleTimeoutMs: Int
-    public init(maxIdle: Int = 64, idleTimeoutMs: Int = 60_000) {
+    public init(maxIdle: Int = SchemaDefaults.keepaliveMaxIdle, idleTimeoutMs: Int = SchemaDefaults.keepaliveIdleTimeoutMs) {
         self.maxIdle = maxIdle
         self.idleTimeoutMs = idleTimeoutMs
     }
@@ -238,7 +244,7 @@ public struct UpstreamConfig: Sendable {
 
     public init(
         id: String, nodes: [UpstreamNode], loadBalancer: LoadBalancerType = .roundrobin,
-        scheme: String = "http", healthCheck: HealthCheckConfig? = nil, retries: Int = 1,
+        scheme: String = SchemaDefaults.scheme, healthCheck: HealthCheckConfig? = nil, retries: Int = SchemaDefaults.retries,
         keepalive: KeepaliveConfig = KeepaliveConfig(), timeout: Timeouts = Timeouts(), tls: UpstreamTLSConfig? = nil
     ) {
         self.tls = tls
@@ -270,7 +276,8 @@ public struct CORSConfig: Sendable, Equatable {
     public var maxAgeSeconds: Int
     public var allowCredentials: Bool
     public init(allowOrigins: [String] = ["*"], allowMethods: [String] = [], allowHeaders: [String] = [],
-                exposeHeaders: [String] = [], maxAgeSeconds: Int = 5, allowCredentials: Bool = false) {
+                exposeHeaders: [String] = [], maxAgeSeconds: Int = SchemaDefaults.corsMaxAgeMs / 1000,
+                allowCredentials: Bool = SchemaDefaults.corsAllowCredentials) {
         self.allowOrigins = allowOrigins
         self.allowMethods = allowMethods
         self.allowHeaders = allowHeaders

@@ -107,6 +107,52 @@ final class UpstreamTests: XCTestCase {
         XCTAssertEqual(g.get("/")?.status, 504)
     }
 
+    /// Sends a POST with a `size`-byte body from another thread (the send blocks while the gateway
+    /// stops reading) and reads the response.
+    func post(_ g: TestGateway, size: Int) throws -> TestResponse? {
+        let c = try RawClient(port: g.port, timeout: 20)
+        c.send("POST /upload HTTP/1.1\r\nHost: example.com\r\nContent-Length: \(size)\r\n\r\n")
+        let body = [UInt8](repeating: 0x61, count: size)
+        DispatchQueue.global().async { c.send(body) }
+        return c.readResponse()
+    }
+
+    /// An upstream that accepts and never reads: once its receive buffer and the gateway's buffers
+    /// are full, no request byte moves for `timeout.send`, and the exchange fails with 504 (not a
+    /// client-blamed 408 after the body timeout, nor a connection held for the read timeout) and the
+    /// passive health check counts a timeout. The read and body timeouts are far beyond the test's wait.
+    func test504WhenTheUpstreamTakesNoRequestBytesForTheSendTimeout() throws {
+        let stalled = try TestUpstream(name: "stalled", mode: "noread")
+        defer { stalled.stop() }
+        let health = HealthCheckConfig(passive: PassiveHealthCheck(unhealthyAfter: 1, statuses: [], onConnectFailure: false,
+                                                                   onTimeout: true, downMs: 60_000))
+        let cfg = upstreamConfig("default/up", [stalled], retries: 0, health: health,
+                                 timeout: Timeouts(connectMs: 1000, sendMs: 500, readMs: 120_000))
+        let g = try TestGateway(GatewaySnapshot(generation: 1, routes: [route("default/r")], upstreams: ["default/up": cfg]),
+                                config: GatewayConfig(workers: 1, bodyTimeoutMs: 120_000))
+        defer { g.stop() }
+        let r = try XCTUnwrap(post(g, size: 64 << 20))
+        XCTAssertEqual(r.status, 504)
+        XCTAssertEqual(r.bodyString, "{\"error\":\"upstream timeout\"}\n")
+        XCTAssertEqual(stalled.requestCount, 0, "the upstream never read the request")
+        XCTAssertEqual(g.gateway.nodeHealth()["default/up"]?["127.0.0.1:\(stalled.port)"], false)
+    }
+
+    /// The send timeout is about progress, not the whole upload: an upstream that reads a 4 MB body
+    /// slowly (64 KiB every 20 ms, ~1.3 s in all) but steadily gets it all under a 500 ms send timeout.
+    func testSlowButSteadyUpstreamReaderIsNotCutOffBySendTimeout() throws {
+        let slow = try TestUpstream(name: "slow", mode: "slowread")
+        defer { slow.stop() }
+        let cfg = upstreamConfig("default/up", [slow], retries: 0, timeout: Timeouts(connectMs: 1000, sendMs: 500, readMs: 10_000))
+        let g = try TestGateway(GatewaySnapshot(generation: 1, routes: [route("default/r")], upstreams: ["default/up": cfg]),
+                                config: GatewayConfig(workers: 1))
+        defer { g.stop() }
+        let size = 4 << 20
+        let r = try XCTUnwrap(post(g, size: size))
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.json?["bodyLength"] as? Int, size)
+    }
+
     func testSmoothWeightedRoundRobinDistribution() throws {
         let a = try TestUpstream(name: "a")
         let b = try TestUpstream(name: "b")

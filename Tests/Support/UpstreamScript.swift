@@ -10,8 +10,11 @@ let upstreamPythonSource = #"""
 #   /hang           never respond
 #   /ws             101 upgrade, then echo raw bytes
 #   /nominate/NAME  a response whose Connection header lists NAME (e.g. content-length)
+# --mode noread: accept and never read (its small receive buffer fills: a stalled upstream).
+# --mode slowread: read a Content-Length body 64 KiB at a time, 20 ms apart, then answer
+#   {"server", "bodyLength"}.
 # Every accepted connection and request is appended to --log (if given).
-import socket, sys, threading, json, os
+import socket, sys, threading, json, os, time
 
 args = sys.argv[1:]
 name = "up"
@@ -47,6 +50,8 @@ def read_n(conn, buf, n):
 
 def handle(conn):
     record("CONN")
+    if mode == "noread":
+        threading.Event().wait()
     buf = b""
     try:
         while True:
@@ -78,6 +83,18 @@ def handle(conn):
                     if not ok: return
                     body += buf[:size]
                     buf = buf[size + 2:]
+            elif "content-length" in hmap and mode == "slowread":
+                n, got = int(hmap["content-length"]), len(buf)
+                buf = b""
+                while got < n:
+                    time.sleep(0.02)
+                    d = conn.recv(min(65536, n - got))
+                    if not d: return
+                    got += len(d)
+                record("REQ %s %s" % (method, target))
+                payload = json.dumps({"server": name, "bodyLength": got}).encode()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload)
+                continue
             elif "content-length" in hmap:
                 n = int(hmap["content-length"])
                 buf, ok = read_n(conn, buf, n)
@@ -141,6 +158,7 @@ def handle(conn):
 
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if mode == "noread": s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.bind(("127.0.0.1", 0))
 s.listen(128)
 print(s.getsockname()[1], flush=True)

@@ -514,6 +514,7 @@ final class EventLoop {
             if i < clients.count {
                 let c = clients[i]
                 if c.deadline <= now { onTimeout(c) }
+                else if c.phase == .proxying, let u = c.upstream, u.sendDeadline <= now { upstreamTimedOut(c) }
             }
             i -= 1
         }

@@ -1,4 +1,5 @@
 import RampartCrypto
+import RampartModel
 
 /// key-auth as the gateway receives it: the accepted keys are SHA-256 digests only, so no
 /// plaintext key is kept in the data plane (the controller hashes them while building the snapshot).
@@ -10,14 +11,14 @@ public struct KeyAuthConfig: Sendable {
     /// SHA-256 of each accepted key.
     public var keyDigests: [[UInt8]]
 
-    public init(header: String = "apikey", query: String = "apikey", keyDigests: [[UInt8]]) {
+    public init(header: String = SchemaDefaults.keyAuthHeader, query: String = SchemaDefaults.keyAuthQuery, keyDigests: [[UInt8]]) {
         self.header = header
         self.query = query
         self.keyDigests = keyDigests
     }
 
     /// Convenience for callers holding plaintext keys (tests): digests them at once.
-    public init(header: String = "apikey", query: String = "apikey", keys: [[UInt8]]) {
+    public init(header: String = SchemaDefaults.keyAuthHeader, query: String = SchemaDefaults.keyAuthQuery, keys: [[UInt8]]) {
         self.init(header: header, query: query, keyDigests: keys.map { KeyAuthConfig.digest($0) })
     }
 

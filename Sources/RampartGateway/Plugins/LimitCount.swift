@@ -1,5 +1,6 @@
 import Glibc
 import RampartCrypto
+import RampartModel
 import Synchronization
 
 /// A secret the gateway must hold in plaintext (the redis password for AUTH). Never printed:
@@ -27,7 +28,8 @@ public struct RedisConfig: Sendable {
     /// Connect/read/write timeout of the redis client thread.
     public var timeoutMs: Int
 
-    public init(host: String = "127.0.0.1", port: Int = 6379, password: SecretValue? = nil, database: Int = 0, timeoutMs: Int = 500) {
+    public init(host: String = "127.0.0.1", port: Int = SchemaDefaults.redisPort, password: SecretValue? = nil,
+                database: Int = SchemaDefaults.redisDatabase, timeoutMs: Int = 500) {
         self.host = host
         self.port = port
         self.password = password
@@ -45,7 +47,7 @@ public struct LimitCountConfig: Sendable {
     public var redis: RedisConfig?
     public var failOpen: Bool
 
-    public init(count: Int, windowMs: Int, key: LimitKey = .remoteAddr, redis: RedisConfig? = nil, failOpen: Bool = true) {
+    public init(count: Int, windowMs: Int, key: LimitKey = .remoteAddr, redis: RedisConfig? = nil, failOpen: Bool = SchemaDefaults.limitFailOpen) {
         self.count = count
         self.windowMs = windowMs
         self.key = key

@@ -166,7 +166,7 @@ extension EventLoop {
             }
         }
         if c.reqBodyDone && c.deadlineKind == .body {
-            c.deadline = now.addingSaturated(c.route?.timeouts.readMs ?? 60_000)
+            c.deadline = now.addingSaturated(c.route?.timeouts.readMs ?? Timeouts().readMs)
             c.deadlineKind = .upstream
         }
         if !u.connecting { flushUpstream(u) }

@@ -109,6 +109,9 @@ final class UpstreamConn {
     var countedActive = false
     weak var client: ClientConn?
     var idleDeadline: Int64 = 0
+    /// While request bytes wait for the upstream to take them: when the exchange fails if it takes
+    /// none (`timeout.send` after the last progress); `Int64.max` when nothing is waiting.
+    var sendDeadline: Int64 = .max
     var scanner = HeadScanner()
     var head = ResponseHead()
     var startNs: UInt64 = 0

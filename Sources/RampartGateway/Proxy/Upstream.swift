@@ -68,7 +68,7 @@ extension EventLoop {
 
     func setExchangeDeadline(_ c: ClientConn) {
         if c.reqBodyDone {
-            c.deadline = now.addingSaturated(c.route?.timeouts.readMs ?? 60_000)
+            c.deadline = now.addingSaturated(c.route?.timeouts.readMs ?? Timeouts().readMs)
             c.deadlineKind = .upstream
         } else {
             c.deadline = now.addingSaturated(gw.config.bodyTimeoutMs)
@@ -114,6 +114,7 @@ extension EventLoop {
     func flushUpstream(_ u: UpstreamConn) {
         if u.connecting || u.closed || u.tlsState.handshaking { return }
         let buf = u.outBuf
+        let waiting = buf.readable
         while !buf.isEmpty {
             let n: Int
             if let ssl = u.ssl {
@@ -130,7 +131,13 @@ extension EventLoop {
                 return
             }
         }
-        if buf.isEmpty { buf.clear() }
+        if buf.isEmpty {
+            buf.clear()
+            u.sendDeadline = .max
+        } else if buf.readable < waiting || u.sendDeadline == .max {
+            // The send timeout counts from the last byte the upstream took.
+            u.sendDeadline = now.addingSaturated(u.client?.route?.timeouts.sendMs ?? u.upstream.config.timeout.sendMs)
+        }
     }
 
     func upstreamReadable(_ u: UpstreamConn) {
@@ -157,7 +164,7 @@ extension EventLoop {
             if c.phase == .tunnel {
                 c.deadline = now.addingSaturated(gw.config.idleTimeoutMs)
             } else if c.reqBodyDone {
-                c.deadline = now.addingSaturated(c.route?.timeouts.readMs ?? 60_000)
+                c.deadline = now.addingSaturated(c.route?.timeouts.readMs ?? Timeouts().readMs)
                 c.deadlineKind = .upstream
             }
             processUpstream(u)
@@ -459,14 +466,20 @@ extension EventLoop {
                 closeUpstreamFd(u)
                 connectFailed(c, node: u.node, staged: staged, timeout: true)
             } else {
-                if let u = c.upstream, let up = c.route?.upstream {
-                    if let pc = up.config.healthCheck?.passive, pc.onTimeout { u.node.health.recordFailure(pc, now: now) }
-                    shared.metrics.recordUpstream(upstream: up.key, node: u.node.label, code: 504)
-                }
-                if c.respStarted { closeClient(c) } else { localResponse(c, status: 504) }
+                upstreamTimedOut(c)
             }
         case .tunnel, .closing:
             closeClient(c)
         }
+    }
+
+    /// The upstream did not answer (read timeout) or took no request bytes (send timeout) in time:
+    /// 504, and a timeout for the passive health check.
+    func upstreamTimedOut(_ c: ClientConn) {
+        if let u = c.upstream, let up = c.route?.upstream {
+            if let pc = up.config.healthCheck?.passive, pc.onTimeout { u.node.health.recordFailure(pc, now: now) }
+            shared.metrics.recordUpstream(upstream: up.key, node: u.node.label, code: 504)
+        }
+        if c.respStarted { closeClient(c) } else { localResponse(c, status: 504) }
     }
 }

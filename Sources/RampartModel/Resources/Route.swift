@@ -17,10 +17,10 @@ public struct RouteSpec: Sendable, Hashable {
         RouteSpec(
             hosts: n.strings("hosts"), paths: n.strings("paths"), methods: n.strings("methods"),
             headers: HeaderList((n["headers"]?.sequence ?? []).map { ($0.str("name") ?? "", $0.str("value") ?? $0["value"]?.scalar?.text ?? "") }),
-            priority: n.int("priority") ?? 0,
+            priority: n.int("priority") ?? SchemaDefaults.priority,
             upstreamRef: Reference.decode(n["upstreamRef"], namespace: namespace),
             upstream: n["upstream"].map { UpstreamSpec.decode($0, namespace: namespace) },
-            timeout: Timeouts.decode(n["timeout"]), websocket: n.bool("websocket") ?? false,
+            timeout: Timeouts.decode(n["timeout"]), websocket: n.bool("websocket") ?? SchemaDefaults.websocket,
             plugins: Plugins.decode(n["plugins"], namespace: namespace))
     }
 
@@ -100,7 +100,7 @@ public struct Plugins: Sendable, Hashable {
         guard let n else { return Plugins() }
         var p = Plugins()
         if let k = n["key-auth"] {
-            p.keyAuth = KeyAuth(header: k.str("header") ?? "apikey", query: k.str("query") ?? "apikey",
+            p.keyAuth = KeyAuth(header: k.str("header") ?? SchemaDefaults.keyAuthHeader, query: k.str("query") ?? SchemaDefaults.keyAuthQuery,
                                 keys: (k["keys"]?.sequence ?? []).compactMap { Sensitive.decode($0, namespace: ns) })
         }
         if let b = n["basic-auth"] {
@@ -113,12 +113,13 @@ public struct Plugins: Sendable, Hashable {
         }
         if let l = n["limit-count"] {
             p.limitCount = LimitCount(
-                count: l.int("count") ?? 1, windowMs: l.ms("window") ?? 60_000, key: l.str("key") ?? "remote_addr",
-                policy: l.str("policy") ?? "local",
-                redis: l["redis"].map { Redis(host: $0.str("host") ?? "", port: $0.int("port") ?? 6379,
+                count: l.int("count") ?? 1, windowMs: l.ms("window") ?? 60_000, key: l.str("key") ?? SchemaDefaults.limitKey,
+                policy: l.str("policy") ?? SchemaDefaults.limitPolicy,
+                redis: l["redis"].map { Redis(host: $0.str("host") ?? "", port: $0.int("port") ?? SchemaDefaults.redisPort,
                                               password: Sensitive.decode($0["password"], namespace: ns),
-                                              database: $0.int("database") ?? 0, tls: $0.bool("tls") ?? false) },
-                failOpen: l.bool("failOpen") ?? true)
+                                              database: $0.int("database") ?? SchemaDefaults.redisDatabase,
+                                              tls: $0.bool("tls") ?? SchemaDefaults.redisTLS) },
+                failOpen: l.bool("failOpen") ?? SchemaDefaults.limitFailOpen)
         }
         if let r = n["proxy-rewrite"] {
             let re = r.strings("regexUri")
@@ -129,7 +130,8 @@ public struct Plugins: Sendable, Hashable {
         if let c = n["cors"] {
             p.cors = CORS(allowOrigins: c.strings("allowOrigins"), allowMethods: c.strings("allowMethods"),
                           allowHeaders: c.strings("allowHeaders"), exposeHeaders: c.strings("exposeHeaders"),
-                          maxAgeMs: c.ms("maxAge") ?? 5000, allowCredentials: c.bool("allowCredentials") ?? false)
+                          maxAgeMs: c.ms("maxAge") ?? SchemaDefaults.corsMaxAgeMs,
+                          allowCredentials: c.bool("allowCredentials") ?? SchemaDefaults.corsAllowCredentials)
         }
         return p
     }

@@ -19,13 +19,14 @@ public struct SSLSpec: Sendable, Hashable {
     static func decode(_ n: Node, namespace ns: String) -> SSLSpec {
         let placeholder = Sensitive(.inline(""))
         return SSLSpec(
-            type: n.str("type") ?? "server", snis: n.strings("snis"),
+            type: n.str("type") ?? SchemaDefaults.sslType, snis: n.strings("snis"),
             certificate: Sensitive.decode(n["certificate"], namespace: ns) ?? placeholder,
             privateKey: Sensitive.decode(n["privateKey"], namespace: ns),
             clientAuth: n["clientAuth"].flatMap { c in
-                Sensitive.decode(c["ca"], namespace: ns).map { ClientAuth(ca: $0, mode: c.str("mode") ?? "require", depth: c.int("depth") ?? 2) }
+                Sensitive.decode(c["ca"], namespace: ns).map { ClientAuth(ca: $0, mode: c.str("mode") ?? SchemaDefaults.clientAuthMode,
+                                                                                  depth: c.int("depth") ?? SchemaDefaults.clientAuthDepth) }
             },
-            minVersion: n.str("minVersion") ?? "TLSv1.2")
+            minVersion: n.str("minVersion") ?? SchemaDefaults.minTLSVersion)
     }
 }
 
@@ -54,7 +55,7 @@ public struct SecretRefSpec: Sendable {
 
     static func decode(_ n: Node) -> SecretRefSpec {
         let provider = n.str("provider") ?? ""
-        return SecretRefSpec(provider: provider, refreshIntervalMs: n.ms("refreshInterval") ?? 300_000, config: n[provider])
+        return SecretRefSpec(provider: provider, refreshIntervalMs: n.ms("refreshInterval") ?? SchemaDefaults.refreshIntervalMs, config: n[provider])
     }
 }
 
@@ -84,10 +85,11 @@ public struct AlertRuleSpec: Sendable, Hashable {
         let c = n["condition"]
         return AlertRuleSpec(
             type: AlertConditionType(rawValue: c?.str("type") ?? "") ?? .reloadFailed, threshold: c?["threshold"]?.scalar?.text,
-            windowMs: c?.ms("window") ?? 300_000, selectorRoutes: c?["selector"]?.strings("routes") ?? [],
+            windowMs: c?.ms("window") ?? SchemaDefaults.alertWindowMs, selectorRoutes: c?["selector"]?.strings("routes") ?? [],
             selectorUpstreams: c?["selector"]?.strings("upstreams") ?? [], selectorSNIs: c?["selector"]?.strings("snis") ?? [],
-            severity: n.str("severity") ?? "warning", intervalMs: n.ms("interval") ?? 30_000, forMs: n.ms("for") ?? 0,
-            repeatIntervalMs: n.ms("repeatInterval") ?? 14_400_000,
+            severity: n.str("severity") ?? SchemaDefaults.alertSeverity, intervalMs: n.ms("interval") ?? SchemaDefaults.alertIntervalMs,
+            forMs: n.ms("for") ?? SchemaDefaults.alertForMs,
+            repeatIntervalMs: n.ms("repeatInterval") ?? SchemaDefaults.alertRepeatIntervalMs,
             labels: Dictionary(n.stringMap("labels"), uniquingKeysWith: { a, _ in a }), message: n.str("message"),
             contactPoints: (n["contactPoints"]?.sequence ?? []).compactMap { Reference.decode($0, namespace: ns) })
     }
@@ -107,6 +109,6 @@ public struct ContactPointSpec: Sendable, Hashable {
             if let k = p.key.scalar?.text, let v = Sensitive.decode(p.value, namespace: ns) { headers[k] = v }
         }
         return ContactPointSpec(type: n.str("type") ?? "webhook", url: n.str("url") ?? "", headers: headers,
-                                hmacSecret: Sensitive.decode(n["hmacSecret"], namespace: ns), timeoutMs: n.ms("timeout") ?? 5000)
+                                hmacSecret: Sensitive.decode(n["hmacSecret"], namespace: ns), timeoutMs: n.ms("timeout") ?? SchemaDefaults.contactPointTimeoutMs)
     }
 }

@@ -6,7 +6,8 @@ public struct Timeouts: Sendable, Hashable {
     public var sendMs: Int
     public var readMs: Int
 
-    public init(connectMs: Int = 5000, sendMs: Int = 60_000, readMs: Int = 60_000) {
+    public init(connectMs: Int = SchemaDefaults.connectTimeoutMs, sendMs: Int = SchemaDefaults.sendTimeoutMs,
+                readMs: Int = SchemaDefaults.readTimeoutMs) {
         self.connectMs = connectMs
         self.sendMs = sendMs
         self.readMs = readMs
@@ -14,7 +15,8 @@ public struct Timeouts: Sendable, Hashable {
 
     static func decode(_ n: Node?) -> Timeouts? {
         guard let n else { return nil }
-        return Timeouts(connectMs: n.ms("connect") ?? 5000, sendMs: n.ms("send") ?? 60_000, readMs: n.ms("read") ?? 60_000)
+        return Timeouts(connectMs: n.ms("connect") ?? SchemaDefaults.connectTimeoutMs, sendMs: n.ms("send") ?? SchemaDefaults.sendTimeoutMs,
+                        readMs: n.ms("read") ?? SchemaDefaults.readTimeoutMs)
     }
 }
 
@@ -67,34 +69,35 @@ public struct UpstreamSpec: Sendable, Hashable {
 
     static func decode(_ n: RampartYAML.Node, namespace: String) -> UpstreamSpec {
         let nodes = (n["nodes"]?.sequence ?? []).map {
-            Node(host: $0.str("host") ?? "", port: $0.int("port") ?? 0, weight: $0.int("weight") ?? 1)
+            Node(host: $0.str("host") ?? "", port: $0.int("port") ?? 0, weight: $0.int("weight") ?? SchemaDefaults.nodeWeight)
         }
         let lb = n["loadBalancer"]
         let tls = n["tls"].map {
-            TLS(sni: $0.str("sni"), verify: $0.bool("verify") ?? true,
+            TLS(sni: $0.str("sni"), verify: $0.bool("verify") ?? SchemaDefaults.tlsVerify,
                 caRef: Reference.decode($0["caRef"], namespace: namespace),
                 clientCertRef: Reference.decode($0["clientCertRef"], namespace: namespace))
         }
         let hc = n["healthCheck"]
         let active = hc?["active"].map {
-            ActiveCheck(path: $0.str("path") ?? "/healthz", intervalMs: $0.ms("interval") ?? 5000, timeoutMs: $0.ms("timeout") ?? 1000,
-                        healthyAfter: $0.int("healthyAfter") ?? 2, unhealthyAfter: $0.int("unhealthyAfter") ?? 3,
+            ActiveCheck(path: $0.str("path") ?? SchemaDefaults.activePath, intervalMs: $0.ms("interval") ?? SchemaDefaults.activeIntervalMs,
+                        timeoutMs: $0.ms("timeout") ?? SchemaDefaults.activeTimeoutMs, healthyAfter: $0.int("healthyAfter") ?? SchemaDefaults.activeHealthyAfter,
+                        unhealthyAfter: $0.int("unhealthyAfter") ?? SchemaDefaults.activeUnhealthyAfter,
                         expectStatus: $0["expectStatus"]?.sequence?.compactMap { n -> Int? in
                             if case .int(let v) = n.resolved { return Int(v) }
                             return nil
-                        } ?? [200])
+                        } ?? SchemaDefaults.activeExpectStatus)
         }
         let passive = hc?["passive"].map { p -> PassiveCheck in
-            let on = p["on"]?.sequence.map { $0.map { $0.scalar?.text ?? "" } } ?? ["502", "503", "504", "connect-failure", "timeout"]
-            return PassiveCheck(unhealthyAfter: p.int("unhealthyAfter") ?? 3, statuses: on.compactMap { Int($0) },
+            let on = p["on"]?.sequence.map { $0.map { $0.scalar?.text ?? "" } } ?? SchemaDefaults.passiveOn
+            return PassiveCheck(unhealthyAfter: p.int("unhealthyAfter") ?? SchemaDefaults.passiveUnhealthyAfter, statuses: on.compactMap { Int($0) },
                                 onConnectFailure: on.contains("connect-failure"), onTimeout: on.contains("timeout"))
         }
         let ka = n["keepalive"]
         return UpstreamSpec(
             nodes: nodes, serviceName: n["service"]?.str("name"), servicePort: n["service"]?.int("port") ?? 0,
-            balancer: Balancer(rawValue: lb?.str("type") ?? "roundrobin") ?? .roundrobin, hashOn: lb?.str("hashOn"),
-            scheme: n.str("scheme") ?? "http", tls: tls, active: active, passive: passive,
-            retries: n.int("retries") ?? 1, keepaliveMaxIdle: ka?.int("maxIdle") ?? 64,
-            keepaliveIdleTimeoutMs: ka?.ms("idleTimeout") ?? 60_000, timeout: Timeouts.decode(n["timeout"]) ?? Timeouts())
+            balancer: Balancer(rawValue: lb?.str("type") ?? SchemaDefaults.loadBalancer) ?? .roundrobin, hashOn: lb?.str("hashOn"),
+            scheme: n.str("scheme") ?? SchemaDefaults.scheme, tls: tls, active: active, passive: passive,
+            retries: n.int("retries") ?? SchemaDefaults.retries, keepaliveMaxIdle: ka?.int("maxIdle") ?? SchemaDefaults.keepaliveMaxIdle,
+            keepaliveIdleTimeoutMs: ka?.ms("idleTimeout") ?? SchemaDefaults.keepaliveIdleTimeoutMs, timeout: Timeouts.decode(n["timeout"]) ?? Timeouts())
     }
 }
