@@ -96,13 +96,18 @@ public final class AWSSecretsManagerProvider: SecretProvider, CustomStringConver
         let resp = try call(service: "secretsmanager", base: config.endpoint ?? "https://secretsmanager.\(config.region).amazonaws.com",
                             headers: [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "secretsmanager.GetSecretValue")],
                             body: JSONText.encode(body), credentials: creds)
-        let obj = JSONText.object(resp.body)
-        if let err = Self.awsError(obj) {
+        return try Self.decodeGetSecretValue(status: resp.status, body: resp.body, secretId: config.secretId, ref: ref)
+    }
+
+    /// The secret in a `GetSecretValue` response, or the error it reports (fuzzed: Fuzz/FuzzSecretResponses).
+    package static func decodeGetSecretValue(status: Int, body: [UInt8], secretId: String, ref: String) throws -> FetchedSecret {
+        let obj = JSONText.object(body)
+        if let err = awsError(obj) {
             let kind: SecretError.Kind = err.type == "ResourceNotFoundException" ? .notFound : .provider
-            throw SecretError(kind, ref: ref, "aws: GetSecretValue \(config.secretId): \(err.type): \(err.message) (HTTP \(resp.status))")
+            throw SecretError(kind, ref: ref, "aws: GetSecretValue \(secretId): \(err.type): \(err.message) (HTTP \(status))")
         }
-        guard resp.status == 200, let obj else {
-            throw SecretError(.provider, ref: ref, "aws: GetSecretValue \(config.secretId): HTTP \(resp.status)\(Self.xmlError(resp.body).map { ": " + $0 } ?? "")")
+        guard status == 200, let obj else {
+            throw SecretError(.provider, ref: ref, "aws: GetSecretValue \(secretId): HTTP \(status)\(xmlError(body).map { ": " + $0 } ?? "")")
         }
         let version = obj["VersionId"] as? String
         if let s = obj["SecretString"] as? String {
@@ -115,7 +120,7 @@ public final class AWSSecretsManagerProvider: SecretProvider, CustomStringConver
             }
             return FetchedSecret(value: .parsing(text, ref: ref), version: version)
         }
-        throw SecretError(.provider, ref: ref, "aws: GetSecretValue \(config.secretId): response has neither SecretString nor SecretBinary")
+        throw SecretError(.provider, ref: ref, "aws: GetSecretValue \(secretId): response has neither SecretString nor SecretBinary")
     }
 
     /// `__type` (after any `#`) and `message`/`Message` of an AWS JSON error body.
@@ -212,14 +217,19 @@ public final class AWSSecretsManagerProvider: SecretProvider, CustomStringConver
         let base = config.stsEndpoint ?? config.endpoint ?? "https://sts.\(config.region).amazonaws.com"
         let resp = try call(service: "sts", base: base, headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")],
                             body: body, credentials: nil)
-        let text = String(decoding: resp.body.prefix(64 << 10), as: UTF8.self)
-        guard resp.status == 200, let k = Self.xmlTag("AccessKeyId", in: text), let s = Self.xmlTag("SecretAccessKey", in: text) else {
-            throw SecretError(.auth, ref: ref, "aws: sts AssumeRoleWithWebIdentity: HTTP \(resp.status)\(Self.xmlError(resp.body).map { ": " + $0 } ?? "")")
-        }
-        let exp = Self.xmlTag("Expiration", in: text).flatMap(Self.parseISO8601)
-        let c = AWSCredentials(accessKeyId: k, secretAccessKey: s, sessionToken: Self.xmlTag("SessionToken", in: text),
-                               expiration: exp ?? now().addingTimeInterval(3600))
+        let c = try Self.decodeAssumeRole(status: resp.status, body: resp.body, ref: ref, now: now())
         lock.withLock { stsCredentials = c }
         return c
+    }
+
+    /// The credentials in an STS `AssumeRoleWithWebIdentity` XML response (an hour when it names no expiry).
+    package static func decodeAssumeRole(status: Int, body: [UInt8], ref: String, now: Date) throws -> AWSCredentials {
+        let text = String(decoding: body.prefix(64 << 10), as: UTF8.self)
+        guard status == 200, let k = xmlTag("AccessKeyId", in: text), let s = xmlTag("SecretAccessKey", in: text) else {
+            throw SecretError(.auth, ref: ref, "aws: sts AssumeRoleWithWebIdentity: HTTP \(status)\(xmlError(body).map { ": " + $0 } ?? "")")
+        }
+        let exp = xmlTag("Expiration", in: text).flatMap(parseISO8601)
+        return AWSCredentials(accessKeyId: k, secretAccessKey: s, sessionToken: xmlTag("SessionToken", in: text),
+                              expiration: exp ?? now.addingTimeInterval(3600))
     }
 }
