@@ -42,14 +42,26 @@ public final class Log: Sendable {
             for (k, v) in fields { line += ",\(Log.quote(k)):\(Log.quote(v))" }
             line += "}\n"
         } else {
-            line = "\(time) \(lvl.name.uppercased()) \(msg)"
-            for (k, v) in fields { line += " \(k)=\(v.contains(" ") ? Log.quote(v) : v)" }
+            // One event, one line: a newline in a message or value (a file name, a peer's error text)
+            // must not be able to write a forged line of its own.
+            line = "\(time) \(lvl.name.uppercased()) \(Log.escapingControls(msg))"
+            for (k, v) in fields { line += " \(k)=\(Log.needsQuoting(v) ? Log.quote(v) : v)" }
             line += "\n"
         }
         lock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
     }
 
     static func quote(_ s: String) -> String { JSONWriter.quote(s) }
+
+    static func needsQuoting(_ s: String) -> Bool {
+        s.isEmpty || s.utf8.contains { $0 <= 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") }
+    }
+
+    /// The text with control characters written as JSON escapes (`\n`, `\u001b`), unquoted.
+    static func escapingControls(_ s: String) -> String {
+        guard s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return s }
+        return String(JSONWriter.quote(s).dropFirst().dropLast())
+    }
 
     /// RFC 3339 UTC with milliseconds.
     public static func timestamp(_ date: Date = Date()) -> String {

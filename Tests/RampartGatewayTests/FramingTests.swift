@@ -59,8 +59,32 @@ final class FramingTests: XCTestCase {
         ("missing host", "GET / HTTP/1.1\r\n\r\n", 400),
         ("two hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
         ("bad host", "GET / HTTP/1.1\r\nHost: a b@c\r\n\r\n", 400),
-        ("dot segment", "GET /a/../admin HTTP/1.1\r\nHost: x\r\n\r\n", 400),
-        ("encoded dot segment", "GET /a/%2e%2e/admin HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("climb above the root", "GET /../admin HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("encoded climb above the root", "GET /a/%2e%2e/%2E%2E/admin HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("encoded slash", "GET /admin%2fx HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("encoded backslash", "GET /admin%5Cx HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("raw backslash", "GET /admin\\x HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("encoded NUL", "GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("encoded control byte", "GET /a%0d%0aSet-Cookie:x HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("fragment in target", "GET /a#b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("path parameter", "GET /admin;x/y HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("malformed escape", "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("truncated escape", "GET /a%4 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("lower-case method", "get / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("mixed-case method", "Get / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("Connection nominates Content-Length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: content-length\r\n\r\nabc", 400),
+        ("Connection nominates CONTENT-LENGTH", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: keep-alive, CONTENT-LENGTH\r\n\r\nabc", 400),
+        ("Connection nominates Transfer-Encoding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: transfer-encoding\r\n\r\n0\r\n\r\n", 400),
+        ("Connection nominates Host", "GET / HTTP/1.1\r\nHost: x\r\nConnection: host\r\n\r\n", 400),
+        ("Connection nominates X-Forwarded-For", "GET / HTTP/1.1\r\nHost: x\r\nConnection: x-forwarded-for\r\n\r\n", 400),
+        ("Connection nominates X-Real-IP", "GET / HTTP/1.1\r\nHost: x\r\nConnection: X-Real-IP\r\n\r\n", 400),
+        ("Connection nominates X-Request-Id", "GET / HTTP/1.1\r\nHost: x\r\nConnection: x-request-id\r\n\r\n", 400),
+        ("Connection nominates Via", "GET / HTTP/1.1\r\nHost: x\r\nConnection: via\r\n\r\n", 400),
+        ("Connection nominates X-Forwarded-Proto", "GET / HTTP/1.1\r\nHost: x\r\nConnection: x-forwarded-proto\r\n\r\n", 400),
+        ("Connection nominates X-Client-Cert-Subject", "GET / HTTP/1.1\r\nHost: x\r\nConnection: x-client-cert-subject\r\n\r\n", 400),
+        ("Connection nominates an underscore alias", "GET / HTTP/1.1\r\nHost: x\r\nConnection: content_length\r\n\r\n", 400),
+        ("Connection upgrade without Upgrade", "GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\n\r\n", 400),
+        ("Connection token not a token", "GET / HTTP/1.1\r\nHost: x\r\nConnection: a b\r\n\r\n", 400),
         ("empty header name", "GET / HTTP/1.1\r\nHost: x\r\n: v\r\n\r\n", 400),
         ("long URI", "GET /" + String(repeating: "a", count: 2000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414),
         ("big headers", "GET / HTTP/1.1\r\nHost: x\r\n" + String(repeating: "X-Pad: " + String(repeating: "p", count: 100) + "\r\n", count: 50) + "\r\n", 431),
@@ -79,6 +103,16 @@ final class FramingTests: XCTestCase {
         // A valid request afterwards proves the upstream is reachable; it must be the only one it saw.
         XCTAssertEqual(gw.get("/ok")?.status, 200)
         XCTAssertEqual(up.log.filter { $0.hasPrefix("REQ") }, ["REQ GET /ok"])
+    }
+
+    func testBodyCannotBeSmuggledByNominatingContentLength() throws {
+        // Dropping a Connection-nominated Content-Length would forward the body as a second request.
+        let hidden = "GET /admin/x HTTP/1.1\r\nHost: x\r\n\r\n"
+        let c = try RawClient(port: gw.port)
+        c.send("POST /public HTTP/1.1\r\nHost: x\r\nContent-Length: \(hidden.utf8.count)\r\nConnection: content-length\r\n\r\n" + hidden)
+        XCTAssertEqual(c.readResponse()?.status, 400)
+        XCTAssertTrue(c.isClosed(timeout: 2))
+        XCTAssertEqual(up.requestCount, 0)
     }
 
     func testSmuggledSecondRequestIsNotForwarded() throws {

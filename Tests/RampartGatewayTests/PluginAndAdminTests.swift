@@ -102,6 +102,29 @@ final class PluginTests: XCTestCase {
         XCTAssertGreaterThan(line?["time"] as? Double ?? 0, 1_700_000_000)
         for key in ["bytes", "duration_us", "client"] { XCTAssertNotNil(line?[key], key) }
     }
+
+    func testAccessLogNeverHoldsQueryCredentials() throws {
+        let path = TestSupport.tempPath("access-keys.log")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let g = try TestGateway(GatewaySnapshot(generation: 1, routes: [
+            route("default/k", paths: ["/k/*"], plugins: [.keyAuth(KeyAuthConfig(query: "Sig-Key", keys: [Array("route-key-1".utf8)]))]),
+            route("default/p"),
+        ], upstreams: ["default/up": upstreamConfig("default/up", [up])]), config: GatewayConfig(workers: 1, accessLog: .file(path)))
+        defer { g.stop() }
+        XCTAssertEqual(g.get("/k/x?a=1&Sig-Key=route-key-1")?.status, 200)
+        XCTAssertEqual(g.get("/p?apikey=leaked-1&access_token=leaked-2&X-Amz-Signature=leaked-3&page=2")?.status, 200)
+        XCTAssertEqual(g.get("/%2e%2e/x?apikey=leaked-4")?.status, 400)
+        var lines: [[String: Any]] = []
+        XCTAssertTrue(TestSupport.waitUntil {
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            lines = text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            return lines.count == 3
+        }, "three JSON lines")
+        let paths = lines.compactMap { $0["path"] as? String }
+        XCTAssertEqual(paths, ["/k/x?a=1&Sig-Key=***", "/p?apikey=***&access_token=***&X-Amz-Signature=***&page=2", "/%2e%2e/x?apikey=***"])
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        for secret in ["route-key-1", "leaked-1", "leaked-2", "leaked-3", "leaked-4"] { XCTAssertFalse(text.contains(secret), secret) }
+    }
 }
 
 final class AdminServerTests: XCTestCase {

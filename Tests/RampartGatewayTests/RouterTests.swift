@@ -116,19 +116,4 @@ final class RouterTests: XCTestCase {
         XCTAssertFalse(run("\r\n").ok)
         XCTAssertFalse(run("0\r\n folded\r\n\r\n").ok)
     }
-
-    func testPathSafety() {
-        func safe(_ s: String) -> Bool {
-            let b = Array(s.utf8)
-            return b.withUnsafeBufferPointer { EventLoop.pathIsSafe($0.baseAddress!, b.count) }
-        }
-        XCTAssertTrue(safe("/a/b.c/..d/.e"))
-        XCTAssertFalse(safe("/a/../b"))
-        XCTAssertFalse(safe("/a/./b"))
-        XCTAssertFalse(safe("/a/.."))
-        XCTAssertFalse(safe("/a/%2E%2e/b"))
-        XCTAssertFalse(safe("/a/.%2e"))
-        XCTAssertFalse(safe("/a%2fb"))
-        XCTAssertFalse(safe("/a\\b"))
-    }
 }

@@ -9,6 +9,7 @@ let upstreamPythonSource = #"""
 #   /big/N          N bytes of 'x'
 #   /hang           never respond
 #   /ws             101 upgrade, then echo raw bytes
+#   /nominate/NAME  a response whose Connection header lists NAME (e.g. content-length)
 # Every accepted connection and request is appended to --log (if given).
 import socket, sys, threading, json, os
 
@@ -107,6 +108,12 @@ def handle(conn):
                     out += b"%x\r\n%s\r\n" % (len(part), part)
                 out += b"0\r\n\r\n"
                 conn.sendall(out)
+            elif target.startswith("/nominate/"):
+                # A hostile upstream: its Connection header nominates a framing header.
+                what = target.split("/")[2].split("?")[0]
+                conn.sendall(("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: %s\r\n\r\nhello"
+                              "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled" % what).encode())
+                return
             elif target.startswith("/close"):
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + payload)
                 return

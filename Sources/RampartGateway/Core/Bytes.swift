@@ -39,6 +39,43 @@ func bytesEqualsLower(_ p: UnsafePointer<UInt8>, _ n: Int, _ lit: [UInt8]) -> Bo
     return true
 }
 
+/// As `bytesEqualsLower`, reading `_` in p as `-` (how CGI-style backends fold header names).
+@inline(__always)
+func bytesEqualsLowerDashed(_ p: UnsafePointer<UInt8>, _ n: Int, _ lit: StaticString) -> Bool {
+    if n != lit.utf8CodeUnitCount { return false }
+    let l = lit.utf8Start
+    for i in 0..<n {
+        let c = p[i] == UInt8(ascii: "_") ? UInt8(ascii: "-") : ASCII.lower(p[i])
+        if c != l[i] { return false }
+    }
+    return true
+}
+
+@inline(__always)
+func bytesEqualsLowerDashed(_ p: UnsafePointer<UInt8>, _ n: Int, _ lit: [UInt8]) -> Bool {
+    if n != lit.count { return false }
+    for i in 0..<n {
+        let c = p[i] == UInt8(ascii: "_") ? UInt8(ascii: "-") : ASCII.lower(p[i])
+        if c != lit[i] { return false }
+    }
+    return true
+}
+
+/// Case-insensitive comparison of bytes at p (len n) with bytes of any case.
+@inline(__always)
+func bytesEqualIgnoringCase(_ p: UnsafePointer<UInt8>, _ n: Int, _ other: [UInt8]) -> Bool {
+    if n != other.count { return false }
+    for i in 0..<n where ASCII.lower(p[i]) != ASCII.lower(other[i]) { return false }
+    return true
+}
+
+/// Case-insensitive comparison of two ASCII byte runs of the same length.
+@inline(__always)
+func bytesEqualIgnoringCase(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+    for i in 0..<n where ASCII.lower(a[i]) != ASCII.lower(b[i]) { return false }
+    return true
+}
+
 @inline(__always)
 func bytesEqual(_ p: UnsafePointer<UInt8>, _ n: Int, _ lit: [UInt8]) -> Bool {
     if n != lit.count { return false }

@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import RampartModel
 import Synchronization
 
 struct LoopInbox {
@@ -63,7 +64,8 @@ final class GatewayShared: Sendable {
         if let l = config.log { return l(level, message, fields) }
         var line = "rampart gateway \(level): \(message)"
         for (k, v) in fields.sorted(by: { $0.key < $1.key }) { line += " \(k)=\(v)" }
-        line += "\n"
+        // One event, one line: control bytes from peers (TLS errors, names) cannot forge another.
+        line = String(line.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) }) + "\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
     }
 }
@@ -101,6 +103,10 @@ final class EventLoop {
     var drainDeadline: Int64 = 0
     var nextTick: Int64 = 0
     var tlsLogTimes: [String: Int64] = [:]
+    /// While out of file descriptors the listeners leave epoll until then (0: accepting).
+    var acceptPausedUntil: Int64 = 0
+    var lastAcceptPauseLog: Int64 = -1_000_000
+    static let acceptPauseMs: Int64 = 100
     let logBuf = ByteBuffer(capacity: 16 * 1024)
     let maxHead: Int
     let slashPtr: UnsafeMutablePointer<UInt8> = {
@@ -108,6 +114,10 @@ final class EventLoop {
         p.pointee = ASCII.slash
         return p
     }()
+    /// Where request paths are normalized (PathNormalForm); sized for the longest target admitted.
+    let pathScratch: UnsafeMutablePointer<UInt8>
+    let pathScratchCapacity: Int
+    static let headMethod: [UInt8] = Array("HEAD".utf8)
     static let highWater = 256 * 1024
     static let lowWater = 64 * 1024
     static let tickMs: Int64 = 50
@@ -119,6 +129,8 @@ final class EventLoop {
         self.listeners = listeners + tlsListeners
         self.snapshot = snapshot
         maxHead = gw.config.maxHeaderBytes
+        pathScratchCapacity = PathNormalForm.scratchCapacity(forPathLength: max(1, gw.config.maxURIBytes))
+        pathScratch = UnsafeMutablePointer<UInt8>.allocate(capacity: pathScratchCapacity)
         epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         if epfd < 0 { throw GatewayError.system("epoll_create1", errno) }
         for l in listeners {
@@ -169,7 +181,7 @@ final class EventLoop {
         defer { events.deallocate() }
         while true {
             var timeout: Int32 = -1
-            if !clients.isEmpty || !pool.isEmpty || draining {
+            if !clients.isEmpty || !pool.isEmpty || draining || acceptPausedUntil > 0 {
                 timeout = Int32(max(0, min(Int64(1000), nextTick - now)))
             }
             let n = epoll_wait(epfd, events, maxEvents, timeout)
@@ -177,6 +189,7 @@ final class EventLoop {
             if n > 0 {
                 for i in 0..<Int(n) { dispatch(events[i]) }
             }
+            if acceptPausedUntil > 0 && now >= acceptPausedUntil { resumeAccepting() }
             if now >= nextTick {
                 tick()
                 nextTick = now + EventLoop.tickMs
@@ -271,6 +284,7 @@ final class EventLoop {
         flushAccessLog()
         close(epfd)
         slashPtr.deallocate()
+        pathScratch.deallocate()
     }
 
     // MARK: accept
@@ -285,7 +299,13 @@ final class EventLoop {
                     accept4(lfd, $0, &len, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
                 }
             }
-            if fd < 0 { return }
+            if fd < 0 {
+                let e = errno
+                // A level-triggered listener with a queued connection we cannot take would wake the
+                // loop forever: step out of epoll for a while instead (nginx does the same).
+                if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM { pauseAccepting(errno: e) }
+                return
+            }
             if gw.connections.load(ordering: .relaxed) >= maxConns {
                 close(fd)
                 continue
@@ -317,6 +337,22 @@ final class EventLoop {
             c.deadline = now + Int64(gw.config.headerTimeoutMs)
             c.deadlineKind = .header
         }
+    }
+
+    func pauseAccepting(errno e: Int32) {
+        guard acceptPausedUntil == 0 else { return }
+        for l in listeners { _ = epoll_ctl(epfd, EPOLL_CTL_DEL, l, nil) }
+        acceptPausedUntil = now + EventLoop.acceptPauseMs
+        if now - lastAcceptPauseLog >= 10_000 {
+            lastAcceptPauseLog = now
+            gw.log(.warn, "cannot accept connections; pausing accepts for \(EventLoop.acceptPauseMs) ms",
+                   ["reason": String(cString: strerror(e)), "open_connections": String(clients.count)])
+        }
+    }
+
+    func resumeAccepting() {
+        acceptPausedUntil = 0
+        for l in listeners { add(l, serial: 0, events: evIn) }
     }
 
     // MARK: interest

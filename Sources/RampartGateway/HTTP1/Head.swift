@@ -12,36 +12,91 @@ package struct HeaderRef {
 package enum HeaderKind: UInt8 {
     case other, contentLength, transferEncoding, host, connection, keepAlive, te, trailer, upgrade,
          proxyOther, expect, xForwardedFor, xForwardedProto, xForwardedHost, xRealIP, xRequestId, via,
-         cookie, origin
+         cookie, origin, xClientCertSubject
+    /// Client-address and original-URL claims that only a trusted proxy may make
+    /// (`Forwarded`, `X-Forwarded-Port`, `True-Client-IP`, `X-Original-URL`, ...).
+    case forwardingClaim
+    /// An underscore spelling (`X_Forwarded_For`, `Content_Length`) of a header this table knows:
+    /// CGI-style backends read it as the dashed one, so it is never forwarded.
+    case underscoreAlias
+
+    /// Headers the gateway writes itself, or that carry framing: a `Connection` token naming one is
+    /// an attempt to make a hop drop it (request smuggling, spoofed client identity).
+    var mayNotBeNominated: Bool {
+        switch self {
+        case .contentLength, .transferEncoding, .host, .xForwardedFor, .xForwardedProto, .xForwardedHost,
+             .xRealIP, .xRequestId, .via, .xClientCertSubject, .forwardingClaim, .underscoreAlias:
+            return true
+        default:
+            return false
+        }
+    }
+}
+
+/// Classifies a header name (any case). A name holding `_` whose dashed spelling is known is an alias.
+@inline(__always)
+func classifyHeader(_ p: UnsafePointer<UInt8>, _ n: Int) -> HeaderKind {
+    let kind = classifyDashedHeader(p, n, underscoreAsDash: false)
+    if kind != .other || n > 32 { return kind }
+    var hasUnderscore = false
+    for i in 0..<n where p[i] == UInt8(ascii: "_") { hasUnderscore = true; break }
+    if !hasUnderscore { return kind }
+    return classifyDashedHeader(p, n, underscoreAsDash: true) == .other ? .other : .underscoreAlias
 }
 
 @inline(__always)
-func classifyHeader(_ p: UnsafePointer<UInt8>, _ n: Int) -> HeaderKind {
+private func classifyDashedHeader(_ p: UnsafePointer<UInt8>, _ n: Int, underscoreAsDash: Bool) -> HeaderKind {
+    @inline(__always) func eq(_ lit: StaticString) -> Bool {
+        underscoreAsDash ? bytesEqualsLowerDashed(p, n, lit) : bytesEqualsLower(p, n, lit)
+    }
     switch n {
-    case 2: if bytesEqualsLower(p, n, "te") { return .te }
-    case 3: if bytesEqualsLower(p, n, "via") { return .via }
-    case 4: if bytesEqualsLower(p, n, "host") { return .host }
+    case 2: if eq("te") { return .te }
+    case 3: if eq("via") { return .via }
+    case 4: if eq("host") { return .host }
     case 6:
-        if bytesEqualsLower(p, n, "expect") { return .expect }
-        if bytesEqualsLower(p, n, "cookie") { return .cookie }
-        if bytesEqualsLower(p, n, "origin") { return .origin }
+        if eq("expect") { return .expect }
+        if eq("cookie") { return .cookie }
+        if eq("origin") { return .origin }
     case 7:
-        if bytesEqualsLower(p, n, "trailer") { return .trailer }
-        if bytesEqualsLower(p, n, "upgrade") { return .upgrade }
-    case 9: if bytesEqualsLower(p, n, "x-real-ip") { return .xRealIP }
+        if eq("trailer") { return .trailer }
+        if eq("upgrade") { return .upgrade }
+    case 9:
+        if eq("x-real-ip") { return .xRealIP }
+        if eq("forwarded") { return .forwardingClaim }
     case 10:
-        if bytesEqualsLower(p, n, "connection") { return .connection }
-        if bytesEqualsLower(p, n, "keep-alive") { return .keepAlive }
-    case 12: if bytesEqualsLower(p, n, "x-request-id") { return .xRequestId }
-    case 14: if bytesEqualsLower(p, n, "content-length") { return .contentLength }
-    case 15: if bytesEqualsLower(p, n, "x-forwarded-for") { return .xForwardedFor }
-    case 16: if bytesEqualsLower(p, n, "x-forwarded-host") { return .xForwardedHost }
+        if eq("connection") { return .connection }
+        if eq("keep-alive") { return .keepAlive }
+    case 11: if eq("x-client-ip") { return .forwardingClaim }
+    case 12: if eq("x-request-id") { return .xRequestId }
+    case 13:
+        if eq("x-rewrite-url") { return .forwardingClaim }
+    case 14:
+        if eq("content-length") { return .contentLength }
+        if eq("true-client-ip") { return .forwardingClaim }
+        if eq("x-original-url") { return .forwardingClaim }
+    case 15:
+        if eq("x-forwarded-for") { return .xForwardedFor }
+        if eq("x-original-host") { return .forwardingClaim }
+    case 16:
+        if eq("x-forwarded-host") { return .xForwardedHost }
+        if eq("x-forwarded-port") { return .forwardingClaim }
+        if eq("cf-connecting-ip") { return .forwardingClaim }
+        if eq("fastly-client-ip") { return .forwardingClaim }
     case 17:
-        if bytesEqualsLower(p, n, "transfer-encoding") { return .transferEncoding }
-        if bytesEqualsLower(p, n, "x-forwarded-proto") { return .xForwardedProto }
+        if eq("transfer-encoding") { return .transferEncoding }
+        if eq("x-forwarded-proto") { return .xForwardedProto }
+    case 18:
+        if eq("x-forwarded-prefix") { return .forwardingClaim }
+        if eq("x-forwarded-server") { return .forwardingClaim }
+        if eq("x-forwarded-scheme") { return .forwardingClaim }
+    case 19: if eq("x-cluster-client-ip") { return .forwardingClaim }
+    case 24: if eq("x-original-forwarded-for") { return .forwardingClaim }
+    case 21: if eq("x-client-cert-subject") { return .xClientCertSubject }
     default: break
     }
-    if n > 6, bytesEqualsLower(p, 6, "proxy-") { return .proxyOther }
+    if n > 6, underscoreAsDash ? bytesEqualsLowerDashed(p, 6, "proxy-") : bytesEqualsLower(p, 6, "proxy-") {
+        return .proxyOther
+    }
     return .other
 }
 
@@ -205,6 +260,12 @@ package enum HeadParser {
         return v
     }
 
+    @inline(__always)
+    static func isToken(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        for k in 0..<n where !ASCII.tchar[Int(p[k])] { return false }
+        return n > 0
+    }
+
     /// Calls body(tokenStart, tokenLen) for each comma-separated token (trimmed) of a list value.
     @inline(__always)
     static func forEachToken(_ p: UnsafePointer<UInt8>, _ start: Int, _ len: Int, _ body: (Int, Int) -> Void) {
@@ -226,8 +287,8 @@ package enum HeadParser {
         let p = buf + base
         h.headLength = len
         var i = 0
-        // method
-        while i < len && ASCII.tchar[Int(p[i])] { i += 1 }
+        // method: case-sensitive (RFC 9110 9.1); like nginx, upper-case letters, '-' and '_' only
+        while i < len, (p[i] >= 65 && p[i] <= 90) || p[i] == UInt8(ascii: "-") || p[i] == UInt8(ascii: "_") { i += 1 }
         if i == 0 || i >= len || p[i] != ASCII.sp { return .error(400) }
         h.methodStart = base
         h.methodLen = i
@@ -269,6 +330,7 @@ package enum HeadParser {
         var cl = -1
         var sawTE = false
         var chunked = false
+        var sawUpgrade = false
         for idx in 0..<h.headers.count {
             let hd = h.headers[idx]
             let vs = Int(hd.valueStart), vl = Int(hd.valueLen)
@@ -297,13 +359,17 @@ package enum HeadParser {
                 if h.hostIndex >= 0 { return .error(400) }
                 h.hostIndex = idx
             case .connection:
+                var nominatesProtected = false
                 forEachToken(p, vs, vl) { s, n in
                     if bytesEqualsLower(p + s, n, "close") { h.connClose = true }
                     else if bytesEqualsLower(p + s, n, "keep-alive") { h.connKeepAlive = true }
                     else if bytesEqualsLower(p + s, n, "upgrade") { h.connUpgrade = true }
+                    else if !isToken(p + s, n) || classifyHeader(p + s, n).mayNotBeNominated { nominatesProtected = true }
                     else { h.connTokens.append((Int32(s), Int32(n))) }
                 }
+                if nominatesProtected { return .error(400) }
             case .upgrade:
+                sawUpgrade = true
                 forEachToken(p, vs, vl) { s, n in
                     if bytesEqualsLower(p + s, n, "websocket") { h.upgradeWebsocket = true }
                 }
@@ -315,6 +381,8 @@ package enum HeadParser {
         }
         if sawTE && cl >= 0 { return .error(400) }
         if sawTE && h.minor == 0 { return .error(400) }
+        // `Connection: upgrade` with nothing to upgrade to only serves to make a hop drop headers.
+        if h.connUpgrade && !sawUpgrade { return .error(400) }
         if h.minor == 1 && h.hostIndex < 0 { return .error(400) }
         if chunked { h.framing = .chunked }
         else if cl > 0 { h.framing = .length(cl) }
@@ -371,11 +439,20 @@ package enum HeadParser {
                 forEachToken(buf, vs, vl) { s, n in last = bytesEqualsLower(buf + s, n, "chunked") }
                 chunked = last
             case .connection:
+                var nominatesFraming = false
                 forEachToken(buf, vs, vl) { s, n in
                     if bytesEqualsLower(buf + s, n, "close") { h.connClose = true }
                     else if bytesEqualsLower(buf + s, n, "keep-alive") { h.connKeepAlive = true }
-                    else if !bytesEqualsLower(buf + s, n, "upgrade") { h.connTokens.append((Int32(s), Int32(n))) }
+                    else if bytesEqualsLower(buf + s, n, "upgrade") { return }
+                    else if !isToken(buf + s, n) { nominatesFraming = true }
+                    else {
+                        switch classifyHeader(buf + s, n) {
+                        case .contentLength, .transferEncoding, .underscoreAlias: nominatesFraming = true
+                        default: h.connTokens.append((Int32(s), Int32(n)))
+                        }
+                    }
                 }
+                if nominatesFraming { return .error(502) }
             default: break
             }
         }

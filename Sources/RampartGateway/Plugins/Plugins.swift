@@ -68,6 +68,9 @@ final class CompiledPlugins: Sendable {
                 reqAdd = addH.map { (Array($0.name.utf8), Array($0.value.utf8)) }
                 reqRemove = removeH.map { lowerBytes($0) }
             case .cors(let c):
+                if c.allowCredentials && (c.allowOrigins.isEmpty || c.allowOrigins.contains("*")) {
+                    throw GatewayError.invalidConfig("cors: allowCredentials needs the allowed origins listed, not \"*\"")
+                }
                 cors = c
             case .keyAuth(let k):
                 let ka = try CompiledKeyAuth(k)

@@ -79,6 +79,7 @@ extension EventLoop {
                     c.deadline = now + Int64(gw.config.headerTimeoutMs)
                     c.deadlineKind = .header
                 }
+                if !c.logLine.isEmpty { c.logLine.removeAll(keepingCapacity: true) }
                 let r = c.scanner.scan(buf.readPointer, buf.readable, maxHead: maxHead, maxStartLine: gw.config.maxURIBytes)
                 if r == 0 { return }
                 if r < 0 {
@@ -232,10 +233,8 @@ extension EventLoop {
 
     /// A framing/parse error or timeout before an exchange: answer and close.
     func localError(_ c: ClientConn, status: Int) {
-        if c.phase == .readingHead {
-            // Nothing parsed reliably: log with what we have.
-            c.startNs = monotonicNs()
-            c.logLine.removeAll(keepingCapacity: true)
+        if c.phase == .readingHead && c.logLine.isEmpty {
+            c.startNs = monotonicNs()    // no head parsed: the request's time starts now
         }
         if let u = c.upstream {
             c.upstream = nil
@@ -326,6 +325,53 @@ extension EventLoop {
         shared.metrics.recordRequest(route: route.isEmpty ? "_unmatched" : route, code: status, seconds: secs)
         if gw.accessLogFd >= 0 { appendAccessLog(c, route: route, status: status, seconds: secs) }
     }
+
+    /// Query parameters whose values the access log never holds (credentials by convention), lowercase.
+    static let credentialParams: [[UInt8]] = [
+        "apikey", "api_key", "api-key", "key", "token", "access_token", "id_token", "refresh_token", "auth",
+        "password", "passwd", "pwd", "secret", "client_secret", "signature", "sig", "jwt", "session", "sessionid",
+        "x-amz-signature", "x-amz-credential", "x-amz-security-token",
+    ].map { Array($0.utf8) }
+
+    /// The access log's "METHOD PATH?QUERY HTTP/1.x": the normalized path (capped at 512 bytes) and the
+    /// query with credential values (and the route's key-auth parameter) written as `***`.
+    func fillLogLine(_ c: ClientConn, _ p: UnsafePointer<UInt8>, _ h: RequestHead, path: UnsafePointer<UInt8>, pathLen: Int,
+                     queryStart: Int, queryEnd: Int, keyParam: [UInt8]?) {
+        c.logLine.removeAll(keepingCapacity: true)
+        c.logLine.append(contentsOf: UnsafeBufferPointer(start: p + h.methodStart, count: h.methodLen))
+        c.logLine.append(ASCII.sp)
+        let cap = 512
+        c.logLine.append(contentsOf: UnsafeBufferPointer(start: path, count: min(pathLen, cap)))
+        var budget = cap - min(pathLen, cap)
+        if queryStart < queryEnd && budget > 0 {
+            c.logLine.append(UInt8(ascii: "?"))
+            var first = true
+            EventLoop.forEachQueryParam(p, from: queryStart + 1, to: queryEnd) { ns, nl, vs, vl in
+                guard budget > 0 else { return }
+                if !first { c.logLine.append(UInt8(ascii: "&")) }
+                first = false
+                let secret = (keyParam.map { bytesEqualIgnoringCase(p + ns, nl, $0) } ?? false)
+                    || EventLoop.credentialParams.contains { bytesEqualsLower(p + ns, nl, $0) }
+                let nameBytes = min(nl, budget)
+                c.logLine.append(contentsOf: UnsafeBufferPointer(start: p + ns, count: nameBytes))
+                budget -= nameBytes
+                if vs > ns + nl {
+                    c.logLine.append(UInt8(ascii: "="))
+                    if secret {
+                        c.logLine.append(contentsOf: [42, 42, 42])
+                    } else {
+                        let valueBytes = min(vl, max(0, budget))
+                        c.logLine.append(contentsOf: UnsafeBufferPointer(start: p + vs, count: valueBytes))
+                        budget -= valueBytes
+                    }
+                }
+            }
+        }
+        c.logLine.append(contentsOf: h.minor == 1 ? EventLoop.http11Suffix : EventLoop.http10Suffix)
+    }
+
+    static let http11Suffix: [UInt8] = Array(" HTTP/1.1".utf8)
+    static let http10Suffix: [UInt8] = Array(" HTTP/1.0".utf8)
 
     /// One JSON line per request: time (Unix seconds), client, route, method, path, status, bytes,
     /// duration, upstream node and request id. Client-supplied bytes are JSON-escaped.

@@ -1,4 +1,5 @@
 import Glibc
+import RampartModel
 
 // Starting an exchange: routing, plugins, node choice and the head sent upstream.
 extension EventLoop {
@@ -8,7 +9,7 @@ extension EventLoop {
         let h = c.head
         c.startNs = monotonicNs()
         c.minor = h.minor
-        c.isHeadMethod = bytesEqualsLower(p + h.methodStart, h.methodLen, "head") && p[h.methodStart] == UInt8(ascii: "H")
+        c.isHeadMethod = h.methodLen == 4 && bytesEqual(p + h.methodStart, 4, EventLoop.headMethod)
         c.keepAlive = (h.minor == 1 ? !h.connClose : h.connKeepAlive) && !draining
         c.reqFraming = h.framing
         c.requestId.removeAll(keepingCapacity: true)
@@ -17,13 +18,6 @@ extension EventLoop {
         let limitDecided = c.limitReply   // redis's answer when this request was parked for it
         c.limitReply = nil
         c.rlRemaining = -1
-        if gw.accessLogFd >= 0 {
-            c.logLine.removeAll(keepingCapacity: true)
-            c.logLine.append(contentsOf: UnsafeBufferPointer(start: p + h.methodStart, count: h.methodLen))
-            c.logLine.append(ASCII.sp)
-            c.logLine.append(contentsOf: UnsafeBufferPointer(start: p + h.targetStart, count: min(h.targetLen, 512)))
-            c.logLine.append(contentsOf: h.minor == 1 ? Array(" HTTP/1.1".utf8) : Array(" HTTP/1.0".utf8))
-        }
         let snap = snapshot
 
         // Target: origin-form, absolute-form or "*".
@@ -31,7 +25,8 @@ extension EventLoop {
         let tend = ts + h.targetLen
         var pathStart = ts
         var authStart = 0, authLen = 0
-        let absoluteForm = p[ts] != ASCII.slash && !(h.targetLen == 1 && p[ts] == UInt8(ascii: "*"))
+        let asteriskForm = h.targetLen == 1 && p[ts] == UInt8(ascii: "*")
+        let absoluteForm = p[ts] != ASCII.slash && !asteriskForm
         if absoluteForm {
             var i = ts + (p[ts + 4] == ASCII.colon ? 7 : 8)
             authStart = i
@@ -43,7 +38,17 @@ extension EventLoop {
         var q = pathStart
         while q < tend && p[q] != UInt8(ascii: "?") { q += 1 }
         let pathLen = q - pathStart
-        if !EventLoop.pathIsSafe(p + pathStart, pathLen) { return rejectHead(c, 400) }
+        // The one normal form: routed and forwarded alike (PathNormalForm).
+        let path: PathNormalForm.Normalized
+        if asteriskForm || pathLen == 0 {
+            path = PathNormalForm.Normalized(base: asteriskForm ? p + ts : UnsafePointer(slashPtr), count: 1)
+        } else if let normal = PathNormalForm.normalize(p + pathStart, pathLen, scratch: pathScratch, capacity: pathScratchCapacity) {
+            path = normal
+        } else {
+            if gw.accessLogFd >= 0 { fillLogLine(c, p, h, path: p + pathStart, pathLen: pathLen, queryStart: q, queryEnd: tend, keyParam: nil) }
+            return rejectHead(c, 400)
+        }
+        if gw.accessLogFd >= 0 { fillLogLine(c, p, h, path: path.base, pathLen: path.count, queryStart: q, queryEnd: tend, keyParam: nil) }
 
         // Host (without port).
         var hostStart = 0, hostLen = 0
@@ -57,8 +62,7 @@ extension EventLoop {
         let hostNameLen = EventLoop.hostWithoutPort(p + hostStart, hostLen)
 
         // Route.
-        let routePath = pathLen > 0 ? p + pathStart : UnsafePointer(slashPtr)
-        let ri = snap.router.match(host: p + hostStart, hostLen: hostNameLen, path: routePath, pathLen: max(pathLen, 1),
+        let ri = snap.router.match(host: p + hostStart, hostLen: hostNameLen, path: path.base, pathLen: path.count,
                                    scratch: &scratch) { ri in
             let r = snap.routes[Int(ri)]
             if !r.methods.isEmpty {
@@ -81,6 +85,9 @@ extension EventLoop {
         let route = snap.routes[Int(ri)]
         c.route = route
         c.snapshot = snap
+        if gw.accessLogFd >= 0, let ka = route.plugins.keyAuth, !ka.query.isEmpty, q < tend {
+            fillLogLine(c, p, h, path: path.base, pathLen: path.count, queryStart: q, queryEnd: tend, keyParam: ka.query)
+        }
 
         // Client address as believed (trusted proxies' X-Forwarded-For).
         var forwarded: ForwardedInfo?
@@ -141,7 +148,7 @@ extension EventLoop {
 
         guard let up = route.upstream else { return rejectHead(c, 503, keepAlive: true) }
         c.websocket = route.config.websocket && h.upgradeWebsocket && h.connUpgrade
-        c.hashKey = chashKey(up, c, h, p, pathStart: pathStart, pathLen: pathLen)
+        c.hashKey = chashKey(up, c, h, p, path: path)
         c.excluded = 0
         c.attempts = 0
         guard let node = up.pick(loop: index, now: now, exclude: 0, hashKey: c.hashKey, rng: &rng) else {
@@ -155,9 +162,8 @@ extension EventLoop {
             if !c.reqChunk.validates(buf.base + bodyStart, buf.writeIndex - bodyStart) { return rejectHead(c, 400) }
         }
 
-        buildUpstreamHead(c, p, h, route, node: node, forwarded: forwarded,
-                          absoluteForm: absoluteForm, pathStart: pathStart, pathLen: pathLen, queryEnd: tend,
-                          hostStart: hostStart, hostLen: hostLen)
+        buildUpstreamHead(c, p, h, route, node: node, forwarded: forwarded, absoluteForm: absoluteForm,
+                          path: path, queryStart: q, queryEnd: tend, hostStart: hostStart, hostLen: hostLen)
         if h.expectContinue && h.minor == 1 && buf.writeIndex == bodyStart {
             c.outBuf.append("HTTP/1.1 100 Continue\r\n\r\n")
         }
@@ -186,39 +192,6 @@ extension EventLoop {
     }
 
     // MARK: validation helpers
-
-    /// Rejects dot segments (plain or percent-encoded) so that a prefix route cannot be escaped.
-    static func pathIsSafe(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-        var i = 0
-        while i < n {
-            if p[i] == ASCII.slash {
-                // segment p[i+1 ..< next slash]
-                var j = i + 1
-                var dots = 0
-                var other = false
-                while j < n && p[j] != ASCII.slash {
-                    if p[j] == UInt8(ascii: ".") {
-                        dots += 1; j += 1
-                    } else if p[j] == UInt8(ascii: "%") && j + 2 < n && p[j + 1] == UInt8(ascii: "2")
-                                && (p[j + 2] == UInt8(ascii: "e") || p[j + 2] == UInt8(ascii: "E")) {
-                        dots += 1; j += 3
-                    } else if p[j] == UInt8(ascii: "%") && j + 2 < n && p[j + 1] == UInt8(ascii: "2")
-                                && (p[j + 2] == UInt8(ascii: "f") || p[j + 2] == UInt8(ascii: "F")) {
-                        return false   // encoded slash
-                    } else if p[j] == UInt8(ascii: "\\") {
-                        return false
-                    } else {
-                        other = true; j += 1
-                    }
-                }
-                if !other && (dots == 1 || dots == 2) { return false }
-                i = j
-            } else {
-                i += 1
-            }
-        }
-        return true
-    }
 
     static func hostIsValid(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
         for i in 0..<n {
@@ -282,13 +255,13 @@ extension EventLoop {
     }
 
     func chashKey(_ up: CompiledUpstream, _ c: ClientConn, _ h: RequestHead, _ p: UnsafePointer<UInt8>,
-                  pathStart: Int, pathLen: Int) -> UInt64 {
+                  path: PathNormalForm.Normalized) -> UInt64 {
         guard case .chash(let on) = up.config.loadBalancer else { return 0 }
         switch on {
         case .remoteAddr:
             return hashLower(c.peerIP)
         case .uri:
-            return hashLower(p + pathStart, pathLen)
+            return hashLower(path.base, path.count)
         case .header(let name):
             let ln = lowerBytes(name)
             for hd in h.headers where bytesEqualsLower(p + Int(hd.nameStart), Int(hd.nameLen), ln) {
@@ -350,33 +323,26 @@ extension EventLoop {
 
     func buildUpstreamHead(_ c: ClientConn, _ p: UnsafePointer<UInt8>, _ h: RequestHead, _ route: CompiledRoute,
                            node: CompiledNode, forwarded: ForwardedInfo?, absoluteForm: Bool,
-                           pathStart: Int, pathLen: Int, queryEnd: Int, hostStart: Int, hostLen: Int) {
+                           path: PathNormalForm.Normalized, queryStart: Int, queryEnd: Int, hostStart: Int, hostLen: Int) {
         let o = c.reqHead
         o.clear()
         let pl = route.plugins
         o.append(p + h.methodStart, h.methodLen)
         o.append(ASCII.sp)
-        let queryStart = pathStart + pathLen
         if pl.rewriteURI != nil || pl.rewriteRegex != nil {
             var newPath: [UInt8]
             if let u = pl.rewriteURI {
                 newPath = u
             } else {
-                let old = String(decoding: UnsafeBufferPointer(start: p + pathStart, count: pathLen), as: UTF8.self)
+                let old = String(decoding: UnsafeBufferPointer(start: path.base, count: path.count), as: UTF8.self)
                 newPath = Array((pl.rewriteRegex?.rewrite(old) ?? old).utf8)
             }
             if newPath.isEmpty || newPath[0] != ASCII.slash { newPath.insert(ASCII.slash, at: 0) }
             o.append(newPath)
             if !newPath.contains(UInt8(ascii: "?")) { appendTargetQuery(o, p, pl, queryStart, queryEnd) }
-        } else if absoluteForm {
-            if pathLen == 0 { o.append(ASCII.slash) }
-            o.append(p + pathStart, pathLen)
-            appendTargetQuery(o, p, pl, queryStart, queryEnd)
-        } else if let ka = pl.keyAuth, !ka.query.isEmpty, queryStart < queryEnd {
-            o.append(p + pathStart, pathLen)
-            appendQuery(o, p, from: queryStart, to: queryEnd, strip: ka.query)
         } else {
-            o.append(p + h.targetStart, h.targetLen)
+            o.append(path.base, path.count)
+            appendTargetQuery(o, p, pl, queryStart, queryEnd)
         }
         o.append(" HTTP/1.1\r\n")
 
@@ -387,8 +353,11 @@ extension EventLoop {
             let hd = h.headers[idx]
             let kind = h.kinds[idx]
             switch kind {
-            case .connection, .keepAlive, .te, .trailer, .proxyOther, .expect, .xForwardedFor, .xRealIP, .xRequestId:
+            case .connection, .keepAlive, .te, .trailer, .proxyOther, .expect, .xForwardedFor, .xRealIP, .xRequestId,
+                 .xClientCertSubject, .underscoreAlias:
                 continue
+            case .forwardingClaim:
+                if !trusted { continue }
             case .upgrade:
                 if !c.websocket { continue }
             case .xForwardedProto:
@@ -399,21 +368,19 @@ extension EventLoop {
                 sawFwdHost = true
             case .host:
                 if overrideHost { continue }
-            case .other:
-                // Only the gateway says which client certificate was verified.
-                if hd.nameLen == 21 && bytesEqualsLower(p + Int(hd.nameStart), 21, "x-client-cert-subject") { continue }
             default:
                 break
             }
             if !h.connTokens.isEmpty || pl.hasRewrite || !pl.stripRequest.isEmpty {
                 let np = p + Int(hd.nameStart), nl = Int(hd.nameLen)
                 var drop = false
-                for (ts, tl) in h.connTokens where Int(tl) == nl && bytesEqualsLower(np, nl, lowerBytes(String(decoding: UnsafeBufferPointer(start: p + Int(ts), count: Int(tl)), as: UTF8.self))) {
+                for (ts, tl) in h.connTokens where Int(tl) == nl && bytesEqualIgnoringCase(np, p + Int(ts), nl) {
                     drop = true
                     break
                 }
                 if !drop {
-                    for r in pl.stripRequest where bytesEqualsLower(np, nl, r) { drop = true; break }
+                    // Credentials are stripped in their underscore spellings too (CGI folds `_` into `-`).
+                    for r in pl.stripRequest where bytesEqualsLowerDashed(np, nl, r) { drop = true; break }
                 }
                 if !drop && pl.hasRewrite {
                     for r in pl.reqRemove where bytesEqualsLower(np, nl, r) { drop = true; break }

@@ -110,7 +110,11 @@ struct SchemaChecker {
         case .hostPattern:
             if !Values.isHostPattern(s) { diags.error(path, "\(q) is not a host name (exact, or one leading wildcard label such as *.example.com)", at: node.mark) }
         case .routePath:
-            if !Values.isRoutePath(s) { diags.error(path, "\(q) is not a route path (\"/exact\" or a prefix ending \"/*\")", at: node.mark) }
+            if !Values.isRoutePath(s) {
+                diags.error(path, "\(q) is not a route path (\"/exact\" or a prefix ending \"/*\")", at: node.mark)
+            } else if let problem = Values.routePathNormalFormProblem(s) {
+                diags.error(path, "\(q) \(problem)", at: node.mark)
+            }
         case .dns1123:
             if !Values.isDNS1123Subdomain(s) { diags.error(path, "\(q) is not a DNS-1123 subdomain (lowercase letters, digits, '-' and '.')", at: node.mark) }
         case .token:

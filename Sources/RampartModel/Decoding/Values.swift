@@ -71,6 +71,18 @@ public enum Values {
         return body.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") }
     }
 
+    /// Why a route path can never match a request (requests are matched in `PathNormalForm`), or nil.
+    public static func routePathNormalFormProblem(_ s: String) -> String? {
+        let body = s.hasSuffix("/*") ? String(s.dropLast(1)) : s
+        let bytes = Array(body.utf8)
+        guard let normal = PathNormalForm.normalize(bytes) else {
+            return "holds what requests may not (an encoded '/' or '\\', '#', ';', a control byte or a climb above the root)"
+        }
+        if normal == bytes { return nil }
+        let suggestion = String(decoding: normal, as: UTF8.self) + (s.hasSuffix("/*") ? "*" : "")
+        return "is not in normal form and would never match; write \"\(suggestion)\""
+    }
+
     /// An IPv4 or IPv6 CIDR (or a bare address, taken as a /32 or /128).
     public static func cidr(_ s: String) -> CIDR? { CIDR(s) }
 

@@ -44,6 +44,14 @@ enum KindRules {
         if let l = s["plugins"]?["limit-count"], l.str("policy") == "redis", l["redis"] == nil {
             d.error("spec.plugins.limit-count.redis", "policy redis needs a redis block", at: l.mark)
         }
+        if let cors = s["plugins"]?["cors"], cors.bool("allowCredentials") == true {
+            let origins = cors.strings("allowOrigins")
+            if origins.isEmpty || origins.contains("*") {
+                // A credentialed "*" would mean reflecting every Origin: any site could read the user's data.
+                d.error("spec.plugins.cors.allowOrigins", "allowCredentials needs the allowed origins listed (not \"*\" or absent)",
+                        at: cors["allowOrigins"]?.mark ?? cors.mark)
+            }
+        }
         if let r = s["plugins"]?["ip-restriction"], r["allow"] == nil, r["deny"] == nil {
             d.error("spec.plugins.ip-restriction", "give allow, deny or both", at: r.mark)
         }
