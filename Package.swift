@@ -12,6 +12,7 @@ let fuzzTargets: [(name: String, modules: [Target.Dependency])] = [
     ("FuzzEncryptedValue", ["RampartCrypto"]),
     ("FuzzSecretResponses", ["RampartSecrets"]),
     ("FuzzPEM", ["RampartCrypto"]),
+    ("FuzzPathNormalForm", ["RampartModel"]),
 ]
 
 let package = Package(
