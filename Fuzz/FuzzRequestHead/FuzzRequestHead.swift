@@ -85,7 +85,12 @@ private func check(_ head: RequestHead, _ p: UnsafePointer<UInt8>, _ len: Int) {
         default: break
         }
     }
-    for (start, count) in head.connTokens { Fuzz.require(inside(Int(start), Int(count)) && count > 0, "connection token outside the head") }
+    for (start, count) in head.connTokens {
+        Fuzz.require(inside(Int(start), Int(count)) && count > 0, "connection token outside the head")
+        // A hop drops what Connection names: never a header that decides framing or routing.
+        let token = String(decoding: UnsafeBufferPointer(start: p + Int(start), count: Int(count)), as: UTF8.self).lowercased()
+        Fuzz.require(!["content-length", "transfer-encoding", "host"].contains(token), "Connection nominates \(token)")
+    }
     // Smuggling: never two framing sources, never a repeated one, HTTP/1.1 always has exactly one Host.
     Fuzz.require(contentLengths <= 1 && transferEncodings <= 1 && !(contentLengths == 1 && transferEncodings == 1),
                  "accepted \(contentLengths) Content-Length and \(transferEncodings) Transfer-Encoding")

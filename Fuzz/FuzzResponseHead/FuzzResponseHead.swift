@@ -53,7 +53,12 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         default: break
         }
     }
-    for (start, count) in head.connTokens { Fuzz.require(inside(Int(start), Int(count)) && count > 0, "connection token outside the head") }
+    for (start, count) in head.connTokens {
+        Fuzz.require(inside(Int(start), Int(count)) && count > 0, "connection token outside the head")
+        // A hop drops what Connection names: never a header that decides framing or routing.
+        let token = String(decoding: UnsafeBufferPointer(start: p + Int(start), count: Int(count)), as: UTF8.self).lowercased()
+        Fuzz.require(!["content-length", "transfer-encoding", "host"].contains(token), "Connection nominates \(token)")
+    }
     // Framing: never both sources, never two different lengths, no body where the status or method forbids one.
     Fuzz.require(contentLengths.isEmpty || transferEncodings == 0, "accepted Content-Length with Transfer-Encoding")
     Fuzz.require(Set(contentLengths).count <= 1, "accepted differing Content-Length values \(contentLengths)")
