@@ -130,15 +130,27 @@ public final class AWSSecretsManagerProvider: SecretProvider, CustomStringConver
         return (type, (obj["message"] as? String) ?? (obj["Message"] as? String) ?? "")
     }
 
-    /// An ISO 8601 time with or without fractional seconds (`2026-11-29T07:31:32.095703Z`).
+    /// An ISO 8601 time with or without fractional seconds (`2026-11-29T07:31:32.095703Z`), to the second.
+    /// Only `YYYY-MM-DDTHH:MM:SS[.1-9 digits](Z|±HH:MM)` reaches ICU, without its fraction: ICU's
+    /// fractional-second parser divides by zero on a long fraction (an STS reply could kill the process).
     static func parseISO8601(_ s: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        if let d = f.date(from: s) { return d }
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: s) { return d }
-        // More than millisecond precision: drop the fraction.
-        guard let dot = s.firstIndex(of: "."), let z = s[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" }) else { return nil }
-        return ISO8601DateFormatter().date(from: String(s[..<dot]) + String(s[z...]))
+        let b = Array(s.utf8)
+        func digits(_ from: Int, _ count: Int) -> Bool {
+            from + count <= b.count && b[from..<(from + count)].allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+        }
+        func at(_ i: Int, _ c: Character) -> Bool { i < b.count && b[i] == c.asciiValue }
+        guard digits(0, 4), at(4, "-"), digits(5, 2), at(7, "-"), digits(8, 2), at(10, "T"), digits(11, 2), at(13, ":"),
+              digits(14, 2), at(16, ":"), digits(17, 2) else { return nil }
+        var zone = 19
+        if at(19, ".") {
+            zone = 20
+            while zone < b.count && b[zone] >= 0x30 && b[zone] <= 0x39 { zone += 1 }
+            guard (1...9).contains(zone - 20) else { return nil }
+        }
+        let zoneOK = (zone + 1 == b.count && at(zone, "Z"))
+            || (zone + 6 == b.count && (at(zone, "+") || at(zone, "-")) && digits(zone + 1, 2) && at(zone + 3, ":") && digits(zone + 4, 2))
+        guard zoneOK else { return nil }
+        return ISO8601DateFormatter().date(from: String(decoding: b[0..<19] + b[zone...], as: UTF8.self))
     }
 
     /// `Code: Message` of an AWS XML error body (`<Error><Code>…</Code><Message>…</Message>`), if any.
