@@ -1,13 +1,14 @@
 # Rampart: two commands do all set-up on a fresh Debian machine (as root).
 #   make run    install system libraries if missing, build, serve examples/quickstart
-#   make test   install what tests need, build, run every test
+#   make test   install what tests need, build, run every test, fuzz each parser briefly
+#   make fuzz   fuzz each parser for FUZZ_SECONDS (libFuzzer + AddressSanitizer)
 SHELL := /bin/bash
 SWIFT ?= swift
 LIBS := libyaml-dev libcurl4-openssl-dev libssl-dev pkg-config
 TEST_PKGS := curl python3 python3-pip git openssl procps redis-server bc nginx-light
 QUICKSTART_UPSTREAM_PORT := 9001
 
-.PHONY: run test build deps test-deps clean crds reference bench differential
+.PHONY: run test build deps test-deps clean crds reference bench differential fuzz fuzz-build
 
 # Install only what is missing; apt-get update at most once.
 define apt_install
@@ -42,6 +43,25 @@ run: build
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
+
+# Fuzzing: one libFuzzer executable per parser (Fuzz/), built apart in .build-fuzz so the normal build
+# stays as it is. New corpus entries and crashes go to FUZZ_OUT, never into Fuzz/corpus.
+FUZZ_SECONDS ?= 60
+TEST_FUZZ_SECONDS ?= 10
+FUZZ_BUILD := .build-fuzz
+FUZZ_OUT ?= $(FUZZ_BUILD)/out
+FUZZ_TARGETS := FuzzRequestHead:http FuzzResponseHead:http FuzzChunked:http FuzzManifest:yaml \
+	FuzzEncryptedValue FuzzSecretResponses:json FuzzPEM:pem FuzzPathNormalForm:path
+# SwiftPM passes --sanitize values one flag each and the driver keeps only the last for compiling,
+# so the combined flag goes through -Xswiftc (with --sanitize=fuzzer for the link).
+FUZZ_FLAGS := --build-path $(FUZZ_BUILD) -c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+
+fuzz-build: deps
+	@for t in $(FUZZ_TARGETS); do $(SWIFT) build $(FUZZ_FLAGS) --product $${t%%:*} || exit 1; done
+
+fuzz: fuzz-build
+	Fuzz/run.sh $(FUZZ_BUILD)/release $(FUZZ_OUT) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 crds:
 	$(SWIFT) run rampart crds > manifests/crds/rampart.io_crds.yaml
@@ -74,4 +94,4 @@ differential: test-deps
 	python3 Tests/Differential/driver.py --rampart .build/debug/rampart --out docs/security.md
 
 clean:
-	rm -rf .build .rampart
+	rm -rf .build .build-fuzz .rampart

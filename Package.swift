@@ -3,12 +3,24 @@
 // (libyaml, libcurl, OpenSSL 3) through systemLibrary targets and one C shim.
 import PackageDescription
 
+/// One libFuzzer executable per parser: its name (also its folder under Fuzz/) and the modules it reads.
+let fuzzTargets: [(name: String, modules: [Target.Dependency])] = [
+    ("FuzzRequestHead", ["RampartGateway"]),
+    ("FuzzResponseHead", ["RampartGateway"]),
+    ("FuzzChunked", ["RampartGateway"]),
+    ("FuzzManifest", ["RampartModel", "RampartYAML"]),
+    ("FuzzEncryptedValue", ["RampartCrypto"]),
+    ("FuzzSecretResponses", ["RampartSecrets"]),
+    ("FuzzPEM", ["RampartCrypto"]),
+    ("FuzzPathNormalForm", ["RampartModel"]),
+]
+
 let package = Package(
     name: "Rampart",
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "rampart", targets: ["rampart"]),
-    ],
+    ] + fuzzTargets.map { .executable(name: $0.name, targets: [$0.name]) },
     targets: [
         // System libraries.
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
@@ -45,6 +57,10 @@ let package = Package(
         .testTarget(name: "RampartSourcesTests", dependencies: ["RampartSources", "TestSupport"]),
         .testTarget(name: "RampartControllerTests", dependencies: ["RampartController", "RampartModel", "RampartCrypto", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
-    ],
+
+        // Fuzz targets (make fuzz). Built with `--sanitize=fuzzer,address -Xswiftc -DFUZZING`, libFuzzer
+        // supplies main; in a plain build each is a replay tool (`FuzzX FILE...`), so no libFuzzer is linked.
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
+    ] + fuzzTargets.map { .executableTarget(name: $0.name, dependencies: ["FuzzSupport"] + $0.modules, path: "Fuzz/\($0.name)") },
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import RampartModel
 
 /// Small JSON helpers over Foundation's JSONSerialization for provider responses.
 enum JSONText {
@@ -17,9 +18,42 @@ enum JSONText {
             if String(cString: n.objCType) == "c" { return n.boolValue ? "true" : "false" }  // JSON booleans
             return n.stringValue
         default:
-            guard JSONSerialization.isValidJSONObject(v),
-                  let d = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "" }
-            return String(decoding: d, as: UTF8.self)
+            guard JSONSerialization.isValidJSONObject(v) else { return "" }
+            var out = ""
+            canonical(v, into: &out)
+            return out
+        }
+    }
+
+    /// JSON text with object keys in UTF-8 byte order at every depth. corelibs' `.sortedKeys` does
+    /// not order every key set the same way twice (a fuzz finding), and this text is digested into
+    /// the generation's identity: an unchanged secret must always read the same.
+    static func canonical(_ v: Any, into out: inout String) {
+        switch v {
+        case let s as String:
+            JSONWriter.string(s, into: &out)
+        case is NSNull:
+            out += "null"
+        case let n as NSNumber:
+            if String(cString: n.objCType) == "c" { out += n.boolValue ? "true" : "false" } else { out += n.stringValue }
+        case let list as [Any]:
+            out += "["
+            for (i, item) in list.enumerated() {
+                if i > 0 { out += "," }
+                canonical(item, into: &out)
+            }
+            out += "]"
+        case let object as [String: Any]:
+            out += "{"
+            for (i, key) in object.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
+                if i > 0 { out += "," }
+                JSONWriter.string(key, into: &out)
+                out += ":"
+                if let value = object[key] { canonical(value, into: &out) }
+            }
+            out += "}"
+        default:
+            out += "null"
         }
     }
 
@@ -28,8 +62,9 @@ enum JSONText {
     }
 
     static func encodeObject(_ obj: [String: String]) -> String {
-        guard let d = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
-        return String(decoding: d, as: UTF8.self)
+        var out = ""
+        canonical(obj, into: &out)
+        return out
     }
 
     static func encode(_ obj: [String: Any]) -> [UInt8] {

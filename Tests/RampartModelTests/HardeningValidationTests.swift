@@ -33,3 +33,33 @@ final class HardeningValidationTests: XCTestCase {
         XCTAssertEqual(errors(route("  paths: [\"/admin/*\", \"/caf%C3%A9\"]\n")), [])
     }
 }
+
+/// Inputs the fuzz targets (Fuzz/) found, each kept as a regression test beside the code it broke.
+final class FuzzFindingsTests: XCTestCase {
+    private func decode(_ yaml: String) -> ManifestDecoder.Result {
+        ManifestDecoder(dev: true).decode(file: "t.yaml", bytes: Array(yaml.utf8))
+    }
+
+    private func secretRef(_ spec: String) -> String {
+        "apiVersion: rampart.io/v1alpha1\nkind: SecretRef\nmetadata: {name: keyring-keys}\nspec:\n  provider: vault\n" + spec
+    }
+
+    /// FuzzManifest crash-7a0ef079 (minimized): `auth: {appRole: ~}` validated, because the one-auth rule counted the
+    /// null entry while the schema checker skipped it (and appRole's required roleId/secretId with it). Its canonical
+    /// form, which leaves nulls out, then failed validation; serving it would have failed at secret resolution.
+    func testAnExplicitNullIsAnAbsentFieldForTheSecretRefRules() {
+        let vault = "  vault:\n    address: https://vault.internal:8200\n    path: secret/gateway/keyring\n"
+        let nullAuth = decode(secretRef(vault + "    auth:\n      appRole:\n"))
+        XCTAssertTrue(nullAuth.resources.isEmpty)
+        XCTAssertTrue(nullAuth.diagnostics.contains { $0.description.contains("spec.vault.auth: give exactly one of token, kubernetes, appRole") },
+                      nullAuth.diagnostics.map(\.description).joined(separator: "\n"))
+        // A null beside a real method is that method alone.
+        let withToken = decode(secretRef(vault + "    auth:\n      appRole: ~\n      token: {secretRef: {name: t}}\n"))
+        XCTAssertEqual(withToken.resources.count, 1, withToken.diagnostics.map(\.description).joined(separator: "\n"))
+        // The provider's own block given as null is missing, and another provider's null block is not "set".
+        let nullBlock = decode(secretRef("  vault: ~\n  env: ~\n"))
+        XCTAssertTrue(nullBlock.resources.isEmpty)
+        XCTAssertTrue(nullBlock.diagnostics.contains { $0.description.contains("provider vault needs a spec.vault block") })
+        XCTAssertFalse(nullBlock.diagnostics.contains { $0.description.contains("set, but provider is") })
+    }
+}

@@ -2,15 +2,17 @@
 // bytes stream through; the proxy forwards either every consumed byte (pass-through) or only
 // the data runs (decode, for HTTP/1.0 peers).
 
-struct ChunkedParser {
-    enum State: UInt8 {
+package struct ChunkedParser {
+    package enum State: UInt8 {
         case size, ext, sizeLF, data, dataCR, dataLF, trailerStart, trailer, trailerLF, finalLF, done
     }
-    var state: State = .size
+    package var state: State = .size
     var digits = 0
     var remaining = 0
     var trailerBytes = 0
-    static let maxTrailerBytes = 8 * 1024
+    package static let maxTrailerBytes = 8 * 1024
+
+    package init() {}
 
     mutating func reset() {
         state = .size
@@ -19,9 +21,9 @@ struct ChunkedParser {
         trailerBytes = 0
     }
 
-    var isDone: Bool { state == .done }
+    package var isDone: Bool { state == .done }
 
-    enum Run {
+    package enum Run {
         case framing(Int)   // consumed framing bytes
         case data(Int)      // consumed data bytes
         case error
@@ -30,7 +32,7 @@ struct ChunkedParser {
     /// Consumes from p[0..<n]: either a run of framing bytes (stopping where data starts, at the
     /// end of input or at the end of the message) or a run of data bytes.
     @inline(__always)
-    mutating func next(_ p: UnsafePointer<UInt8>, _ n: Int) -> Run {
+    package mutating func next(_ p: UnsafePointer<UInt8>, _ n: Int) -> Run {
         if state == .data {
             let k = min(n, remaining)
             remaining -= k
@@ -101,7 +103,7 @@ struct ChunkedParser {
 
     /// Validates p[0..<n] without consuming (used before forwarding a head, so that a bad first
     /// chunk is rejected before the upstream sees anything). Returns false on a framing error.
-    func validates(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+    package func validates(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
         var copy = self
         var off = 0
         while off < n && !copy.isDone {

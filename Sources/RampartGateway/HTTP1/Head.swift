@@ -1,15 +1,15 @@
 // HTTP/1.1 message heads (RFC 9112), parsed in place: every field is an offset into the
 // connection's read buffer, valid until those bytes are consumed.
 
-struct HeaderRef {
-    var nameStart: Int32
-    var nameLen: Int32
-    var valueStart: Int32
-    var valueLen: Int32
+package struct HeaderRef {
+    package var nameStart: Int32
+    package var nameLen: Int32
+    package var valueStart: Int32
+    package var valueLen: Int32
 }
 
 /// Well-known header names, classified once per header while parsing.
-enum HeaderKind: UInt8 {
+package enum HeaderKind: UInt8 {
     case other, contentLength, transferEncoding, host, connection, keepAlive, te, trailer, upgrade,
          proxyOther, expect, xForwardedFor, xForwardedProto, xForwardedHost, xRealIP, xRequestId, via,
          cookie, origin, xClientCertSubject
@@ -100,7 +100,7 @@ private func classifyDashedHeader(_ p: UnsafePointer<UInt8>, _ n: Int, underscor
     return .other
 }
 
-enum HeadParse: Equatable {
+package enum HeadParse: Equatable {
     case incomplete
     case complete
     case error(Int)   // HTTP status to answer with: 400, 414, 431, 501, 505
@@ -108,9 +108,11 @@ enum HeadParse: Equatable {
 
 /// Incremental scan for the end of a head, validating line endings as it goes so that a
 /// bare LF, bare CR or NUL is rejected at once (and a slow client costs O(n) in total).
-struct HeadScanner {
+package struct HeadScanner {
     var scanned = 0          // bytes already checked, relative to head start
     var firstLineEnd = -1    // offset of the CR ending the start line
+
+    package init() {}
 
     mutating func reset() {
         scanned = 0
@@ -118,7 +120,7 @@ struct HeadScanner {
     }
 
     /// Returns the head length (through the final CRLFCRLF), 0 if incomplete, or -status on error.
-    mutating func scan(_ p: UnsafePointer<UInt8>, _ n: Int, maxHead: Int, maxStartLine: Int) -> Int {
+    package mutating func scan(_ p: UnsafePointer<UInt8>, _ n: Int, maxHead: Int, maxStartLine: Int) -> Int {
         var i = scanned
         while i < n {
             let c = p[i]
@@ -139,33 +141,37 @@ struct HeadScanner {
         }
         // Keep the last byte unscanned-for-CR purposes: a CR at the end is re-checked next time.
         scanned = (n > 0 && p[n - 1] == ASCII.cr) ? n - 1 : n
-        if firstLineEnd < 0 && n > maxStartLine { return -414 }
+        // That CR may end the start line (its LF not read yet): it is not part of the line's length, so
+        // a line of exactly maxStartLine bytes is accepted however the reads split it.
+        if firstLineEnd < 0 && scanned > maxStartLine { return -414 }
         if n > maxHead { return -431 }
         return 0
     }
 }
 
-enum Framing: Equatable {
+package enum Framing: Equatable {
     case none
     case length(Int)
     case chunked
     case untilClose
 }
 
-struct RequestHead {
-    var methodStart = 0, methodLen = 0
-    var targetStart = 0, targetLen = 0
-    var minor = 1
-    var headers: [HeaderRef] = []
-    var kinds: [HeaderKind] = []
-    var headLength = 0
-    var framing: Framing = .none
-    var hostIndex = -1
-    var connClose = false, connKeepAlive = false, connUpgrade = false
-    var upgradeWebsocket = false
-    var expectContinue = false
+package struct RequestHead {
+    package var methodStart = 0, methodLen = 0
+    package var targetStart = 0, targetLen = 0
+    package var minor = 1
+    package var headers: [HeaderRef] = []
+    package var kinds: [HeaderKind] = []
+    package var headLength = 0
+    package var framing: Framing = .none
+    package var hostIndex = -1
+    package var connClose = false, connKeepAlive = false, connUpgrade = false
+    package var upgradeWebsocket = false
+    package var expectContinue = false
     /// Offsets of tokens listed in Connection (header names to strip).
-    var connTokens: [(Int32, Int32)] = []
+    package var connTokens: [(Int32, Int32)] = []
+
+    package init() {}
 
     mutating func reset() {
         headers.removeAll(keepingCapacity: true)
@@ -180,16 +186,18 @@ struct RequestHead {
     }
 }
 
-struct ResponseHead {
-    var status = 0
-    var minor = 1
-    var headers: [HeaderRef] = []
-    var kinds: [HeaderKind] = []
-    var headLength = 0
-    var framing: Framing = .none
-    var connClose = false, connKeepAlive = false
-    var connTokens: [(Int32, Int32)] = []
-    var reasonStart = 0, reasonLen = 0
+package struct ResponseHead {
+    package var status = 0
+    package var minor = 1
+    package var headers: [HeaderRef] = []
+    package var kinds: [HeaderKind] = []
+    package var headLength = 0
+    package var framing: Framing = .none
+    package var connClose = false, connKeepAlive = false
+    package var connTokens: [(Int32, Int32)] = []
+    package var reasonStart = 0, reasonLen = 0
+
+    package init() {}
 
     mutating func reset() {
         headers.removeAll(keepingCapacity: true)
@@ -203,7 +211,7 @@ struct ResponseHead {
 
 let maxHeaderCount = 128
 
-enum HeadParser {
+package enum HeadParser {
     /// Parses header lines from `i` (just after the start line's CRLF) to the end of the head.
     /// Returns false on any malformed line.
     @inline(__always)
@@ -290,7 +298,7 @@ enum HeadParser {
     }
 
     /// Parses a complete request head starting at `base` in `p` (length `len` = head length).
-    static func parseRequest(_ buf: UnsafePointer<UInt8>, base: Int, len: Int, into h: inout RequestHead) -> HeadParse {
+    package static func parseRequest(_ buf: UnsafePointer<UInt8>, base: Int, len: Int, into h: inout RequestHead) -> HeadParse {
         h.reset()
         let p = buf + base
         h.headLength = len
@@ -404,7 +412,7 @@ enum HeadParser {
     }
 
     /// Parses a complete response head.
-    static func parseResponse(_ buf: UnsafePointer<UInt8>, base: Int, len: Int, into h: inout ResponseHead,
+    package static func parseResponse(_ buf: UnsafePointer<UInt8>, base: Int, len: Int, into h: inout ResponseHead,
                               requestWasHead: Bool) -> HeadParse {
         h.reset()
         let p = buf + base

@@ -80,15 +80,27 @@ enum KindRules {
 
     private static func secretRef(_ s: Node, _ d: inout Diagnostics) {
         guard let provider = s.str("provider") else { return }
-        if s[provider] == nil, provider != "kubernetes" || s["kubernetes"] == nil {
+        if given(s, provider) == nil, provider != "kubernetes" || given(s, "kubernetes") == nil {
             d.error("spec.\(provider)", "provider \(provider) needs a spec.\(provider) block", at: s.mark)
         }
-        for other in ["vault", "aws", "kubernetes", "env", "file"] where other != provider && s[other] != nil {
+        for other in ["vault", "aws", "kubernetes", "env", "file"] where other != provider && given(s, other) != nil {
             d.error("spec.\(other)", "set, but provider is \(provider)", at: s[other]?.mark ?? s.mark)
         }
-        if let auth = s["vault"]?["auth"], let pairs = auth.mapping, pairs.count != 1 {
+        if let auth = given(s["vault"], "auth"), let pairs = auth.mapping, pairs.filter({ !isNull($0.value) }).count != 1 {
             d.error("spec.vault.auth", "give exactly one of token, kubernetes, appRole", at: auth.mark)
         }
+    }
+
+    /// A field as the schema checker and the canonical form see it: an explicit null is the field left out
+    /// (else `auth: {appRole: ~}` passed here, skipped appRole's required fields, and failed only when served).
+    private static func given(_ node: Node?, _ name: String) -> Node? {
+        guard let value = node?[name], !isNull(value) else { return nil }
+        return value
+    }
+
+    private static func isNull(_ node: Node) -> Bool {
+        if case .scalar = node.value, node.resolved == .null { return true }
+        return false
     }
 
     private static func alertRule(_ s: Node, _ d: inout Diagnostics) {

@@ -96,13 +96,18 @@ public final class AWSSecretsManagerProvider: SecretProvider, CustomStringConver
         let resp = try call(service: "secretsmanager", base: config.endpoint ?? "https://secretsmanager.\(config.region).amazonaws.com",
                             headers: [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "secretsmanager.GetSecretValue")],
                             body: JSONText.encode(body), credentials: creds)
-        let obj = JSONText.object(resp.body)
-        if let err = Self.awsError(obj) {
+        return try Self.decodeGetSecretValue(status: resp.status, body: resp.body, secretId: config.secretId, ref: ref)
+    }
+
+    /// The secret in a `GetSecretValue` response, or the error it reports (fuzzed: Fuzz/FuzzSecretResponses).
+    package static func decodeGetSecretValue(status: Int, body: [UInt8], secretId: String, ref: String) throws -> FetchedSecret {
+        let obj = JSONText.object(body)
+        if let err = awsError(obj) {
             let kind: SecretError.Kind = err.type == "ResourceNotFoundException" ? .notFound : .provider
-            throw SecretError(kind, ref: ref, "aws: GetSecretValue \(config.secretId): \(err.type): \(err.message) (HTTP \(resp.status))")
+            throw SecretError(kind, ref: ref, "aws: GetSecretValue \(secretId): \(err.type): \(err.message) (HTTP \(status))")
         }
-        guard resp.status == 200, let obj else {
-            throw SecretError(.provider, ref: ref, "aws: GetSecretValue \(config.secretId): HTTP \(resp.status)\(Self.xmlError(resp.body).map { ": " + $0 } ?? "")")
+        guard status == 200, let obj else {
+            throw SecretError(.provider, ref: ref, "aws: GetSecretValue \(secretId): HTTP \(status)\(xmlError(body).map { ": " + $0 } ?? "")")
         }
         let version = obj["VersionId"] as? String
         if let s = obj["SecretString"] as? String {
@@ -115,7 +120,7 @@ public final class AWSSecretsManagerProvider: SecretProvider, CustomStringConver
             }
             return FetchedSecret(value: .parsing(text, ref: ref), version: version)
         }
-        throw SecretError(.provider, ref: ref, "aws: GetSecretValue \(config.secretId): response has neither SecretString nor SecretBinary")
+        throw SecretError(.provider, ref: ref, "aws: GetSecretValue \(secretId): response has neither SecretString nor SecretBinary")
     }
 
     /// `__type` (after any `#`) and `message`/`Message` of an AWS JSON error body.
@@ -125,15 +130,27 @@ public final class AWSSecretsManagerProvider: SecretProvider, CustomStringConver
         return (type, (obj["message"] as? String) ?? (obj["Message"] as? String) ?? "")
     }
 
-    /// An ISO 8601 time with or without fractional seconds (`2026-11-29T07:31:32.095703Z`).
+    /// An ISO 8601 time with or without fractional seconds (`2026-11-29T07:31:32.095703Z`), to the second.
+    /// Only `YYYY-MM-DDTHH:MM:SS[.1-9 digits](Z|±HH:MM)` reaches ICU, without its fraction: ICU's
+    /// fractional-second parser divides by zero on a long fraction (an STS reply could kill the process).
     static func parseISO8601(_ s: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        if let d = f.date(from: s) { return d }
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: s) { return d }
-        // More than millisecond precision: drop the fraction.
-        guard let dot = s.firstIndex(of: "."), let z = s[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" }) else { return nil }
-        return ISO8601DateFormatter().date(from: String(s[..<dot]) + String(s[z...]))
+        let b = Array(s.utf8)
+        func digits(_ from: Int, _ count: Int) -> Bool {
+            from + count <= b.count && b[from..<(from + count)].allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+        }
+        func at(_ i: Int, _ c: Character) -> Bool { i < b.count && b[i] == c.asciiValue }
+        guard digits(0, 4), at(4, "-"), digits(5, 2), at(7, "-"), digits(8, 2), at(10, "T"), digits(11, 2), at(13, ":"),
+              digits(14, 2), at(16, ":"), digits(17, 2) else { return nil }
+        var zone = 19
+        if at(19, ".") {
+            zone = 20
+            while zone < b.count && b[zone] >= 0x30 && b[zone] <= 0x39 { zone += 1 }
+            guard (1...9).contains(zone - 20) else { return nil }
+        }
+        let zoneOK = (zone + 1 == b.count && at(zone, "Z"))
+            || (zone + 6 == b.count && (at(zone, "+") || at(zone, "-")) && digits(zone + 1, 2) && at(zone + 3, ":") && digits(zone + 4, 2))
+        guard zoneOK else { return nil }
+        return ISO8601DateFormatter().date(from: String(decoding: b[0..<19] + b[zone...], as: UTF8.self))
     }
 
     /// `Code: Message` of an AWS XML error body (`<Error><Code>…</Code><Message>…</Message>`), if any.
@@ -212,14 +229,19 @@ public final class AWSSecretsManagerProvider: SecretProvider, CustomStringConver
         let base = config.stsEndpoint ?? config.endpoint ?? "https://sts.\(config.region).amazonaws.com"
         let resp = try call(service: "sts", base: base, headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")],
                             body: body, credentials: nil)
-        let text = String(decoding: resp.body.prefix(64 << 10), as: UTF8.self)
-        guard resp.status == 200, let k = Self.xmlTag("AccessKeyId", in: text), let s = Self.xmlTag("SecretAccessKey", in: text) else {
-            throw SecretError(.auth, ref: ref, "aws: sts AssumeRoleWithWebIdentity: HTTP \(resp.status)\(Self.xmlError(resp.body).map { ": " + $0 } ?? "")")
-        }
-        let exp = Self.xmlTag("Expiration", in: text).flatMap(Self.parseISO8601)
-        let c = AWSCredentials(accessKeyId: k, secretAccessKey: s, sessionToken: Self.xmlTag("SessionToken", in: text),
-                               expiration: exp ?? now().addingTimeInterval(3600))
+        let c = try Self.decodeAssumeRole(status: resp.status, body: resp.body, ref: ref, now: now())
         lock.withLock { stsCredentials = c }
         return c
+    }
+
+    /// The credentials in an STS `AssumeRoleWithWebIdentity` XML response (an hour when it names no expiry).
+    package static func decodeAssumeRole(status: Int, body: [UInt8], ref: String, now: Date) throws -> AWSCredentials {
+        let text = String(decoding: body.prefix(64 << 10), as: UTF8.self)
+        guard status == 200, let k = xmlTag("AccessKeyId", in: text), let s = xmlTag("SecretAccessKey", in: text) else {
+            throw SecretError(.auth, ref: ref, "aws: sts AssumeRoleWithWebIdentity: HTTP \(status)\(xmlError(body).map { ": " + $0 } ?? "")")
+        }
+        let exp = xmlTag("Expiration", in: text).flatMap(parseISO8601)
+        return AWSCredentials(accessKeyId: k, secretAccessKey: s, sessionToken: xmlTag("SessionToken", in: text),
+                              expiration: exp ?? now.addingTimeInterval(3600))
     }
 }

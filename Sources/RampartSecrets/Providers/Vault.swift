@@ -174,30 +174,35 @@ public final class VaultProvider: SecretProvider, CustomStringConvertible, Custo
     }
 
     /// The `errors` of a Vault error body, joined; never the body itself (it could echo a secret).
-    private func errorText(_ resp: HTTPResponse) -> String {
-        guard let obj = JSONText.object(resp.body), let errs = obj["errors"] as? [Any] else { return "HTTP \(resp.status)" }
+    private static func errorText(status: Int, body: [UInt8]) -> String {
+        guard let obj = JSONText.object(body), let errs = obj["errors"] as? [Any] else { return "HTTP \(status)" }
         let msgs = errs.compactMap { $0 as? String }.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-        return msgs.isEmpty ? "HTTP \(resp.status)" : "HTTP \(resp.status): " + msgs.joined(separator: "; ")
+        return msgs.isEmpty ? "HTTP \(status)" : "HTTP \(status): " + msgs.joined(separator: "; ")
     }
 
     private func parseRead(_ resp: HTTPResponse) throws -> FetchedSecret {
-        switch resp.status {
+        try Self.decodeRead(status: resp.status, body: resp.body, kvVersion: config.kvVersion, path: config.path, ref: ref)
+    }
+
+    /// The secret in a KV v1/v2 read response, or the error it reports (fuzzed: Fuzz/FuzzSecretResponses).
+    package static func decodeRead(status: Int, body: [UInt8], kvVersion: Int, path: String, ref: String) throws -> FetchedSecret {
+        switch status {
         case 200: break
-        case 204: throw SecretError(.notFound, ref: ref, "vault: \(config.path): empty response (204)")
-        case 404: throw SecretError(.notFound, ref: ref, "vault: \(config.path) not found (\(errorText(resp)))")
-        case 401, 403: throw SecretError(.auth, ref: ref, "vault: \(config.path): permission denied (\(errorText(resp)))")
-        default: throw SecretError(.provider, ref: ref, "vault: \(config.path): \(errorText(resp))")
+        case 204: throw SecretError(.notFound, ref: ref, "vault: \(path): empty response (204)")
+        case 404: throw SecretError(.notFound, ref: ref, "vault: \(path) not found (\(errorText(status: status, body: body)))")
+        case 401, 403: throw SecretError(.auth, ref: ref, "vault: \(path): permission denied (\(errorText(status: status, body: body)))")
+        default: throw SecretError(.provider, ref: ref, "vault: \(path): \(errorText(status: status, body: body))")
         }
-        guard let obj = JSONText.object(resp.body), let data = obj["data"] as? [String: Any] else {
-            throw SecretError(.provider, ref: ref, "vault: \(config.path): response has no data object (\(resp.body.count) bytes)")
+        guard let obj = JSONText.object(body), let data = obj["data"] as? [String: Any] else {
+            throw SecretError(.provider, ref: ref, "vault: \(path): response has no data object (\(body.count) bytes)")
         }
-        if config.kvVersion == 1 {
+        if kvVersion == 1 {
             return FetchedSecret(value: .object(JSONText.stringFields(data), ref: ref))
         }
         let meta = data["metadata"] as? [String: Any]
         let version = JSONText.int(meta?["version"]).map(String.init)
         guard let inner = data["data"] as? [String: Any] else {
-            throw SecretError(.notFound, ref: ref, "vault: \(config.path): version \(version ?? "?") is deleted or destroyed")
+            throw SecretError(.notFound, ref: ref, "vault: \(path): version \(version ?? "?") is deleted or destroyed")
         }
         return FetchedSecret(value: .object(JSONText.stringFields(inner), ref: ref), version: version)
     }
@@ -240,15 +245,21 @@ public final class VaultProvider: SecretProvider, CustomStringConvertible, Custo
         let resp = try send("POST", url, token: nil, body: JSONText.encode(body))
         lock.withLock { _loginCount += 1 }
         guard resp.status == 200 else {
-            throw SecretError(.auth, ref: ref, "vault: \(what) login: \(errorText(resp))")
+            throw SecretError(.auth, ref: ref, "vault: \(what) login: \(Self.errorText(status: resp.status, body: resp.body))")
         }
-        guard let obj = JSONText.object(resp.body), let auth = obj["auth"] as? [String: Any],
-              let token = auth["client_token"] as? String, !token.isEmpty else {
+        guard let login = Self.decodeLogin(body: resp.body) else {
             throw SecretError(.auth, ref: ref, "vault: \(what) login: response has no auth.client_token")
         }
-        let lease = JSONText.int(auth["lease_duration"]) ?? 0
+        let token = login.token, lease = login.leaseSeconds
         let renewAt = lease > 0 ? now().addingTimeInterval(Double(lease) * Self.renewFraction) : nil
         lock.withLock { cached = (token, renewAt) }
         return token
+    }
+
+    /// `auth.client_token` and `auth.lease_duration` (seconds, 0 when absent) of a login response.
+    package static func decodeLogin(body: [UInt8]) -> (token: String, leaseSeconds: Int)? {
+        guard let obj = JSONText.object(body), let auth = obj["auth"] as? [String: Any],
+              let token = auth["client_token"] as? String, !token.isEmpty else { return nil }
+        return (token, JSONText.int(auth["lease_duration"]) ?? 0)
     }
 }
