@@ -242,6 +242,82 @@ final class SecretsRunTests: XCTestCase {
         XCTAssertEqual(SecretScan.find([vault.rootToken], inDirectories: [r.stateDir], texts: ["log": r.log]), [])
     }
 
+    /// The SHA-256 fingerprint of the certificate served for `sni` (openssl s_client piped to openssl x509).
+    func servedFingerprint(port: Int, sni: String) -> String {
+        let script = "openssl s_client -connect 127.0.0.1:\(port) -servername \(sni) </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
+        return ((try? Command.run("/bin/bash", ["-c", script], timeout: 20))?.stdout ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func testAWSCertificateRotationIsServedWithoutFailedRequests() throws {
+        let moto: MotoServer
+        do { moto = try MotoServer() } catch {
+            throw XCTSkip("moto_server is not installed or did not start (python3 -m pip install 'moto[server]==5.2.1' boto3): \(error)")
+        }
+        defer { moto.stop() }
+        let pki = try TestPKI()
+        let up = try TestUpstream(name: "rot-aws")
+        defer { up.stop() }
+        func put(_ name: String, create: Bool) throws {
+            let cert = pki.pem(name + ".crt"), key = pki.pem(name + ".key")
+            let body = "json.dumps({\"cert\": \(pythonString(cert)), \"key\": \(pythonString(key))})"
+            try moto.python(create ? "sm.create_secret(Name=\"edge/tls\", SecretString=\(body))"
+                                   : "sm.put_secret_value(SecretId=\"edge/tls\", SecretString=\(body))")
+        }
+        try put("exact", create: true)
+        let tlsPort = Ports.free()
+        let r = try RampartInstance(extraArgs: ["--dev", "--listen-tls", "127.0.0.1:\(tlsPort)"])
+        try r.write("app.yaml", Manifests.upstream("web", port: up.port) + "---\n" + Manifests.route("site", paths: ["/*"], upstream: "web") + """
+        ---
+        apiVersion: rampart.io/v1alpha1
+        kind: SSL
+        metadata: {name: edge}
+        spec:
+          type: server
+          snis: [api.example.com]
+          certificate: {secretRef: {name: tls, key: cert}}
+          privateKey: {secretRef: {name: tls, key: key}}
+        ---
+        apiVersion: rampart.io/v1alpha1
+        kind: SecretRef
+        metadata: {name: tls}
+        spec:
+          provider: aws
+          refreshInterval: 1s
+          aws:
+            region: eu-west-1
+            secretId: edge/tls
+            endpoint: "\(moto.endpoint)"
+            credentials: {accessKeyId: {value: AKIDEXAMPLE}, secretAccessKey: {value: moto-secret-key}}
+
+        """)
+        try r.start()
+        XCTAssertTrue(r.waitReady(), r.log)
+        let exact = try Command.run("/usr/bin/openssl", ["x509", "-in", pki.path("exact.crt"), "-noout", "-fingerprint", "-sha256"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let wild = try Command.run("/usr/bin/openssl", ["x509", "-in", pki.path("wild.crt"), "-noout", "-fingerprint", "-sha256"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(Poll.until(timeout: 30) { servedFingerprint(port: tlsPort, sni: "api.example.com") == exact }, r.log)
+        let loop = TrafficLoop {
+            TLSClient.curl(port: tlsPort, host: "api.example.com", path: "/loop", cacert: pki.path("ca.crt"))?.status == 200
+        }
+        XCTAssertTrue(Poll.until { loop.sent > 3 })
+        try put("wild", create: false)
+        let served = Poll.until(timeout: 30) { servedFingerprint(port: tlsPort, sni: "api.example.com") == wild }
+        XCTAssertTrue(Poll.until { loop.sent > 3 + 10 })
+        let traffic = loop.stop()
+        XCTAssertTrue(served, "the rotated certificate is served: " + r.log)
+        XCTAssertEqual(traffic.failed, 0, "HTTPS requests failed during the certificate rotation (\(traffic.sent) sent)")
+        let entries = rotationEntries(r, kind: "SSL", name: "edge")
+        XCTAssertEqual(entries.count, 1, "one audit entry for the rotation: \(entries)")
+        XCTAssertTrue(entries.first?.contains("version:") ?? false, entries.first ?? "")
+        let secrets = ["exact.key", "wild.key"].map { pki.pem($0).split(separator: "\n").dropFirst().first.map(String.init) ?? "unreadable" }
+        XCTAssertEqual(SecretScan.find(secrets + ["moto-secret-key"], inDirectories: [r.stateDir], texts: ["log": r.log]), [])
+    }
+
+    func pythonString(_ s: String) -> String {
+        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n") + "\""
+    }
+
     // MARK: inline secrets without a Keyring: digest markers in state.json
 
     func testInlineKeyWithoutKeyringIsStoredAsDigestDiffedAndPendingUntilProvided() throws {
