@@ -7,7 +7,7 @@ LIBS := libyaml-dev libcurl4-openssl-dev libssl-dev pkg-config
 TEST_PKGS := curl python3 python3-pip git openssl procps redis-server bc nginx-light
 QUICKSTART_UPSTREAM_PORT := 9001
 
-.PHONY: run test build deps test-deps clean crds bench differential
+.PHONY: run test build deps test-deps clean crds reference bench differential
 
 # Install only what is missing; apt-get update at most once.
 define apt_install
@@ -47,6 +47,15 @@ crds:
 	$(SWIFT) run rampart crds > manifests/crds/rampart.io_crds.yaml
 	cp manifests/crds/rampart.io_crds.yaml charts/rampart/crds/
 
+# docs/reference.md: the block between its BEGIN/END generated markers is replaced by `rampart explain --markdown`.
+reference:
+	$(SWIFT) run rampart explain --markdown > .build/reference-generated.md
+	awk 'FNR == NR { block = block $$0 "\n"; next } \
+	     /^<!-- BEGIN generated/ { printf "%s", block; skip = 1; next } \
+	     skip && /^<!-- END generated/ { skip = 0; next } \
+	     !skip' .build/reference-generated.md docs/reference.md > .build/reference.md
+	mv .build/reference.md docs/reference.md
+
 # Benchmarks: figures are ratios against nginx/openssl/boto3 from the same run (bench/README.md).
 bench: build test-deps
 	$(call apt_install,nginx-light wrk)
@@ -56,6 +65,7 @@ bench: build test-deps
 	bench/reconcile.sh 10000 100
 	bench/secrets.sh 1000
 	bench/crypto.sh
+	bench/auth.sh --rampart-bin .build/release/rampart
 
 # Differential tests against nginx (Tests/Differential): regenerates the table in docs/security.md and
 # fails naming every case where Rampart is less strict than nginx or frames a request differently.

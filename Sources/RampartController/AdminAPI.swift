@@ -26,12 +26,17 @@ public struct AdminAPI: Sendable {
             return reconciler.view.ready ? .text(200, "ready\n") : .text(503, "not ready\n")
         case ("GET", "/metrics"):
             return AdminResponse(status: 200, headers: [HeaderPair(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")],
-                                 body: Array(metrics().utf8))
+                                 body: Array((metrics() + auth.metricsText()).utf8))
         default:
             break
         }
         guard req.path.hasPrefix("/api/") else { return .json(404, "{\"error\":\"not found\"}") }
-        guard auth.check(authorization: req.header("authorization")) else {
+        switch auth.check(authorization: req.header("authorization"), client: req.remoteAddress) {
+        case .allowed:
+            break
+        case .retryLater(let seconds):
+            return .retryLater(429, seconds: seconds, "too many new tokens to verify; retry later")
+        case .denied:
             return AdminResponse(status: 401, headers: [HeaderPair(name: "WWW-Authenticate", value: "Bearer realm=\"rampart\""),
                                                         HeaderPair(name: "Content-Type", value: "application/json")],
                                  body: Array("{\"error\":\"unauthorized\"}".utf8))

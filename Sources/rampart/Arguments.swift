@@ -76,7 +76,7 @@ struct Arguments {
     }
 }
 
-/// Exit codes of API.md section 2.
+/// Exit codes, the same for every command (docs/reference.md, "CLI").
 enum Exit {
     static let ok: Int32 = 0
     static let problem: Int32 = 1

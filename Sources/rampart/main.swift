@@ -11,6 +11,7 @@ Commands:
   validate PATH...       parse, validate and cross-check manifests (offline)
   diff PATH...           dry run: what applying PATH would change
   crds                   print the CustomResourceDefinitions
+  explain KIND[.FIELD]   the schema of a kind or field: type, default, bounds, description
   encrypt PATH...        make an $enc: value (stdin) bound to one resource and field
   reencrypt PATH...      move stored ciphertext to the primary key
   hash-password          a PBKDF2 hash for the admin token file
@@ -31,6 +32,7 @@ let code: Int32
 switch command {
 case "validate": code = ValidateCommand.run(args)
 case "crds": code = CrdsCommand.run(args)
+case "explain": code = ExplainCommand.run(args)
 case "version", "--version": code = VersionCommand.run(args)
 case "run": code = RunCommand.run(args)
 case "diff": code = DiffCommand.run(args)
@@ -41,7 +43,7 @@ case "reencrypt": code = EncryptCommand.reencrypt(args)
 case "help", "--help", "-h": print(usage); code = Exit.ok
 default:
     var msg = "rampart: unknown command \"\(command)\""
-    if let s = Arguments.suggest(command, ["run", "validate", "diff", "crds", "encrypt", "reencrypt", "hash-password", "audit", "version"]) {
+    if let s = Arguments.suggest(command, ["run", "validate", "diff", "crds", "explain", "encrypt", "reencrypt", "hash-password", "audit", "version"]) {
         msg += "; did you mean \"\(s)\"?"
     }
     eprint(msg + "\n\n" + usage)

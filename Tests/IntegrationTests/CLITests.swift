@@ -34,7 +34,7 @@ final class CLITests: XCTestCase {
         let later = try Command.rampart(["run", "--leader-elect", "--state-dir", NSTemporaryDirectory() + "rampart-unused"])
         XCTAssertEqual(later.code, 2)
         XCTAssertTrue(later.stderr.contains("--leader-elect comes with the Kubernetes source"), later.stderr)
-        for cmd in ["validate", "crds", "version", "run", "diff", "hash-password"] {
+        for cmd in ["validate", "crds", "explain", "version", "run", "diff", "hash-password"] {
             let h = try Command.rampart([cmd, "--help"])
             XCTAssertEqual(h.code, 0, cmd)
             XCTAssertTrue(h.stdout.contains("Usage: rampart \(cmd)"), cmd)
@@ -77,5 +77,74 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(json.stdout.contains(secret))
         try "kind: [".write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
         XCTAssertEqual(try Command.rampart(["diff", dir]).code, 2)
+    }
+}
+
+/// `rampart explain` through the real binary: output, case rules, suggestions and exit codes.
+final class ExplainCLITests: XCTestCase {
+    func testExplainAFieldPrintsItsSchema() throws {
+        let r = try Command.rampart(["explain", "route.spec.timeout.read"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertEqual(r.stderr, "")
+        for line in ["KIND:      Route", "VERSION:   rampart.io/v1alpha1", "FIELD:     spec.timeout.read <duration>",
+                     "    upstream read timeout", "TYPE:      duration", "REQUIRED:  no", "DEFAULT:   60s", "SENSITIVE: no"] {
+            XCTAssertTrue(r.stdout.contains(line + "\n"), "\(line)\n\(r.stdout)")
+        }
+        // The kind in any case, plural or short name; the answer is the same.
+        for spelling in ["Route", "ROUTE", "routes", "rt"] {
+            XCTAssertEqual(try Command.rampart(["explain", spelling + ".spec.timeout.read"]).stdout, r.stdout, spelling)
+        }
+    }
+
+    func testExplainAKindListsItsFieldsOneLevelDown() throws {
+        let r = try Command.rampart(["explain", "upstream"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        for text in ["KIND:      Upstream", "NAMES:     upstreams, ups", "FIELDS:", "    metadata    <object> -required-",
+                     "    spec        <object> -required-", "SPEC FIELDS", "    nodes         <[]object>", "    retries       <integer>"] {
+            XCTAssertTrue(r.stdout.contains(text), "\(text)\n\(r.stdout)")
+        }
+        XCTAssertFalse(r.stdout.contains("    host "), "only one level down: a node's host is not listed\n\(r.stdout)")
+        let nodes = try Command.rampart(["explain", "upstream.spec.nodes"])
+        XCTAssertTrue(nodes.stdout.contains("    port    <integer> -required-"), nodes.stdout)
+        let port = try Command.rampart(["explain", "upstream.spec.nodes.port"])
+        XCTAssertTrue(port.stdout.contains("BOUNDS:    1 to 65535\n"), port.stdout)
+        let key = try Command.rampart(["explain", "ssl.spec.privateKey"])
+        XCTAssertTrue(key.stdout.contains("SENSITIVE: yes"), key.stdout)
+        XCTAssertTrue(key.stdout.contains("    secretRef  <object>"), key.stdout)
+    }
+
+    func testUnknownKindOrFieldExitsTwoWithASuggestion() throws {
+        let field = try Command.rampart(["explain", "route.spec.timeout.raed"])
+        XCTAssertEqual(field.code, 2)
+        XCTAssertEqual(field.stdout, "")
+        XCTAssertEqual(field.stderr, "rampart explain: Route spec.timeout has no field \"raed\"; did you mean \"read\"?\n")
+        let exact = try Command.rampart(["explain", "route.spec.Timeout"])
+        XCTAssertEqual(exact.code, 2, "field names are exact")
+        XCTAssertTrue(exact.stderr.contains("did you mean \"timeout\"?"), exact.stderr)
+        let kind = try Command.rampart(["explain", "rout.spec"])
+        XCTAssertEqual(kind.code, 2)
+        XCTAssertTrue(kind.stderr.contains("unknown kind \"rout\"") && kind.stderr.contains("did you mean \"Route\"?"), kind.stderr)
+        let leaf = try Command.rampart(["explain", "route.spec.websocket.enabled"])
+        XCTAssertEqual(leaf.code, 2)
+        XCTAssertTrue(leaf.stderr.contains("is of type boolean and has no fields"), leaf.stderr)
+        // Not a path on disk, not a flag smuggled as a kind, not two queries, not an endless path.
+        for args in [["explain"], ["explain", "route", "upstream"], ["explain", "--bogus"], ["explain", "../../etc/passwd"],
+                     ["explain", "--markdown", "route"], ["explain", String(repeating: "route.spec", count: 5000)]] {
+            let r = try Command.rampart(args)
+            XCTAssertEqual(r.code, 2, args.joined(separator: " ").prefix(60) + "")
+            XCTAssertEqual(r.stdout, "", args.joined(separator: " ").prefix(60) + "")
+        }
+        let help = try Command.rampart(["explain", "--help"])
+        XCTAssertEqual(help.code, 0)
+        XCTAssertTrue(help.stdout.hasPrefix("Usage: rampart explain KIND[.FIELD.PATH]"), help.stdout)
+        XCTAssertTrue(try Command.rampart(["--help"]).stdout.contains("explain KIND[.FIELD]"))
+    }
+
+    func testMarkdownIsTheGeneratedBlockOfTheReference() throws {
+        let r = try Command.rampart(["explain", "--markdown"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let doc = try String(contentsOfFile: PackagePaths.root.path + "/docs/reference.md", encoding: .utf8)
+        XCTAssertTrue(r.stdout.hasPrefix("<!-- BEGIN generated"), r.stdout)
+        XCTAssertTrue(doc.contains(r.stdout), "docs/reference.md is out of date with the schema tables: run `make reference`")
     }
 }

@@ -89,6 +89,29 @@ final class AccessPluginTests: XCTestCase {
         XCTAssertEqual(up.requestCount, 4)
     }
 
+    /// A request parked for its PBKDF2 check resumes where it was: pipelined requests behind it are
+    /// answered in order, its body reaches the upstream, and a limit taken before it parked is not
+    /// taken again when it resumes.
+    func testBasicAuthParkedRequestsResumeInOrderWithTheirBodies() throws {
+        let alice = try BasicAuthUserConfig.hashing(username: "alice", password: Array("pw".utf8))
+        let lc = LimitCountConfig(count: 3, windowMs: 60_000, key: .remoteAddr)
+        let g = try gateway([route("default/ba", plugins: [.basicAuth([alice]), .limitCount(lc)])])
+        defer { g.stop() }
+        let c = try RawClient(port: g.port, timeout: 10)
+        c.send("POST /one HTTP/1.1\r\nHost: a\r\n\(Self.basic("alice", "pw"))\r\nContent-Length: 5\r\n\r\nhello"
+               + "GET /two HTTP/1.1\r\nHost: a\r\n\(Self.basic("alice", "new-wrong"))\r\n\r\n"
+               + "GET /three HTTP/1.1\r\nHost: a\r\n\(Self.basic("mallory", "pw"))\r\n\r\n")
+        let one = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(one.status, 200)
+        XCTAssertTrue(one.bodyString.contains("hello"), "the body of a parked request is proxied: \(one.bodyString)")
+        XCTAssertEqual(one.header("RateLimit-Remaining"), "2", "counted once although parked")
+        XCTAssertEqual(c.readResponse()?.status, 401)
+        XCTAssertEqual(c.readResponse()?.status, 401)
+        // Three hits of three: the next one is limited before any PBKDF2.
+        XCTAssertEqual(g.get("/", headers: [Self.basic("alice", "pw")])?.status, 429)
+        XCTAssertEqual(up.requestCount, 1)
+    }
+
     func testBasicAuthRejectsPlaintextPassword() {
         XCTAssertThrowsError(try CompiledBasicAuth([BasicAuthUserConfig(username: "a", passwordHash: "plain")], loops: 1))
         XCTAssertThrowsError(try CompiledBasicAuth([BasicAuthUserConfig(username: "a:b", passwordHash: "plain")], loops: 1))

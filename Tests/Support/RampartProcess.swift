@@ -10,8 +10,6 @@ public enum PackagePaths {
     public static var rampart: String {
         ProcessInfo.processInfo.environment["RAMPART_BINARY"] ?? root.appendingPathComponent(".build/debug/rampart").path
     }
-
-    public static var shared: URL { root.deletingLastPathComponent().appendingPathComponent("shared") }
 }
 
 /// The outcome of a finished command.

@@ -133,9 +133,22 @@ public final class RawClient: @unchecked Sendable {
     private var buffer: [UInt8] = []
     public var timeout: Double
 
-    public init(port: Int, host: String = "127.0.0.1", timeout: Double = 5) throws {
+    /// `source`: the local address to connect from (another 127.x.y.z is another client to the server).
+    public init(port: Int, host: String = "127.0.0.1", source: String? = nil, timeout: Double = 5) throws {
         self.timeout = timeout
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            inet_pton(AF_INET, source, &local.sin_addr)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if bound != 0 {
+                close(fd)
+                throw NSError(domain: "RawClient", code: Int(errno), userInfo: [NSLocalizedDescriptionKey: "bind \(source) failed"])
+            }
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)

@@ -7,6 +7,7 @@ struct LoopInbox {
     var snapshot: CompiledSnapshot?
     var stopDeadline: Int64?
     var limitReplies: [LimitReply] = []
+    var credentialReplies: [CredentialReply] = []
 }
 
 /// The part of a loop other threads may touch: its inbox, wake-up eventfd, metrics and counters.
@@ -103,6 +104,8 @@ final class EventLoop {
     var drainDeadline: Int64 = 0
     var nextTick: Int64 = 0
     var tlsLogTimes: [String: Int64] = [:]
+    /// basic-auth PBKDF2 checks queued or running for this loop (`BasicAuthBudget`).
+    var pendingVerifications = 0
     /// While out of file descriptors the listeners leave epoll until then (0: accepting).
     var acceptPausedUntil: Int64 = 0
     var lastAcceptPauseLog: Int64 = -1_000_000
@@ -250,10 +253,12 @@ final class EventLoop {
             let m = box
             box.snapshot = nil
             box.limitReplies = []
+            box.credentialReplies = []
             return m
         }
         if let s = msg.snapshot { snapshot = s }
         if !msg.limitReplies.isEmpty { resumeLimited(msg.limitReplies) }
+        if !msg.credentialReplies.isEmpty { resumeVerified(msg.credentialReplies) }
         if let d = msg.stopDeadline, !draining { beginDrain(deadline: d) }
     }
 

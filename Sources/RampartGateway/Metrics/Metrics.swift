@@ -40,9 +40,13 @@ struct LoopMetricsData {
     var durations: [String: Histogram] = [:]
     var upstream: [UpstreamCode: Int] = [:]
     var tlsHandshakeFailures = 0
+    var basicAuthVerifications = 0
+    var basicAuthOverloads = 0
 
     mutating func merge(_ o: LoopMetricsData) {
         tlsHandshakeFailures += o.tlsHandshakeFailures
+        basicAuthVerifications += o.basicAuthVerifications
+        basicAuthOverloads += o.basicAuthOverloads
         for (k, v) in o.requests { requests[k, default: 0] += v }
         for (k, v) in o.durations { durations[k, default: Histogram()].merge(v) }
         for (k, v) in o.upstream { upstream[k, default: 0] += v }
@@ -61,6 +65,14 @@ final class LoopMetrics: Sendable {
 
     func recordTLSHandshakeFailure() {
         data.withLock { $0.tlsHandshakeFailures += 1 }
+    }
+
+    func recordBasicAuthVerification() {
+        data.withLock { $0.basicAuthVerifications += 1 }
+    }
+
+    func recordBasicAuthOverload() {
+        data.withLock { $0.basicAuthOverloads += 1 }
     }
 
     func recordUpstream(upstream: String, node: String, code: Int) {
@@ -132,6 +144,12 @@ enum Exposition {
         out += "# HELP rampart_tls_handshake_failures_total Downstream TLS handshakes that failed.\n"
         out += "# TYPE rampart_tls_handshake_failures_total counter\n"
         out += "rampart_tls_handshake_failures_total \(d.tlsHandshakeFailures)\n"
+        out += "# HELP rampart_basic_auth_verifications_total basic-auth credentials checked with PBKDF2 (not cached yet), known user or not.\n"
+        out += "# TYPE rampart_basic_auth_verifications_total counter\n"
+        out += "rampart_basic_auth_verifications_total \(d.basicAuthVerifications)\n"
+        out += "# HELP rampart_basic_auth_overload_total basic-auth requests answered 429 because their loop had too many checks pending.\n"
+        out += "# TYPE rampart_basic_auth_overload_total counter\n"
+        out += "rampart_basic_auth_overload_total \(d.basicAuthOverloads)\n"
         return out
     }
 }

@@ -3,10 +3,10 @@ import RampartCrypto
 /// One basic-auth user as the gateway receives it: the password only as a PBKDF2-SHA256 hash
 /// (PHC string `$pbkdf2-sha256$i=N$SALT$HASH`).
 ///
-/// Iterations: the gateway verifies a credential on the request path, on an event loop, so it uses
-/// `BasicAuthUserConfig.iterations` (10,000, about 6 ms here), not the 600,000 of admin tokens at rest
-/// (about 330 ms, which would stall every connection of the loop). A successful verification is then
-/// cached per loop (see `CompiledBasicAuth`), so PBKDF2 runs once per credential per loop and snapshot.
+/// Iterations: `BasicAuthUserConfig.iterations` (10,000, about 2 ms here), not the 600,000 of admin
+/// tokens at rest: every new credential costs one PBKDF2 on the verifier threads
+/// (`CredentialVerifier`), and a loop's budget of pending checks is what a guessing flood uses up.
+/// A verified (or refused) credential is then cached per loop (see `CompiledBasicAuth`).
 public struct BasicAuthUserConfig: Sendable {
     public static let iterations = 10_000
 
@@ -47,10 +47,24 @@ final class BasicAuthLoopCache: @unchecked Sendable {
     }
 }
 
+/// What basic-auth knows about a request's credential without running PBKDF2.
+enum BasicAuthCheck {
+    /// Verified before: this user index.
+    case user(Int)
+    /// No usable credential, or one refused before.
+    case denied
+    /// Needs a PBKDF2 check (`CredentialVerifier`); the result goes into the loop's cache.
+    case verify(CredentialJob.Credential)
+}
+
 /// basic-auth compiled for the loops.
 final class CompiledBasicAuth: Sendable {
     let users: [(name: [UInt8], hash: PasswordHash)]
     let caches: [BasicAuthLoopCache]
+    /// What an unknown user's password is checked against: random salt and hash with the parameters
+    /// of the users' hashes, so an unknown name costs one PBKDF2 like a known one and a response's
+    /// timing does not tell which names exist. It matches no password.
+    let dummy: PasswordHash
 
     init(_ users: [BasicAuthUserConfig], loops: Int) throws {
         var out: [(name: [UInt8], hash: PasswordHash)] = []
@@ -65,29 +79,50 @@ final class CompiledBasicAuth: Sendable {
         }
         self.users = out
         caches = (0..<max(loops, 1)).map { _ in BasicAuthLoopCache() }
+        dummy = try CompiledBasicAuth.dummyHash(like: out.first?.hash)
     }
 
-    /// The user index for an `Authorization` header value, or -1.
-    func verify(_ p: UnsafePointer<UInt8>, _ n: Int, loop: Int) -> Int {
+    static func dummyHash(like model: PasswordHash?) throws -> PasswordHash {
+        let iterations = model?.iterations ?? BasicAuthUserConfig.iterations
+        let salt = Random.bytes(model?.salt.count ?? 16)
+        let hash = Random.bytes(model?.hash.count ?? 32)
+        do {
+            return try PasswordHash.parse("$pbkdf2-sha256$i=\(iterations)$\(Base64.encode(salt, padding: false))$\(Base64.encode(hash, padding: false))")
+        } catch {
+            throw GatewayError.invalidConfig("basic-auth: cannot make the unknown-user hash: \(error)")
+        }
+    }
+
+    /// Looks an `Authorization` header value up in the loop's cache. A known and an unknown user
+    /// take the same path: MAC, cache, then one PBKDF2 (against the dummy hash for an unknown user).
+    func check(_ p: UnsafePointer<UInt8>, _ n: Int, loop: Int) -> BasicAuthCheck {
         // "Basic" 1*SP token68
-        guard n > 6, bytesEqualsLower(p, 5, "basic"), p[5] == ASCII.sp else { return -1 }
+        guard n > 6, bytesEqualsLower(p, 5, "basic"), p[5] == ASCII.sp else { return .denied }
         var s = 6
         while s < n && p[s] == ASCII.sp { s += 1 }
         var e = n
         while e > s && (p[e - 1] == ASCII.sp || p[e - 1] == ASCII.tab) { e -= 1 }
-        guard e > s, e - s <= 4096 else { return -1 }
+        guard e > s, e - s <= 4096 else { return .denied }
         let b64 = String(decoding: UnsafeBufferPointer(start: p + s, count: e - s), as: UTF8.self)
-        guard let cred = Base64.decode(b64), let colon = cred.firstIndex(of: UInt8(ascii: ":")) else { return -1 }
-        let name = Array(cred[..<colon])
-        guard let idx = users.firstIndex(where: { $0.name == name }) else { return -1 }
+        guard var cred = Base64.decode(b64) else { return .denied }
+        defer { for i in cred.indices { cred[i] = 0 } }
+        guard let colon = cred.firstIndex(of: UInt8(ascii: ":")) else { return .denied }
+        let name = cred[..<colon]
+        let idx = users.firstIndex { $0.name.elementsEqual(name) } ?? -1
         let mac = HMAC.sha256(key: PluginKeys.credentialMAC, message: cred)
         let cache = caches[loop < caches.count ? loop : 0]
-        if let u = cache.verified[mac] { return u }
-        if cache.refused.contains(mac) { return -1 }
-        let password = Array(cred[(colon + 1)...])
-        if users[idx].hash.matches(password: password) {
-            cache.remember(mac, user: idx)
-            return idx
+        if let u = cache.verified[mac] { return .user(u) }
+        if cache.refused.contains(mac) { return .denied }
+        return .verify(CredentialJob.Credential(hash: idx >= 0 ? users[idx].hash : dummy, password: Array(cred[(colon + 1)...]),
+                                                user: idx, mac: mac, auth: self))
+    }
+
+    /// Stores a verification's result in the loop's cache; the user index, or -1.
+    func learn(_ mac: [UInt8], user: Int, matched: Bool, loop: Int) -> Int {
+        let cache = caches[loop < caches.count ? loop : 0]
+        if matched && user >= 0 && user < users.count {
+            cache.remember(mac, user: user)
+            return user
         }
         cache.refuse(mac)
         return -1

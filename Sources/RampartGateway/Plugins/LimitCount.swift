@@ -177,10 +177,12 @@ func realtimeMs() -> Int64 {
 }
 
 extension EventLoop {
-    /// Applies limit-count to a request. Returns true to go on; false when the request was answered
-    /// (429, 503) or parked waiting for redis (it is restarted by `resumeLimited`).
+    /// Applies limit-count to a request. Returns the window's count to go on (-1: redis was not
+    /// reachable and the route fails open); nil when the request was answered (429, 503) or parked
+    /// waiting for redis (it is restarted by `resumeLimited`). `decided`: the count already taken for
+    /// this request before it was parked (by redis, or by this function before basic-auth parked it).
     func applyLimit(_ c: ClientConn, _ lc: CompiledLimitCount, consumer: [UInt8], clientIP: [UInt8],
-                    _ h: RequestHead, _ p: UnsafePointer<UInt8>, decided: Int?) -> Bool {
+                    _ h: RequestHead, _ p: UnsafePointer<UInt8>, decided: Int?) -> Int? {
         var key: [UInt8]
         switch lc.key {
         case .remoteAddr:
@@ -198,29 +200,27 @@ extension EventLoop {
         let window = nowMs / Int64(lc.windowMs)
         let resetMs = (window + 1) * Int64(lc.windowMs) - nowMs
         let count: Int
-        if let redis = lc.redis {
-            if let d = decided {
-                count = d
-            } else {
-                parkForRedis(c, redis, key: lc.redisKey(key, window: window), ttlMs: Int(Int64(lc.windowMs).addingSaturated(1000)))
-                return false
-            }
-            if count < 0 {
-                // Redis unreachable (logged once per outage by its client thread).
-                if lc.failOpen { return true }
-                rejectHead(c, 503, keepAlive: true)
-                return false
-            }
+        if let d = decided {
+            count = d
+        } else if let redis = lc.redis {
+            parkForRedis(c, redis, key: lc.redisKey(key, window: window), ttlMs: Int(Int64(lc.windowMs).addingSaturated(1000)))
+            return nil
         } else {
             count = LocalCounters.shared.hit(hash: lc.localHash(key), window: UInt64(window))
+        }
+        if count < 0 {
+            // Redis unreachable (logged once per outage by its client thread).
+            if lc.failOpen { return count }
+            rejectHead(c, 503, keepAlive: true)
+            return nil
         }
         c.rlRemaining = max(0, lc.limit - count)
         c.rlReset = Int(resetMs.addingSaturated(999) / 1000)
         if count > lc.limit {
             rejectHead(c, 429, keepAlive: true) { o in self.appendRateLimit(c, lc, o, retryAfter: true) }
-            return false
+            return nil
         }
-        return true
+        return count
     }
 
     func appendRateLimit(_ c: ClientConn, _ lc: CompiledLimitCount, _ o: ByteBuffer, retryAfter: Bool) {
@@ -239,31 +239,15 @@ extension EventLoop {
         }
     }
 
-    /// Holds the request (head unconsumed) until the redis client thread answers through the inbox.
-    /// While parked the connection reads nothing (phase proxying, no upstream, body not done); the
-    /// deadline only fires if the client thread never answers.
+    /// Parks the request (`parkRequest`) until the redis client thread answers; the deadline only
+    /// fires if it never does.
     func parkForRedis(_ c: ClientConn, _ redis: RedisLimiter, key: [UInt8], ttlMs: Int) {
-        c.parked = true
-        c.phase = .proxying
-        c.reqBodyDone = false
-        c.deadline = now.addingSaturated(redis.config.timeoutMs * 4 + 2000)
-        c.deadlineKind = .body
+        parkRequest(c, timeoutMs: redis.config.timeoutMs * 4 + 2000)
         redis.submit(RedisJob(key: key, ttlMs: ttlMs, loop: shared, fd: c.fd, serial: c.serial))
     }
 
-    /// Restarts parked requests with redis's answer: the head is scanned and parsed again (the
-    /// buffer may have moved) and `startRequest` uses the count instead of asking again.
+    /// Restarts parked requests with redis's answer: `startRequest` uses the count instead of asking again.
     func resumeLimited(_ replies: [LimitReply]) {
-        for r in replies {
-            let i = Int(r.fd)
-            guard i >= 0, i < table.count, case .client(let c) = table[i], c.serial == r.serial, c.parked, !c.closed else { continue }
-            c.parked = false
-            c.phase = .readingHead
-            c.reqBodyDone = true
-            c.scanner.reset()
-            c.limitReply = r.count
-            processClient(c)
-            if !c.closed { refresh(c) }
-        }
+        for r in replies { resumeParked(fd: r.fd, serial: r.serial, limitReply: r.count) }
     }
 }

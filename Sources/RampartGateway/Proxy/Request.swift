@@ -15,7 +15,7 @@ extension EventLoop {
         c.requestId.removeAll(keepingCapacity: true)
         c.route = nil
         c.node = nil
-        let limitDecided = c.limitReply   // redis's answer when this request was parked for it
+        let limitDecided = c.limitReply   // limit-count's count when this request was parked after it
         c.limitReply = nil
         c.rlRemaining = -1
         let snap = snapshot
@@ -130,30 +130,11 @@ extension EventLoop {
             }
         }
 
-        // key-auth, basic-auth, limit-count (Plugins/KeyAuth.swift, BasicAuth.swift, LimitCount.swift).
-        if route.plugins.hasAccessPlugins {
-            let pl = route.plugins
-            var consumer: [UInt8] = []
-            if let ka = pl.keyAuth {
-                let i = keyAuthConsumer(ka, h, p, queryStart: q, queryEnd: tend)
-                if i < 0 { return rejectHead(c, 401, keepAlive: true) }
-                consumer = Array("key#\(i)".utf8)
-            }
-            if let ba = pl.basicAuth {
-                var user = -1
-                for hd in h.headers where bytesEqualsLower(p + Int(hd.nameStart), Int(hd.nameLen), "authorization") {
-                    user = ba.verify(p + Int(hd.valueStart), Int(hd.valueLen), loop: index)
-                    break
-                }
-                if user < 0 {
-                    return rejectHead(c, 401, keepAlive: true) { o in o.append("WWW-Authenticate: Basic realm=\"rampart\"\r\n") }
-                }
-                if consumer.isEmpty { consumer = Array("user:".utf8) + ba.users[user].name }
-            }
-            if let lc = pl.limitCount {
-                let ip = forwarded?.realIPText ?? c.peerIPText
-                if !applyLimit(c, lc, consumer: consumer, clientIP: ip, h, p, decided: limitDecided) { return }
-            }
+        // key-auth, basic-auth, limit-count (Plugins/Access.swift).
+        if route.plugins.hasAccessPlugins && !applyAccessPlugins(c, route.plugins, h, p, queryStart: q, queryEnd: tend,
+                                                                  clientIP: forwarded?.realIPText ?? c.peerIPText,
+                                                                  limitDecided: limitDecided) {
+            return
         }
 
         guard let up = route.upstream else { return rejectHead(c, 503, keepAlive: true) }

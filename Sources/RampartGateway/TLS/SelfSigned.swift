@@ -72,7 +72,7 @@ public struct AdminTLSConfig: Sendable {
     }
 }
 
-/// The admin listener's TLS context (blocking sockets with timeouts: one connection at a time).
+/// The admin listener's TLS context (non-blocking connections on the admin I/O thread).
 final class AdminTLSContext: @unchecked Sendable {
     let ctx: OpaquePointer
 
@@ -84,54 +84,4 @@ final class AdminTLSContext: @unchecked Sendable {
     }
 
     deinit { SSL_CTX_free(ctx) }
-}
-
-/// An admin connection over TLS. A failed handshake (plain HTTP, wrong protocol) yields no stream.
-final class TLSAdminStream: AdminStream {
-    let fd: Int32
-    let ssl: OpaquePointer
-    var broken = false
-
-    init?(fd: Int32, context: AdminTLSContext) {
-        guard let ssl = SSL_new(context.ctx) else { ERR_clear_error(); return nil }
-        SSL_set_fd(ssl, fd)
-        guard SSL_accept(ssl) == 1 else {
-            SSL_free(ssl)
-            ERR_clear_error()
-            return nil
-        }
-        self.fd = fd
-        self.ssl = ssl
-    }
-
-    func read(_ p: UnsafeMutableRawPointer, _ n: Int) -> Int {
-        var got = 0
-        if SSL_read_ex(ssl, p, n, &got) == 1 { return got }
-        let e = SSL_get_error(ssl, 0)
-        ERR_clear_error()
-        if e == SSL_ERROR_ZERO_RETURN { return 0 }
-        broken = true
-        return -1
-    }
-
-    func writeAll(_ bytes: [UInt8]) -> Bool {
-        var off = 0
-        while off < bytes.count {
-            var put = 0
-            let ok = bytes[off...].withUnsafeBufferPointer { SSL_write_ex(ssl, $0.baseAddress, $0.count, &put) }
-            if ok != 1 {
-                broken = true
-                ERR_clear_error()
-                return false
-            }
-            off += put
-        }
-        return true
-    }
-
-    func close() {
-        if !broken { _ = SSL_shutdown(ssl) }
-        SSL_free(ssl)
-        ERR_clear_error()
-    }
 }

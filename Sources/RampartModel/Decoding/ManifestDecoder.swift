@@ -51,11 +51,11 @@ public struct ManifestDecoder: Sendable {
     }
 
     static let envelope: Schema = .object([
-        Field("apiVersion", .string(), required: true),
-        Field("kind", .string(), required: true),
-        Field("metadata", Metadata.schema, required: true),
+        Field("apiVersion", .string(), required: true, doc: "\(RampartModel.apiVersion); a document of another API group is skipped with a warning"),
+        Field("kind", .string(), required: true, doc: "one of " + Kind.allCases.map(\.rawValue).joined(separator: ", ")),
+        Field("metadata", Metadata.schema, required: true, doc: "name, namespace, labels and annotations"),
         Field("spec", .any, required: true),
-        Field("status", .any),
+        Field("status", .any, doc: "written by Rampart to the Kubernetes API: observedGeneration and the conditions Accepted, ResolvedRefs, Ready; ignored in a manifest"),
     ])
 
     private func decodeDocument(_ doc: Node, file: String, into result: inout Result) {

@@ -176,12 +176,13 @@ struct SchemaChecker {
 
 /// "Did you mean" suggestions by edit distance.
 public enum Suggest {
-    public static func closest(_ word: String, among candidates: [String]) -> String? {
+    /// The candidate nearest to `word`, ignoring case, if within `maxDistance` edits (default: a third of its length, 1 to 3).
+    public static func closest(_ word: String, among candidates: [String], maxDistance: Int? = nil) -> String? {
         let w = Array(word.lowercased())
         var best: (String, Int)?
         for c in candidates {
             let d = distance(w, Array(c.lowercased()))
-            if d <= max(1, min(3, c.count / 3)), d < (best?.1 ?? Int.max) { best = (c, d) }
+            if d <= maxDistance ?? max(1, min(3, c.count / 3)), d < (best?.1 ?? Int.max) { best = (c, d) }
         }
         return best?.0
     }

@@ -85,22 +85,24 @@ public struct Metadata: Sendable, Hashable {
     /// The gateway group this resource belongs to (`default` when unlabelled).
     public var gatewayGroup: String { labels[gatewayGroupLabel] ?? "default" }
 
+    static let kubernetesSets = "set by Kubernetes; accepted and ignored"
+
     static let schema: Schema = .object([
-        Field("name", .string(.dns1123), required: true),
-        Field("namespace", .string(.dns1123), default: D.s("default")),
-        Field("labels", .map(.string())),
+        Field("name", .string(.dns1123), required: true, doc: "unique per kind and namespace"),
+        Field("namespace", .string(.dns1123), default: D.s("default"), doc: "references without a namespace resolve in this one"),
+        Field("labels", .map(.string()), doc: "\(gatewayGroupLabel) names the gateway group (absent: default); \(defaultCertLabel): \"true\" marks an SSL as the certificate for handshakes no SNI matches"),
         Field("annotations", .map(.string())),
-        Field("generation", .integer(min: 0)),
-        Field("resourceVersion", .string()),
+        Field("generation", .integer(min: 0), doc: "set by Kubernetes"),
+        Field("resourceVersion", .string(), doc: "set by Kubernetes"),
         // Fields Kubernetes sets on objects read from the API server; accepted and ignored.
-        Field("uid", .string()),
-        Field("creationTimestamp", .string()),
-        Field("managedFields", .array(.any)),
-        Field("finalizers", .array(.string())),
-        Field("ownerReferences", .array(.any)),
-        Field("deletionTimestamp", .string()),
-        Field("deletionGracePeriodSeconds", .integer()),
-        Field("generateName", .string()),
-        Field("selfLink", .string()),
+        Field("uid", .string(), doc: kubernetesSets),
+        Field("creationTimestamp", .string(), doc: kubernetesSets),
+        Field("managedFields", .array(.any), doc: kubernetesSets),
+        Field("finalizers", .array(.string()), doc: kubernetesSets),
+        Field("ownerReferences", .array(.any), doc: kubernetesSets),
+        Field("deletionTimestamp", .string(), doc: kubernetesSets),
+        Field("deletionGracePeriodSeconds", .integer(), doc: kubernetesSets),
+        Field("generateName", .string(), doc: kubernetesSets),
+        Field("selfLink", .string(), doc: kubernetesSets),
     ])
 }

@@ -46,7 +46,7 @@ public enum CRDGenerator {
                 ("apiVersion", obj([("type", s("string"))])),
                 ("kind", obj([("type", s("string"))])),
                 ("metadata", obj([("type", s("object"))])),
-                ("spec", openAPI(KindSchemas.spec(kind), doc: "\(kind.rawValue) spec; see API.md section 1")),
+                ("spec", openAPI(KindSchemas.spec(kind), doc: "\(kind.rawValue) spec; every field is in docs/reference.md and `rampart explain \(kind.rawValue.lowercased()).spec`")),
                 ("status", status),
             ])),
         ])

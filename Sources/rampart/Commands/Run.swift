@@ -17,7 +17,8 @@ enum RunCommand {
     Flags:
       --listen ADDR            gateway listener (default 0.0.0.0:8080)
       --listen-tls ADDRS       TLS gateway listeners, comma-separated (certificates: SSL resources, by SNI)
-      --admin ADDR             admin API listener (default 127.0.0.1:9180)
+      --admin ADDR             admin API listener (default 127.0.0.1:9180; 128 connections, 16 per client,
+                               5 s to send a request head; wrong tokens past a budget get 429)
       --admin-tls MODE         auto (default: self-signed cert made once in the state dir) | off | CERT_FILE,KEY_FILE
       --admin-token-file FILE  PBKDF2 token hashes, one per line (rampart hash-password)
       --source KIND            dir (default) or git; kubernetes is not in this build
