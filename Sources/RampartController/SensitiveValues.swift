@@ -22,7 +22,7 @@ public final class SensitiveValues: Sendable {
     private let lookup: SecretLookup?
     /// Makes the digest markers that stand in `state.json` for values that cannot be stored encrypted.
     public let digest: SecretDigest?
-    /// The group Keyring, rebuilt only when the Keyring resource's digest changes (passphrases cost 600,000 PBKDF2 rounds).
+    /// The group Keyring, rebuilt only when the Keyring resource's digest or its resolved material changes (passphrases cost 600,000 PBKDF2 rounds).
     private let cache = Mutex<(digest: String, keyring: Keyring)?>(nil)
 
     /// `digest`: without it, a resource whose inline secret cannot be encrypted is left out of `state.json`.
@@ -62,14 +62,18 @@ public final class SensitiveValues: Sendable {
     /// The state's Keyring, if its group has one.
     public func keyring(for state: DesiredState) throws -> Keyring? {
         guard let res = state.sorted.first(where: { $0.kind == .keyring }), let spec = res.keyring else { return nil }
-        let digest = state.digests[res.key] ?? DesiredState.digest(res)
-        if let c = cache.withLock({ $0 }), c.digest == digest { return c.keyring }
         var materials: [(id: String, material: String)] = []
+        var identity: [UInt8] = []
         for (i, k) in spec.keys.enumerated() {
             if k.id == Self.masterKeyID { throw Failure(description: "\(res.key) spec.keys[\(i)].id: \"\(Self.masterKeyID)\" is reserved for --master-key-file") }
             let bytes = try plaintext(k.material, key: res.key, path: "spec.keys[\(i)].material", keyring: nil)
             materials.append((k.id, String(decoding: bytes, as: UTF8.self)))
+            for part in [Array(k.id.utf8), bytes] { identity += withUnsafeBytes(of: UInt64(part.count).bigEndian, Array.init) + part }
         }
+        // Keyed by the materials themselves (not the resource's digest): a SecretRef material that rotates
+        // leaves the resource unchanged, and must still give a new Keyring.
+        let digest = Hex.encode(HMAC.sha256(key: DesiredState.digestKey, message: identity))
+        if let c = cache.withLock({ $0 }), c.digest == digest { return c.keyring }
         let ring = try Keyring(materials: materials)
         cache.withLock { $0 = (digest, ring) }
         return ring

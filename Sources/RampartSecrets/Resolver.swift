@@ -133,7 +133,8 @@ public final class SecretResolver: CustomStringConvertible, CustomReflectable, @
     }
 
     /// One field or the whole secret of `ref` with the store's version id of the held value (Vault KV
-    /// metadata version, AWS VersionId; nil where the provider has none), read under one lock so the two match.
+    /// metadata version, AWS VersionId; nil where the provider has none, or when a refresh replaced the
+    /// value between the two reads, so that a version is never paired with another version's value).
     public func versionedValue(for ref: String, key: String? = nil) throws -> (value: String, version: String?) {
         let secret = try secret(for: ref)
         let version = cond.withLock { entries[ref]?.value == secret ? entries[ref]?.version : nil }
