@@ -163,10 +163,10 @@ final class SecretsRunTests: XCTestCase {
         let loop = TrafficLoop { [port = r.port] in
             httpRequest(port: port, "GET /k HTTP/1.1\r\nHost: rot.test\r\napikey: steady-key-for-the-loop\r\nConnection: close\r\n\r\n")?.status == 200
         }
-        XCTAssertTrue(Poll.until { loop.sent > 5 }, file: file, line: line)
+        XCTAssertTrue(Poll.until(timeout: 30) { loop.sent > 5 }, file: file, line: line)
         try rotate()
         let served = Poll.until(timeout: 30) { get(r, "/k", key: newKey) == 200 && get(r, "/k", key: oldKey) == 401 }
-        XCTAssertTrue(Poll.until { loop.sent > 5 + 20 }, file: file, line: line)
+        XCTAssertTrue(Poll.until(timeout: 30) { loop.sent > 5 + 20 }, file: file, line: line)
         let traffic = loop.stop()
         XCTAssertTrue(served, "the rotated key is served, the old one refused: " + r.log, file: file, line: line)
         XCTAssertEqual(traffic.failed, 0, "requests with a valid key failed during the rotation (\(traffic.sent) sent)", file: file, line: line)
@@ -300,10 +300,10 @@ final class SecretsRunTests: XCTestCase {
         let loop = TrafficLoop {
             TLSClient.curl(port: tlsPort, host: "api.example.com", path: "/loop", cacert: pki.path("ca.crt"))?.status == 200
         }
-        XCTAssertTrue(Poll.until { loop.sent > 3 })
+        XCTAssertTrue(Poll.until(timeout: 30) { loop.sent > 3 })
         try put("wild", create: false)
         let served = Poll.until(timeout: 30) { servedFingerprint(port: tlsPort, sni: "api.example.com") == wild }
-        XCTAssertTrue(Poll.until { loop.sent > 3 + 10 })
+        XCTAssertTrue(Poll.until(timeout: 30) { loop.sent > 3 + 10 })
         let traffic = loop.stop()
         XCTAssertTrue(served, "the rotated certificate is served: " + r.log)
         XCTAssertEqual(traffic.failed, 0, "HTTPS requests failed during the certificate rotation (\(traffic.sent) sent)")
