@@ -65,6 +65,9 @@ public final class AuditLog: @unchecked Sendable {
             + "the chain continues from seq \(previous?.seq ?? 0)"
     }
 
+    /// The same key over plaintexts: resolved secrets in a generation's identity, digest markers in `state.json`.
+    public var digest: SecretDigest { SecretDigest(key: key) }
+
     /// `hmac-sha256:HEX` of a sensitive value's raw text.
     public func fingerprint(_ raw: Node) -> String {
         "hmac-sha256:" + Hex.encode(HMAC.sha256(key: key, message: Array(Emitter.emit([raw]).utf8)))

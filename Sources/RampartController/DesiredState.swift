@@ -17,24 +17,44 @@ public struct DesiredState: Sendable {
     /// served, they answer 503 where they would match (never written to `state.json`).
     public let heldClosed: [ResourceKey: RouteSpec]
 
+    /// What each resource's SecretRef fields resolved to, by field path, as keyed digests: part of the
+    /// generation's identity, so a rotated secret is a new generation although no manifest changed.
+    public let resolved: [ResourceKey: [String: ResolvedValue]]
+
     /// `known`: digests already computed (unchanged files), so only new resources are hashed.
     public init(generation: Int, origin: String, resources: [ResourceKey: Resource], known: [ResourceKey: String] = [:],
-                heldClosed: [ResourceKey: RouteSpec] = [:]) {
+                heldClosed: [ResourceKey: RouteSpec] = [:], resolved: [ResourceKey: [String: ResolvedValue]] = [:]) {
+        var digests: [ResourceKey: String] = [:]
+        digests.reserveCapacity(resources.count)
+        for (k, r) in resources { digests[k] = known[k] ?? DesiredState.digest(r) }
+        self.init(generation: generation, origin: origin, resources: resources, digests: digests, heldClosed: heldClosed, resolved: resolved)
+    }
+
+    private init(generation: Int, origin: String, resources: [ResourceKey: Resource], digests: [ResourceKey: String],
+                 heldClosed: [ResourceKey: RouteSpec], resolved: [ResourceKey: [String: ResolvedValue]]) {
         self.generation = generation
         self.origin = origin
         self.resources = resources
         self.heldClosed = heldClosed
-        var digests: [ResourceKey: String] = [:]
-        digests.reserveCapacity(resources.count)
-        for (k, r) in resources { digests[k] = known[k] ?? DesiredState.digest(r) }
         self.digests = digests
+        // Only the values of resources in this state count (a SecretRef's value outlives no resource).
+        let resolved = resolved.filter { resources[$0.key] != nil && !$0.value.isEmpty }
+        self.resolved = resolved
         let keys = resources.keys.sorted()
         var text = ""
         text.reserveCapacity(keys.count * 100)
-        for k in keys { text += "\(k) \(digests[k] ?? "")\n" }
+        for k in keys {
+            text += "\(k) \(digests[k] ?? "")\n"
+            for (path, value) in (resolved[k] ?? [:]).sorted(by: { $0.key < $1.key }) { text += "resolved \(k) \(path) \(value.identity)\n" }
+        }
         for (k, spec) in heldClosed.sorted(by: { $0.key < $1.key }) { text += "held \(k) \(spec.matchSignature)\n" }
         sorted = keys.compactMap { resources[$0] }
         hash = Hex.encode(SHA256.hash(Array(text.utf8)))
+    }
+
+    /// The same state with its SecretRef fields' resolved digests (resource digests are kept, not recomputed).
+    public func resolving(_ values: [ResourceKey: [String: ResolvedValue]]) -> DesiredState {
+        DesiredState(generation: generation, origin: origin, resources: resources, digests: digests, heldClosed: heldClosed, resolved: values)
     }
 
     public static let empty = DesiredState(generation: 0, origin: "empty", resources: [:])
@@ -42,16 +62,20 @@ public struct DesiredState: Sendable {
     /// The resources in key order (computed once: snapshots, state files and views all walk it).
     public let sorted: [Resource]
 
-    /// SHA-256 of a resource's canonical form; sensitive values enter as their own digest, so a
-    /// changed secret changes the hash without the hash input ever being stored.
+    /// Keys the digest of each sensitive value inside a resource digest. Random per process: a state's
+    /// hash (written to `state.json`) is then no oracle for guessing an inline secret offline.
+    static let digestKey = Random.bytes(32)
+
+    /// SHA-256 of a resource's canonical form; sensitive values enter as their HMAC, so a changed
+    /// secret changes the hash without the hash input ever being stored.
     public static func digest(_ r: Resource) -> String {
-        let text = Canonical.yaml(r) { _, raw in .string(Hex.encode(SHA256.hash(Array(Emitter.emit([raw]).utf8)))) }
+        let text = Canonical.yaml(r) { _, raw in .string(Hex.encode(HMAC.sha256(key: digestKey, message: Array(Emitter.emit([raw]).utf8)))) }
         return Hex.encode(SHA256.hash(Array(text.utf8)))
     }
 
-    /// Keys whose content differs between two states (added, removed or changed).
+    /// Keys whose content differs between two states (added, removed or changed, a resolved secret included).
     public func changedKeys(since old: DesiredState) -> [ResourceKey] {
-        Set(digests.keys).union(old.digests.keys).filter { digests[$0] != old.digests[$0] }.sorted()
+        Set(digests.keys).union(old.digests.keys).filter { digests[$0] != old.digests[$0] || resolved[$0] != old.resolved[$0] }.sorted()
     }
 
     /// The masked JSON view for `GET /api/v1/config`.
@@ -91,8 +115,8 @@ public enum StateFile {
     }
 
     /// Inline secrets are written encrypted with the group's Keyring (the Keyring's own material with
-    /// the master key); a resource whose secret cannot be encrypted is not written at all (it is read
-    /// from the source again at start).
+    /// the master key); one that cannot be encrypted is written as a digest marker (`SensitiveValues.digest`),
+    /// so the resource is there and its value comes back from the source at start.
     /// A resource's encoded document, reused while the same resource object and Keyring are in use.
     struct Encoded {
         let resource: Resource
@@ -134,9 +158,21 @@ public enum StateFile {
             docs.append(json)
         }
         cache = next
-        let text = "{\"generation\":\(s.generation),\"hash\":\(JSONWriter.quote(s.hash)),\"origin\":\(JSONWriter.quote(s.origin)),\"resources\":[\n"
+        let text = "{\"generation\":\(s.generation),\"hash\":\(JSONWriter.quote(s.hash)),\"origin\":\(JSONWriter.quote(s.origin)),"
+            + "\"resolved\":[" + resolvedJSON(s).joined(separator: ",\n") + "],\"resources\":[\n"
             + docs.joined(separator: ",\n") + "\n]}\n"
         return (Array(text.utf8), skipped, ciphertexts)
+    }
+
+    /// The SecretRef fields' keyed digests and versions, so a restart knows which values the last generation served.
+    static func resolvedJSON(_ s: DesiredState) -> [String] {
+        s.resolved.sorted { $0.key < $1.key }.flatMap { key, byPath in
+            byPath.sorted { $0.key < $1.key }.map { path, value in
+                "{\"kind\":\(JSONWriter.quote(key.kind.rawValue)),\"namespace\":\(JSONWriter.quote(key.namespace)),\"name\":\(JSONWriter.quote(key.name)),"
+                    + "\"path\":\(JSONWriter.quote(path)),\"digest\":\(JSONWriter.quote(value.digest))"
+                    + (value.version.map { ",\"version\":\(JSONWriter.quote($0))" } ?? "") + "}"
+            }
+        }
     }
 
     /// The ciphertexts a state holds by resource and field path (a state read back from `state.json`).
@@ -182,18 +218,24 @@ public enum StateFile {
         let ring = try? values.keyring(for: DesiredState(generation: s.generation, origin: s.origin, resources: resources))
         for r in s.sorted where r.kind != .keyring { rebind(r, ring) }
         guard !report.rebound.isEmpty else { return (s, report) }
-        return (DesiredState(generation: s.generation, origin: s.origin, resources: resources), report)
+        return (DesiredState(generation: s.generation, origin: s.origin, resources: resources, resolved: s.resolved), report)
     }
 
     static func decode(_ bytes: [UInt8], path: String) -> DesiredState? {
         // A generation Rampart wrote is a small count; one near Int.max would trap the next `+ 1`.
         guard let root = try? Parser(limits: limits).parse(bytes: bytes).first, let gen = root.int("generation"), StateFile.generations.contains(gen) else { return nil }
         var resources: [ResourceKey: Resource] = [:]
-        let decoder = ManifestDecoder(dev: true, acceptsLegacyEncrypted: true)
+        let decoder = ManifestDecoder(dev: true, acceptsLegacyEncrypted: true, acceptsDigestMarkers: true)
         for doc in root["resources"]?.sequence ?? [] {
             let text = JSONWriter.write(doc)
             for r in decoder.decode(file: path, bytes: Array(text.utf8)).resources { resources[r.key] = r }
         }
-        return DesiredState(generation: gen, origin: StateFile.name, resources: resources)
+        var resolved: [ResourceKey: [String: ResolvedValue]] = [:]
+        for item in root["resolved"]?.sequence ?? [] {
+            guard let kind = item.str("kind").flatMap(Kind.init(rawValue:)), let ns = item.str("namespace"), let name = item.str("name"),
+                  let field = item.str("path"), let digest = item.str("digest") else { continue }
+            resolved[ResourceKey(kind, ns, name), default: [:]][field] = ResolvedValue(digest: digest, version: item.str("version"))
+        }
+        return DesiredState(generation: gen, origin: StateFile.name, resources: resources, resolved: resolved)
     }
 }

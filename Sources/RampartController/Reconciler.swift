@@ -61,8 +61,8 @@ public final class Reconciler: @unchecked Sendable {
     private let applyState: @Sendable (DesiredState) throws -> [ResourceKey: String]
     private let queue = DispatchQueue(label: "rampart.reconciler")
     private let pending = Atomic<Bool>(false)
-    /// A resolved value changed: the same manifests now make a different snapshot, so apply even if the hash is unchanged.
-    private let reapplyPending = Atomic<Bool>(false)
+    /// What the state's SecretRef fields resolve to now (keyed digests): part of each generation's identity.
+    private let resolveValues: @Sendable (DesiredState) -> [ResourceKey: [String: ResolvedValue]]
     private let viewBox = Mutex(ControllerView())
 
     // Owned by `queue`.
@@ -81,8 +81,10 @@ public final class Reconciler: @unchecked Sendable {
 
     public init(config: ControllerConfig, log: Log, stateDir: StateDir, audit: AuditLog, metrics: ControlMetrics,
                 values: SensitiveValues = SensitiveValues(master: nil, lookup: nil),
+                resolveValues: @escaping @Sendable (DesiredState) -> [ResourceKey: [String: ResolvedValue]] = { _ in [:] },
                 apply: @escaping @Sendable (DesiredState) throws -> [ResourceKey: String]) {
         self.values = values
+        self.resolveValues = resolveValues
         self.config = config
         self.log = log
         self.stateDir = stateDir
@@ -107,6 +109,8 @@ public final class Reconciler: @unchecked Sendable {
                 stored = StateFile.ciphertexts(state)
                 metrics.reload(ok: true, generation: state.generation)
                 viewBox.withLock { $0.serving = state; $0.ready = true }
+                // Until the first reconcile: a resource restored with a digest marker says it waits for its value.
+                report([], statuses: statuses(serving: state, invalid: [:], kept: []))
                 log.info("serving last known good state", ["generation": "\(state.generation)", "resources": "\(state.resources.count)"])
             } catch {
                 log.error("cannot apply state.json", ["error": "\(error)"])
@@ -154,11 +158,10 @@ public final class Reconciler: @unchecked Sendable {
         }
     }
 
-    /// Asks for a reconcile; concurrent triggers coalesce into one. `full` re-reads every file (SIGHUP);
-    /// `reapply` builds and applies a new generation even when the manifests are unchanged (a secret changed).
-    public func trigger(_ reason: String, full: Bool = false, reapply: Bool = false) {
+    /// Asks for a reconcile; concurrent triggers coalesce into one. `full` re-reads every file (SIGHUP).
+    /// A changed secret needs nothing more: its digest is part of the generation's hash.
+    public func trigger(_ reason: String, full: Bool = false) {
         if full { forgetCache.store(true, ordering: .releasing) }
-        if reapply { reapplyPending.store(true, ordering: .releasing) }
         guard !pending.exchange(true, ordering: .acquiringAndReleasing) else { return }
         queue.async { [self] in
             pending.store(false, ordering: .releasing)
@@ -279,10 +282,10 @@ public final class Reconciler: @unchecked Sendable {
         }
         fileCache = nextCache
 
-        let next = DesiredState(generation: serving.generation + 1, origin: config.origin(), resources: desired, known: known, heldClosed: held)
+        let proposed = DesiredState(generation: serving.generation + 1, origin: config.origin(), resources: desired, known: known, heldClosed: held)
+        let next = proposed.resolving(resolveValues(proposed))
         let hashed = Date()
-        let reapply = reapplyPending.exchange(false, ordering: .acquiringAndReleasing)
-        if next.hash == serving.hash && !reapply {
+        if next.hash == serving.hash {
             lastGoodByFile = newByFile
             report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
             return
@@ -423,18 +426,34 @@ public final class Reconciler: @unchecked Sendable {
         }
     }
 
-    /// One entry per changed resource, sensitive values as keyed fingerprints.
+    /// One entry per changed resource; sensitive values as keyed fingerprints, a SecretRef as the digest
+    /// (and version) of what it resolved to, so that a rotation is an audited change.
     private func auditEntries(_ next: DesiredState, previous: DesiredState) -> [AuditLog.Entry] {
-        let render: Canonical.SensitiveRenderer = { [audit] _, raw in .string(audit.fingerprint(raw)) }
         var before: [ResourceKey: String] = [:], after: [ResourceKey: String] = [:]
         for key in next.changedKeys(since: previous) {
-            before[key] = previous.resources[key].map { Canonical.yaml($0, sensitive: render) }
-            after[key] = next.resources[key].map { Canonical.yaml($0, sensitive: render) }
+            before[key] = previous.resources[key].map { Canonical.yaml($0, sensitive: auditRenderer(previous.resolved[key] ?? [:])) }
+            after[key] = next.resources[key].map { Canonical.yaml($0, sensitive: auditRenderer(next.resolved[key] ?? [:])) }
         }
         let changes = StateDiff.changes(from: before, to: after, oldLabel: "generation \(previous.generation)", newLabel: "generation \(next.generation)")
         return changes.map {
             AuditLog.Entry(actor: next.origin, action: $0.action.rawValue, key: $0.key, generationFrom: previous.generation,
                            generationTo: next.generation, diff: $0.diff)
+        }
+    }
+
+    /// A sensitive value as the audit log shows it: `hmac-sha256:HEX` of the plaintext (a digest marker is
+    /// that already); a SecretRef as its reference and the digest (and version) of what it resolved to,
+    /// so a rotation is a change of that field.
+    private func auditRenderer(_ resolved: [String: ResolvedValue]) -> Canonical.SensitiveRenderer {
+        { [audit] path, raw in
+            if let marker = raw["digest"]?.scalar?.text { return .string(marker) }
+            if let plain = raw["value"]?.scalar?.text { return .string(audit.digest.fingerprint(Array(plain.utf8))) }
+            if let ref = raw["secretRef"], let value = resolved[path] {
+                var pairs = [Pair(key: .string("secretRef"), value: ref), Pair(key: .string("resolved"), value: .string(value.digest))]
+                if let version = value.version { pairs.append(Pair(key: .string("version"), value: .string(version))) }
+                return Node(.mapping(pairs))
+            }
+            return .string(audit.fingerprint(raw))
         }
     }
 
@@ -446,7 +465,10 @@ public final class Reconciler: @unchecked Sendable {
             out[key] = ResourceStatus(key: key, origin: r.origin.description, conditions: [
                 Condition(type: "Accepted", status: problems.isEmpty, reason: problems.isEmpty ? "Valid" : "Invalid",
                           message: problems.joined(separator: "; "), observedGeneration: gen),
-                notServed[key].map { Condition(type: "Ready", status: false, reason: "NotServed", message: $0, observedGeneration: gen) }
+                notServed[key].map {
+                    Condition(type: "Ready", status: false, reason: SensitiveValues.holdsDigestMarker(r) ? "SecretPending" : "NotServed",
+                              message: $0, observedGeneration: gen)
+                }
                     ?? Condition(type: "Ready", status: true, reason: kept.contains(key) ? "ServingLastGood" : "Serving",
                                  message: kept.contains(key) ? "the current version is invalid; the last good version serves" : "", observedGeneration: gen),
             ])

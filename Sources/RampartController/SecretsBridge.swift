@@ -62,6 +62,23 @@ public final class SecretsBridge: Sendable {
         return problems
     }
 
+    /// The keyed digest and version of what each SecretRef field of the state resolves to now (the
+    /// SecretRefs must be registered: `sync` first). A field that does not resolve is left out: its first
+    /// value is then a change of the generation too. SecretRefs' own fields (provider credentials) are read
+    /// at each login and shape no snapshot, so they are not part of a generation.
+    public func resolvedValues(_ state: DesiredState, digest: SecretDigest) -> [ResourceKey: [String: ResolvedValue]] {
+        var out: [ResourceKey: [String: ResolvedValue]] = [:]
+        for r in state.sorted where r.kind != .secretRef {
+            guard let spec = r.specNode else { continue }
+            SchemaWalker.sensitiveNodes(spec, KindSchemas.spec(r.kind), path: "spec") { path, node in
+                guard let value = Sensitive.decode(node, namespace: r.key.namespace), case .secretRef(let ref, let field) = value.source,
+                      let read = try? resolver.versionedValue(for: "\(ref.namespace)/\(ref.name)", key: field) else { return }
+                out[r.key, default: [:]][path] = ResolvedValue(digest: digest.fingerprint(Array(read.value.utf8)), version: read.version)
+            }
+        }
+        return out
+    }
+
     /// Fetches new SecretRefs concurrently (at most 16 at a time): a thousand SecretRefs against a
     /// remote store should not be a thousand round trips in a row. Failures are kept by the resolver.
     func prefetch(_ refs: [String]) {

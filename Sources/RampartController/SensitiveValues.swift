@@ -20,12 +20,16 @@ public final class SensitiveValues: Sendable {
 
     private let master: Keyring?
     private let lookup: SecretLookup?
-    /// The group Keyring, rebuilt only when the Keyring resource's digest changes (passphrases cost 600,000 PBKDF2 rounds).
+    /// Makes the digest markers that stand in `state.json` for values that cannot be stored encrypted.
+    public let digest: SecretDigest?
+    /// The group Keyring, rebuilt only when the Keyring resource's digest or its resolved material changes (passphrases cost 600,000 PBKDF2 rounds).
     private let cache = Mutex<(digest: String, keyring: Keyring)?>(nil)
 
-    public init(master: Keyring?, lookup: SecretLookup?) {
+    /// `digest`: without it, a resource whose inline secret cannot be encrypted is left out of `state.json`.
+    public init(master: Keyring?, lookup: SecretLookup?, digest: SecretDigest? = nil) {
         self.master = master
         self.lookup = lookup
+        self.digest = digest
     }
 
     /// The master keyring from `--master-key-file` (32 random bytes in base64, or a passphrase).
@@ -58,14 +62,18 @@ public final class SensitiveValues: Sendable {
     /// The state's Keyring, if its group has one.
     public func keyring(for state: DesiredState) throws -> Keyring? {
         guard let res = state.sorted.first(where: { $0.kind == .keyring }), let spec = res.keyring else { return nil }
-        let digest = state.digests[res.key] ?? DesiredState.digest(res)
-        if let c = cache.withLock({ $0 }), c.digest == digest { return c.keyring }
         var materials: [(id: String, material: String)] = []
+        var identity: [UInt8] = []
         for (i, k) in spec.keys.enumerated() {
             if k.id == Self.masterKeyID { throw Failure(description: "\(res.key) spec.keys[\(i)].id: \"\(Self.masterKeyID)\" is reserved for --master-key-file") }
             let bytes = try plaintext(k.material, key: res.key, path: "spec.keys[\(i)].material", keyring: nil)
             materials.append((k.id, String(decoding: bytes, as: UTF8.self)))
+            for part in [Array(k.id.utf8), bytes] { identity += withUnsafeBytes(of: UInt64(part.count).bigEndian, Array.init) + part }
         }
+        // Keyed by the materials themselves (not the resource's digest): a SecretRef material that rotates
+        // leaves the resource unchanged, and must still give a new Keyring.
+        let digest = Hex.encode(HMAC.sha256(key: DesiredState.digestKey, message: identity))
+        if let c = cache.withLock({ $0 }), c.digest == digest { return c.keyring }
         let ring = try Keyring(materials: materials)
         cache.withLock { $0 = (digest, ring) }
         return ring
@@ -112,6 +120,8 @@ public final class SensitiveValues: Sendable {
             } catch {
                 throw Failure(description: "\(key) \(path): cannot decrypt with key \"\(id)\": \(error)")
             }
+        case .digest:
+            throw Failure(description: "\(key) \(path): \(Self.pendingReason)")
         case .secretRef(let ref, let field):
             guard let lookup else { throw Failure(description: "\(key) \(path): SecretRef \(ref) cannot be resolved (no secret providers)") }
             do {
@@ -123,7 +133,8 @@ public final class SensitiveValues: Sendable {
     }
 
     /// The resource's document for `state.json`: inline secrets encrypted (the group Keyring; the master
-    /// key for the Keyring's own material), or nil when one cannot be encrypted (then it is not written).
+    /// key for the Keyring's own material); without a key to encrypt with, a digest marker in the value's
+    /// place (`digest`); nil when neither can be made (then the resource is not written).
     ///
     /// `previous` holds the ciphertexts last written for this resource by field path: one that still
     /// decrypts to the same plaintext is kept as it is, so stored values stay under the key that made
@@ -159,9 +170,17 @@ public final class SensitiveValues: Sendable {
                 written[path] = moved
                 return Node(.mapping([Pair(key: .string("encrypted"), value: .string(moved))]))
             }
-            guard let plain = node["value"]?.scalar?.text, let ring else {
+            guard let plain = node["value"]?.scalar?.text else {
                 if node["value"] != nil { failed = true }
                 return node
+            }
+            guard let ring else {
+                // No key to encrypt with: keep the resource, store only what tells an equal value from a changed one.
+                guard let digest else {
+                    failed = true
+                    return node
+                }
+                return Self.digestMarker(digest.fingerprint(Array(plain.utf8)))
             }
             let bytes = Array(plain.utf8)
             var enc: String?
@@ -246,5 +265,77 @@ extension SensitiveValues {
             }
         }
         return (rebound.isEmpty ? r : r.replacingSpec(newSpec), rebound, failed)
+    }
+}
+
+/// The keyed digest (HMAC-SHA256 under the state dir's audit key) that identifies a sensitive value
+/// without revealing it: in the desired state's hash, in `state.json`'s digest markers, in the audit log.
+/// Equal values match; a guess cannot be checked without the key.
+public struct SecretDigest: Sendable {
+    private let key: [UInt8]
+
+    public init(key: [UInt8]) {
+        self.key = key
+    }
+
+    /// The key of a state dir (`audit.key`), if it has one; `rampart diff` reads markers with it.
+    public static func load(stateDir: String) -> SecretDigest? {
+        guard let bytes = FileManager.default.contents(atPath: stateDir + "/" + AuditLog.keyFileName), bytes.count == 32 else { return nil }
+        return SecretDigest(key: [UInt8](bytes))
+    }
+
+    /// `hmac-sha256:HEX` of a plaintext.
+    public func fingerprint(_ plaintext: [UInt8]) -> String {
+        "hmac-sha256:" + Hex.encode(HMAC.sha256(key: key, message: plaintext))
+    }
+}
+
+/// A SecretRef field's resolved value as a generation knows it: its keyed digest and the store's version id.
+public struct ResolvedValue: Sendable, Equatable {
+    public var digest: String
+    public var version: String?
+
+    public init(digest: String, version: String?) {
+        self.digest = digest
+        self.version = version
+    }
+
+    /// What the generation's hash covers.
+    var identity: String { version.map { "\(digest) version=\($0)" } ?? digest }
+}
+
+extension SensitiveValues {
+    /// Why a resource restored with a digest marker is not served yet (its status reason is `SecretPending`).
+    public static let pendingReason = "the value was not stored (no Keyring to encrypt it); served once the source provides it again"
+
+    /// `{digest: "hmac-sha256:HEX"}`: a value's place in `state.json` when it cannot be stored encrypted.
+    static func digestMarker(_ fingerprint: String) -> Node {
+        Node(.mapping([Pair(key: .string("digest"), value: .string(fingerprint))]))
+    }
+
+    /// Whether the resource holds a digest marker (restored from `state.json`, its value not yet provided again).
+    public static func holdsDigestMarker(_ r: Resource) -> Bool {
+        guard let spec = r.specNode else { return false }
+        var found = false
+        SchemaWalker.sensitiveNodes(spec, KindSchemas.spec(r.kind), path: "spec") { _, node in
+            if node["digest"] != nil { found = true }
+        }
+        return found
+    }
+
+    /// `local` with each inline value replaced by its digest marker where `stored` (read from `state.json`)
+    /// holds a marker at the same path, so that a diff compares digests: equal is unchanged, unequal is changed.
+    public static func digestMarked(_ local: Resource, like stored: Resource, digest: SecretDigest) -> Resource {
+        guard let spec = local.specNode, let storedSpec = stored.specNode else { return local }
+        var markers = Set<String>()
+        SchemaWalker.sensitiveNodes(storedSpec, KindSchemas.spec(stored.kind), path: "spec") { path, node in
+            if node["digest"] != nil { markers.insert(path) }
+        }
+        guard !markers.isEmpty else { return local }
+        let marked = mapSensitive(spec, KindSchemas.spec(local.kind), path: "spec") { path, node in
+            guard markers.contains(path), let plain = node["value"]?.scalar?.text else { return node }
+            return digestMarker(digest.fingerprint(Array(plain.utf8)))
+        }
+        return local.replacingSpec(marked)
     }
 }

@@ -24,6 +24,7 @@ public enum SnapshotBuilder {
         case .inline(let s): return Array(s.utf8)
         case .secretRef(let ref, _): throw Unresolved(description: "\(key) \(path): SecretRef \(ref) is not resolved by this build")
         case .encrypted: throw Unresolved(description: "\(key) \(path): encrypted values need the Keyring")
+        case .digest: throw Unresolved(description: "\(key) \(path): the value was not stored; served once the source provides it again")
         }
     }
 

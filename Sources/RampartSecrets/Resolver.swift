@@ -132,6 +132,15 @@ public final class SecretResolver: CustomStringConvertible, CustomReflectable, @
         try secret(for: ref).value(key: key)
     }
 
+    /// One field or the whole secret of `ref` with the store's version id of the held value (Vault KV
+    /// metadata version, AWS VersionId; nil where the provider has none, or when a refresh replaced the
+    /// value between the two reads, so that a version is never paired with another version's value).
+    public func versionedValue(for ref: String, key: String? = nil) throws -> (value: String, version: String?) {
+        let secret = try secret(for: ref)
+        let version = cond.withLock { entries[ref]?.value == secret ? entries[ref]?.version : nil }
+        return (try secret.value(key: key), version)
+    }
+
     /// Refreshes every SecretRef due at `now` (its refresh interval or backoff delay has passed). Returns the refs fetched.
     @discardableResult
     public func tick(now at: Date? = nil) -> [String] {

@@ -63,15 +63,20 @@ final class ReconcilerTests: XCTestCase {
         XCTAssertEqual(audit.entries, 3, "two added, then one changed")
     }
 
-    /// What the data plane could not serve is the resource's status; a secret change re-applies unchanged manifests.
-    func testNotServedStatusAndReapplyOnSecretChange() throws {
-        try write("up.yaml", upstream)
-        try write("route.yaml", route("/a"))
+    /// What the data plane could not serve is the resource's status; a resolved value that changes is a new
+    /// generation of unchanged manifests, audited as a change of that field by its keyed digest.
+    func testNotServedStatusAndNewGenerationOnResolvedValueChange() throws {
+        try write("up.yaml", upstream + "---\napiVersion: rampart.io/v1alpha1\nkind: SecretRef\nmetadata: {name: k}\nspec: {provider: env, env: {name: K}}\n")
+        try write("route.yaml", "apiVersion: rampart.io/v1alpha1\nkind: Route\nmetadata: {name: hello}\n"
+                  + "spec: {paths: [\"/a\"], upstreamRef: {name: web}, plugins: {key-auth: {keys: [{secretRef: {name: k}}]}}}\n")
         let rec = Recorder()
         let refused = Mutex<[ResourceKey: String]>([ResourceKey(.route, "default", "hello"): "plugin key-auth: SecretRef default/k: not resolved"])
         let sd = try StateDir(stateDir)
+        let field = "spec.plugins.key-auth.keys[0]"
+        let resolved = Mutex<[ResourceKey: [String: ResolvedValue]]>([:])
         let r = Reconciler(config: ControllerConfig(paths: [dir], dev: true), log: Log(level: .error), stateDir: sd,
-                           audit: try AuditLog(dir: sd), metrics: ControlMetrics()) { state in
+                           audit: try AuditLog(dir: sd), metrics: ControlMetrics(),
+                           resolveValues: { _ in resolved.withLock { $0 } }) { state in
             rec.states.withLock { $0.append(state) }
             return refused.withLock { $0 }
         }
@@ -88,12 +93,27 @@ final class ReconcilerTests: XCTestCase {
         r.trigger("file change")
         r.reconcileNow("sync")
         XCTAssertEqual(rec.count, 1, "unchanged manifests without a secret change: nothing applied")
-        r.trigger("secret default/k changed", reapply: true)
+        let hello = ResourceKey(.route, "default", "hello")
+        resolved.withLock { $0 = [hello: [field: ResolvedValue(digest: "hmac-sha256:aa", version: nil)]] }
+        r.trigger("secret default/k changed")
         XCTAssertTrue(Poll.until { rec.count == 2 })
         r.reconcileNow("sync")
         XCTAssertEqual(rec.last?.generation, 2)
         XCTAssertEqual(ready()?.status, true)
         XCTAssertEqual(ready()?.reason, "Serving")
+
+        resolved.withLock { $0 = [hello: [field: ResolvedValue(digest: "hmac-sha256:bb", version: "7")]] }
+        r.trigger("secret default/k changed")
+        XCTAssertTrue(Poll.until { rec.count == 3 })
+        r.reconcileNow("sync")
+        XCTAssertEqual(rec.count, 3, "the same resolved value again: nothing applied")
+        let log = try String(contentsOfFile: stateDir + "/audit.log", encoding: .utf8)
+        let last = try XCTUnwrap(log.split(separator: "\n").last.map(String.init))
+        XCTAssertTrue(last.contains("\"generationFrom\":2,\"generationTo\":3"), last)
+        XCTAssertTrue(last.contains("resolved: hmac-sha256:aa") && last.contains("resolved: hmac-sha256:bb"), last)
+        XCTAssertTrue(last.contains("version:"), last)
+        let state = try String(contentsOfFile: stateDir + "/state.json", encoding: .utf8)
+        XCTAssertTrue(state.contains("\"digest\":\"hmac-sha256:bb\",\"version\":\"7\""), state)
     }
 
     /// A new Route invalid only in what it does is held closed by its match keys; one with a serving version is not.

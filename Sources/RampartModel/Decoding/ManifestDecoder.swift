@@ -8,11 +8,14 @@ public struct ManifestDecoder: Sendable {
     /// Accept legacy `$enc:v1:` values (bound to the field only). Only `state.json` is read this way: it
     /// is Rampart's own file and its legacy values are re-bound at start; manifests refuse them.
     public var acceptsLegacyEncrypted: Bool
+    /// Accept `{digest: ...}` markers for values that were not stored: `state.json` only.
+    public var acceptsDigestMarkers: Bool
 
-    public init(dev: Bool = false, limits: Limits = .default, acceptsLegacyEncrypted: Bool = false) {
+    public init(dev: Bool = false, limits: Limits = .default, acceptsLegacyEncrypted: Bool = false, acceptsDigestMarkers: Bool = false) {
         self.dev = dev
         self.limits = limits
         self.acceptsLegacyEncrypted = acceptsLegacyEncrypted
+        self.acceptsDigestMarkers = acceptsDigestMarkers
     }
 
     /// The result of decoding one file.
@@ -90,7 +93,7 @@ public struct ManifestDecoder: Sendable {
             return
         }
         checker = SchemaChecker(diags: diags, resource: "\(kind.rawValue)/\(namespace)/\(name ?? "NAME")",
-                                acceptsLegacyEncrypted: acceptsLegacyEncrypted)
+                                acceptsLegacyEncrypted: acceptsLegacyEncrypted, acceptsDigestMarkers: acceptsDigestMarkers)
         checker.check(specNode, KindSchemas.spec(kind), path: "spec")
         diags = checker.diags
         KindRules.check(kind, specNode, dev: dev, into: &diags)

@@ -7,6 +7,8 @@ struct SchemaChecker {
     var resource: String? = nil
     /// Accept legacy `$enc:v1:` values: only for Rampart's own `state.json`, which re-binds them at start.
     var acceptsLegacyEncrypted = false
+    /// Accept `{digest: ...}` markers: only for `state.json` (a value that was not stored, see `Sensitive.Source.digest`).
+    var acceptsDigestMarkers = false
 
     mutating func check(_ node: Node, _ schema: Schema, path: String) {
         switch schema {
@@ -90,6 +92,11 @@ struct SchemaChecker {
                 diags.error(path, "a legacy \(Sensitive.legacyEncryptedPrefix) value is bound to its field but not to its resource, so it is "
                                 + "refused (it could be another resource's secret copied here); make it again with "
                                 + "`rampart encrypt PATH --resource \(resource ?? "Kind/namespace/name") --field \(path)`", at: value.mark)
+            }
+        case "digest" where acceptsDigestMarkers:
+            guard let s = value.scalar?.text, s.hasPrefix("hmac-sha256:") else {
+                diags.error(Self.join(path, key), "expected \"hmac-sha256:HEX\"", at: value.mark)
+                return
             }
         default:
             var msg = "unknown field \"\(key)\" in a sensitive value; expected secretRef, value or encrypted"

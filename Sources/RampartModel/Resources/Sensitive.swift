@@ -6,6 +6,9 @@ public struct Sensitive: Sendable, Hashable, CustomStringConvertible, CustomDebu
         case secretRef(Reference, key: String?)
         case inline(String)
         case encrypted(String)
+        /// `{digest: "hmac-sha256:HEX"}`: only in Rampart's own `state.json`, where a value that could not be
+        /// stored encrypted left its keyed digest; it tells a changed value from an unchanged one and never resolves.
+        case digest(String)
     }
 
     public var source: Source
@@ -53,6 +56,7 @@ public struct Sensitive: Sendable, Hashable, CustomStringConvertible, CustomDebu
             return Sensitive(.secretRef(Reference(name: name, namespace: ns), key: pair.value["key"]?.scalar?.text))
         case "value": return Sensitive(.inline(pair.value.scalar?.text ?? ""))
         case "encrypted": return Sensitive(.encrypted(pair.value.scalar?.text ?? ""))
+        case "digest": return Sensitive(.digest(pair.value.scalar?.text ?? ""))
         default: return nil
         }
     }

@@ -15,6 +15,8 @@ enum DiffCommand {
     a changed one as *** (before) / *** (after). Nothing is applied.
 
     Without --against, compares with the state saved in --state-dir (state.json).
+    A value kept there only as a digest marker (no Keyring to encrypt it) is compared
+    by its keyed digest: unchanged or *** (before) / *** (after), never shown.
 
     Flags:
       --against URL          a running instance's admin API (GET /api/v1/config)
@@ -71,7 +73,13 @@ enum DiffCommand {
             }
         } else {
             let serving = StateFile.load(stateDir: stateDir) ?? DesiredState.empty
-            changes = StateDiff.changes(from: serving.sorted, to: loaded.resources, oldLabel: "serving, generation \(serving.generation)", newLabel: "proposed")
+            // A value stored only as its digest marker is compared by digest (the state dir's key): equal or not, never shown.
+            let digest = SecretDigest.load(stateDir: stateDir)
+            let proposed = loaded.resources.map { r in
+                guard let digest, let stored = serving.resources[r.key] else { return r }
+                return SensitiveValues.digestMarked(r, like: stored, digest: digest)
+            }
+            changes = StateDiff.changes(from: serving.sorted, to: proposed, oldLabel: "serving, generation \(serving.generation)", newLabel: "proposed")
         }
         if output == "json" {
             let items = changes.map { c in

@@ -133,9 +133,9 @@ enum RunCommand {
         let later = Later<Reconciler>()
         let secrets = SecretsBridge { ref in
             log.info("secret changed; reconciling", ["secretRef": ref])
-            later.value?.trigger("secret \(ref) changed", reapply: true)
+            later.value?.trigger("secret \(ref) changed")
         }
-        let values = SensitiveValues(master: master, lookup: secrets.lookup)
+        let values = SensitiveValues(master: master, lookup: secrets.lookup, digest: audit.digest)
         let gateway = try Gateway(config: GatewayConfig(
             listen: [a.string("listen") ?? "0.0.0.0:8080"], listenTLS: listenTLS, workers: workers, maxHeaderBytes: maxHeader,
             maxConnections: maxConnections, accessLog: accessLog, trustedProxies: trusted,
@@ -153,6 +153,10 @@ enum RunCommand {
                                      allowEmpty: a.flag("allow-empty"), dev: a.flag("dev"),
                                      origin: { git.flatMap { $0.currentCommit.map { "git:" + $0 } } ?? "dir" }),
             log: log, stateDir: stateDir, audit: audit, metrics: metrics, values: values,
+            resolveValues: { state in
+                secrets.sync(state, values: values)
+                return secrets.resolvedValues(state, digest: audit.digest)
+            },
             apply: { state in
                 let secretProblems = secrets.sync(state, values: values)
                 let out = SnapshotBuilder.build(state, resolve: values.resolver(for: state))
