@@ -91,7 +91,7 @@ bench: build test-deps
 # fails naming every case where Rampart is less strict than nginx or frames a request differently.
 differential: test-deps
 	$(SWIFT) build --product rampart
-	python3 Tests/Differential/driver.py --rampart .build/debug/rampart --out docs/security.md
+	python3 Tests/Differential/driver.py --rampart $(CURDIR)/.build/debug/rampart --out docs/security.md
 
 clean:
 	rm -rf .build .build-fuzz .rampart
