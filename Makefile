@@ -40,10 +40,11 @@ run: build
 	echo "try:      curl -s http://127.0.0.1:8080/"; \
 	.build/release/rampart run examples/quickstart --listen 127.0.0.1:8080 --admin 127.0.0.1:9180 --state-dir .rampart/quickstart --dev
 
+# The fuzz targets run first so that the test runner's own summary closes the output.
 test: test-deps
+	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
-	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 # Fuzzing: one libFuzzer executable per parser (Fuzz/), built apart in .build-fuzz so the normal build
 # stays as it is. New corpus entries and crashes go to FUZZ_OUT, never into Fuzz/corpus.
