@@ -10,7 +10,12 @@ public struct AdminAPI: Sendable {
     let log: Log
     let secrets: SecretsBridge?
 
-    public init(reconciler: Reconciler, auth: AdminAuth, secrets: SecretsBridge? = nil, metrics: @escaping @Sendable () -> String, log: Log) {
+    /// Upstream nodes whose host name does not resolve: upstream → node → reason.
+    let unresolvedNodes: @Sendable () -> [String: [String: String]]
+
+    public init(reconciler: Reconciler, auth: AdminAuth, secrets: SecretsBridge? = nil, metrics: @escaping @Sendable () -> String,
+                unresolvedNodes: @escaping @Sendable () -> [String: [String: String]] = { [:] }, log: Log) {
+        self.unresolvedNodes = unresolvedNodes
         self.reconciler = reconciler
         self.secrets = secrets
         self.auth = auth
@@ -73,6 +78,12 @@ public struct AdminAPI: Sendable {
             return "{\"kind\":\"\(s.key.kind.rawValue)\",\"namespace\":\(JSONWriter.quote(s.key.namespace)),\"name\":\(JSONWriter.quote(s.key.name)),\"origin\":\(JSONWriter.quote(s.origin)),\"conditions\":[\(conds)]}"
         }.joined(separator: ",")
         out += "],\"secrets\":" + (secrets?.statusJSON() ?? "[]")
+        let unresolved = unresolvedNodes().sorted { $0.key < $1.key }.flatMap { upstream, nodes in
+            nodes.sorted { $0.key < $1.key }.map { node, reason in
+                "{\"upstream\":\(JSONWriter.quote(upstream)),\"node\":\(JSONWriter.quote(node)),\"healthy\":false,\"reason\":\(JSONWriter.quote(reason))}"
+            }
+        }
+        out += ",\"unresolvedNodes\":[" + unresolved.joined(separator: ",") + "]"
         out += ",\"errors\":[" + v.errors.map { JSONWriter.quote($0.description) }.joined(separator: ",") + "],\"alerts\":[]}"
         return out
     }

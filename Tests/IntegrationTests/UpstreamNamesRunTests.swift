@@ -43,6 +43,8 @@ final class UpstreamNamesRunTests: XCTestCase {
             XCTAssertTrue(metrics.contains(line), "\(line)\n\(metrics)")
         }
         XCTAssertTrue(Poll.until { r.log.contains("does-not-exist.invalid:80") }, r.log)
+        let status = r.api("/api/v1/status")?.body ?? ""
+        XCTAssertTrue(status.contains("\"node\":\"does-not-exist.invalid:80\",\"healthy\":false,\"reason\":\"does not resolve"), status)
         let lines = r.log.split(separator: "\n").filter { $0.contains("does-not-exist.invalid") }
         XCTAssertEqual(lines.count, 2, "one line per node, not one per lookup: \(lines)")
         XCTAssertTrue(lines.allSatisfy { $0.contains("does not resolve") }, "\(lines)")

@@ -175,7 +175,8 @@ enum RunCommand {
         later.value = reconciler
         let auth = try AdminAuth.load(tokenFile: a.string("admin-token-file"), stateDir: stateDir, log: log)
         let api = AdminAPI(reconciler: reconciler, auth: auth, secrets: secrets,
-                           metrics: { gateway.metricsText() + metrics.text() + secrets.metricsText() }, log: log)
+                           metrics: { gateway.metricsText() + metrics.text() + secrets.metricsText() },
+                           unresolvedNodes: { gateway.unresolvedNodes() }, log: log)
         let admin = try AdminServer(listen: a.string("admin") ?? "127.0.0.1:9180", tls: adminTLS, handler: { api.handle($0) })
 
         try gateway.start()
