@@ -87,9 +87,7 @@ final class KubernetesStandInTests: XCTestCase {
         XCTAssertNotEqual(resourceVersion(labelled), resourceVersion(afterSpec))
 
         // kubectl wait watches the object; the condition arrives through the status subresource.
-        let wait = try Background("/usr/bin/kubectl", ["--kubeconfig", api.kubeconfigPath, "--cache-dir", api.dir + "/wait-cache",
-                                                       "wait", "--for=condition=Ready", "route/orders", "--timeout=10s"],
-                                  env: ["HOME": api.dir])
+        let wait = try api.startKubectl(["wait", "--for=condition=Ready", "route/orders", "--timeout=10s"])
         XCTAssertTrue(api.waitForWatches(pathContaining: "routes"), "kubectl wait opened a watch")
         let status = api.request(method: "PATCH", path: Self.routes + "/orders/status",
                                  body: readyStatus("True", generation: 2).replacingOccurrences(of: "{\"status\"", with: "{\"spec\":{\"priority\":77},\"status\""),
@@ -429,6 +427,10 @@ final class KubernetesStandInTests: XCTestCase {
         api.failNext(1, status: 429, pathContaining: "/routes", retryAfter: 1)
         let retried = api.kubectl(["get", "routes"])
         XCTAssertEqual(retried.code, 0, "client-go honours Retry-After and retries: " + retried.stderr)
+        api.resetCalls()
+        api.failNext(1, status: 500, pathContaining: "/routes/x")
+        XCTAssertEqual(api.request(path: Self.routes + "/x").status, 500)
+        XCTAssertEqual(api.calls().map(\.verb), ["get"], "a call that then failed was still made, and is recorded")
 
         // Dropped mid-stream: one event, then the connection is cut without the final chunk.
         let from = api.state().resourceVersion
@@ -459,6 +461,39 @@ final class KubernetesStandInTests: XCTestCase {
         XCTAssertFalse(chunks.first?.hasSuffix("\n") ?? true, "the first chunk ends inside a line")
         let joined = chunks.joined().split(separator: "\n").map { json(String($0))["type"] as? String ?? "" }
         XCTAssertEqual(joined, ["ADDED", "ADDED"])
+    }
+
+    func testWatchExtrasTableWatchInitialEventsHugeEventsAndClosedClients() throws {
+        let api = try KubernetesAPIStandIn(tls: true)
+        createRoute(api, "orders")
+        // kubectl get --watch asks for Table events and prints rows as they change.
+        let watching = try api.startKubectl(["get", "routes", "--watch"])
+        XCTAssertTrue(api.waitForWatches(pathContaining: "routes"))
+        createRoute(api, "later")
+        XCTAssertTrue(Poll.until(timeout: 10) { watching.output.contains("later") }, watching.output)
+        watching.stop(grace: 1)
+        XCTAssertTrue(watching.output.hasPrefix("NAME"), watching.output)
+        XCTAssertTrue(Poll.until(timeout: 5) { api.state().watches.isEmpty }, "a watch whose client left is closed")
+
+        // Streaming lists: the current objects, then a bookmark that marks the end of the initial events.
+        let initial = try api.startStream(path: Self.routes + "?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+            + "&allowWatchBookmarks=true&timeoutSeconds=1")
+        XCTAssertEqual(initial.waitForExit(timeout: 15), 0)
+        let types = initial.events.map { $0["type"] as? String ?? "" }
+        XCTAssertEqual(Array(types.prefix(3)), ["ADDED", "ADDED", "BOOKMARK"], initial.body)
+        let end = metadata((initial.events.dropFirst(2).first?["object"] as? [String: Any]) ?? [:])
+        XCTAssertEqual((end["annotations"] as? [String: String])?["k8s.io/initial-events-end"], "true")
+        XCTAssertEqual(api.request(path: Self.routes + "?watch=1&sendInitialEvents=true").status, 422)
+
+        // An event bigger than any client should take (16 MiB), on demand; writes stay under the 3 MiB request limit.
+        api.watchFault(pathContaining: "routes", hugeEventBytes: 17 << 20)
+        let huge = try api.startStream(path: Self.routes + "?watch=1&resourceVersion=\(api.state().resourceVersion)&timeoutSeconds=1")
+        XCTAssertEqual(huge.waitForExit(timeout: 30), 0)
+        XCTAssertGreaterThan(huge.lines.first?.utf8.count ?? 0, 17 << 20)
+        let tooBig = api.request(method: "POST", path: Self.routes, body: routeJSON("big").replacingOccurrences(
+            of: "\"labels\":{}", with: "\"annotations\":{\"pad\":\"\(String(repeating: "x", count: 3 << 20))\"}"))
+        XCTAssertEqual(tooBig.status, 413)
+        XCTAssertEqual(json(tooBig.body)["reason"] as? String, "RequestEntityTooLarge")
     }
 
     func testCallsAreRecordedInRBACTerms() throws {

@@ -12,11 +12,15 @@ let kubernetesStandInPythonSource = #"""
 # Kubernetes "API Concepts" / "API Conventions" wire rules so that tests can drive it with the real kubectl
 # and with Rampart's client. In memory, one global resourceVersion counter, JSON only (no protobuf, no
 # server-side apply, no admission, no schema validation, no RBAC: calls are recorded so tests check RBAC).
-# Test control (not Kubernetes API) under /_standin/, answered only to 127.0.0.1:
-#   GET calls, POST calls/reset, POST fail {path,status,count,retryAfter,method}, POST watch-fault
-#   {path,dropAfter,errorAfter,splitLines,count}, POST compact, POST expired-shape {shape: status|event|alternate},
-#   POST bookmark-interval {seconds}, POST tokens {token,user}, GET state.
-import base64, bisect, copy, datetime, json, random, re, socket, ssl, string, sys, threading, time, uuid
+# Options: --token T --token-user U --anonymous USER --tls-cert F --tls-key F --client-ca F --crds YAML
+#          --bookmark-interval SECONDS --expired-shape status|event|alternate --port N (0: any; printed first)
+# Test control (not Kubernetes API) under /_standin/, no credentials, answered only to 127.0.0.1:
+#   GET calls | POST calls/reset | GET state (resourceVersion, compacted, open watches)
+#   POST fail {path, status, count, retryAfter, method}: the next `count` matching requests get `status`
+#   POST watch-fault {path, dropAfter, errorAfter, errorReason, splitLines, hugeEventBytes, count} | POST faults/reset
+#   POST compact: resourceVersions before the current one expire | POST expired-shape {shape}
+#   POST bookmark-interval {seconds} | POST tokens {token, user}
+import base64, bisect, copy, datetime, json, random, re, select, socket, ssl, sys, threading, time, uuid
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from urllib.parse import urlsplit, parse_qs
 
@@ -459,6 +463,8 @@ def gen_name(prefix):
     return prefix + "".join(random.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
 
 
+RESOURCE_PATH = re.compile(r"^/(api/v1|apis/[^/]+/[^/]+)/[^/]+")
+MAX_BODY = 3 * 1024 * 1024     # the API server's request body limit
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
@@ -694,7 +700,13 @@ class Handler(BaseHTTPRequestHandler):
                     return out
                 out += self.rfile.read(size)
                 self.rfile.readline()
+                if len(out) > MAX_BODY:
+                    self.close_connection = True
+                    raise APIError(413, "RequestEntityTooLarge", "Request entity too large: limit is %d" % MAX_BODY)
         n = int(self.headers.get("Content-Length") or 0)
+        if n > MAX_BODY:
+            self.close_connection = True
+            raise APIError(413, "RequestEntityTooLarge", "Request entity too large: limit is %d" % MAX_BODY)
         return self.rfile.read(n) if n else b""
 
     def json_body(self):
@@ -742,16 +754,7 @@ class Handler(BaseHTTPRequestHandler):
             try: self.reply(500, status_obj(500, "InternalError", "stand-in error: %r" % e))
             except OSError: pass
 
-    def route(self, method):
-        url = urlsplit(self.path)
-        path, q = url.path, {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        if path.startswith("/_standin/"):
-            if self.client_address[0] != "127.0.0.1":
-                raise APIError(403, "Forbidden", "stand-in control is loopback only")
-            return self.control(method, path[len("/_standin/"):])
-        user = self.user()
-        if user is None:
-            raise APIError(401, "Unauthorized", "Unauthorized")
+    def check_faults(self, path, method):
         with cond:
             for f in faults:
                 if f["count"] != 0 and f["path"] in path and (not f.get("method") or f["method"] == method):
@@ -762,6 +765,19 @@ class Handler(BaseHTTPRequestHandler):
                                        {"retryAfterSeconds": f.get("retryAfter", 1)}, {"Retry-After": str(f.get("retryAfter", 1))})
                     hdr = {"Retry-After": str(f["retryAfter"])} if f.get("retryAfter") else {}
                     raise APIError(f["status"], "InternalError", "Internal error occurred: stand-in fault", None, hdr)
+
+    def route(self, method):
+        url = urlsplit(self.path)
+        path, q = url.path, {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        if path.startswith("/_standin/"):
+            if self.client_address[0] != "127.0.0.1":
+                raise APIError(403, "Forbidden", "stand-in control is loopback only")
+            return self.control(method, path[len("/_standin/"):])
+        user = self.user()
+        if user is None:
+            raise APIError(401, "Unauthorized", "Unauthorized")
+        if not RESOURCE_PATH.match(path):
+            self.check_faults(path, method)
         if method == "GET" and path in ("/healthz", "/readyz", "/livez"):
             body = b"ok"
             self.send_response(200)
@@ -816,8 +832,10 @@ class Handler(BaseHTTPRequestHandler):
             watch = q.get("watch") in ("1", "true")
             verb = {"GET": "watch" if watch else ("get" if name else "list"), "POST": "create", "PUT": "update",
                     "PATCH": "patch", "DELETE": "delete" if name else "deletecollection"}[method]
+            # Recorded before faults apply: a call that then fails was still made (and authorized, on a real server).
             calls.append({"verb": verb, "group": group, "version": version, "resource": kind["plural"], "subresource": sub,
                           "namespace": ns, "name": name, "user": user})
+        self.check_faults(path, method)
         if verb == "watch":
             return self.watch(kind, ns, name, q, path)
         if name == "" and method not in ("GET", "POST"):
@@ -952,6 +970,19 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.chunk(line)
 
+    def client_gone(self):
+        # A watcher sends nothing after its request: a readable socket means EOF (or a TLS close), so the watch ends
+        # and no longer counts as open.
+        try:
+            readable = select.select([self.connection], [], [], 0)[0]
+            if not readable:
+                return False
+            if isinstance(self.connection, ssl.SSLSocket):
+                return True
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
     def watch(self, kind, ns, name, q, path):
         gk = (kind["group"], kind["plural"])
         lsel = parse_label_selector(q.get("labelSelector"))
@@ -964,6 +995,12 @@ class Handler(BaseHTTPRequestHandler):
             raise APIError(400, "BadRequest", "timeoutSeconds must be a number")
         bookmarks = q.get("allowWatchBookmarks") in ("1", "true")
         rv_param = q.get("resourceVersion") or ""
+        as_table = "as=Table" in (self.headers.get("Accept") or "")
+        include = q.get("includeObject", "Metadata")
+        initial_events = q.get("sendInitialEvents") == "true"
+        if initial_events and (q.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks):
+            raise invalid(kind, "", "sendInitialEvents", "Forbidden: sendInitialEvents requires setting "
+                          "resourceVersionMatch to NotOlderThan and allowWatchBookmarks to true")
         fault = {}
         with cond:
             for f in watch_faults:
@@ -973,7 +1010,7 @@ class Handler(BaseHTTPRequestHandler):
                     fault = dict(f)
                     break
             initial = []
-            if rv_param in ("", "0"):
+            if rv_param in ("", "0") or initial_events:
                 cursor = state["rv"]
                 initial = [copy.deepcopy(o) for k, o in sorted(store.get(gk, {}).items())
                            if (not ns or k[0] == ns) and labels_match(lsel, o) and fields_match(fsel, o)]
@@ -993,6 +1030,18 @@ class Handler(BaseHTTPRequestHandler):
                     initial = None
             me = {"path": path, "started": time.time()}
             state["watches"].append(me)
+
+        def shown(obj):
+            if not as_table:
+                return obj
+            return table(kind, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]}, include)
+
+        def bookmark(rv, annotations=None):
+            md = {"resourceVersion": str(rv)}
+            if annotations:
+                md["annotations"] = annotations
+            return {"kind": kind["kind"], "apiVersion": group_version(kind), "metadata": md}
+
         try:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -1024,9 +1073,16 @@ class Handler(BaseHTTPRequestHandler):
                     raise DropFault()
                 if error_after is not None and int(error_after) == 0:
                     raise ErrorFault()
-                for o in initial:
-                    self.send_event("ADDED", o, split)
+                if fault.get("hugeEventBytes"):
+                    huge = bookmark(cursor, {"rampart.io/padding": "x" * int(fault["hugeEventBytes"])})
+                    huge["metadata"].update({"name": "huge", "namespace": ns or "default", "uid": str(uuid.uuid4())})
+                    self.send_event("ADDED", huge, split)
                     counted()
+                for o in initial:
+                    self.send_event("ADDED", shown(o), split)
+                    counted()
+                if initial_events:
+                    self.send_event("BOOKMARK", bookmark(cursor, {"k8s.io/initial-events-end": "true"}), split)
                 while True:
                     out = []
                     with cond:
@@ -1040,7 +1096,9 @@ class Handler(BaseHTTPRequestHandler):
                                 wait = min(wait, last_bookmark + settings["bookmark"] - now)
                             if wait <= 0:
                                 break
-                            cond.wait(wait)
+                            cond.wait(min(wait, 0.5))
+                            if self.client_gone():
+                                raise DropFault()
                         for ev in log[idx:]:
                             cursor = ev["rv"]
                             if ev["gk"] != gk or (ns and ev["key"][0] != ns):
@@ -1051,22 +1109,21 @@ class Handler(BaseHTTPRequestHandler):
                             if etype == "MODIFIED" and new_ok and not old_ok:
                                 etype = "ADDED"
                             elif etype == "MODIFIED" and old_ok and not new_ok:
-                                etype, new_ok = "DELETED", True
+                                etype, new_ok = "DELETED", True     # it left the selection
                             elif etype == "DELETED":
                                 new_ok = old_ok
                             if new_ok:
                                 out.append((etype, ev["obj"]))
-                        cursor = max(cursor, state["rv"]) if idx >= len(log) else cursor
-                        current = cursor
+                        if idx >= len(log):
+                            cursor = max(cursor, state["rv"])
                     for etype, obj in out:
-                        self.send_event(etype, obj, split)
+                        self.send_event(etype, shown(obj), split)
                         counted()
                     now = time.time()
                     if now >= deadline:
                         break
                     if bookmarks and now - last_bookmark >= settings["bookmark"] and not out:
-                        self.send_event("BOOKMARK", {"kind": kind["kind"], "apiVersion": group_version(kind),
-                                                     "metadata": {"resourceVersion": str(current)}}, split)
+                        self.send_event("BOOKMARK", bookmark(cursor), split)
                         last_bookmark = now
                 self.chunk(b"")
             except DropFault:
@@ -1076,8 +1133,8 @@ class Handler(BaseHTTPRequestHandler):
                 except OSError:
                     pass
             except ErrorFault:
-                self.send_event("ERROR", status_obj(410, "Expired", "too old resource version: %d (%d)"
-                                                    % (cursor, state["rv"])), 0)
+                reason = fault.get("errorReason") or "Expired"
+                self.send_event("ERROR", status_obj(410, reason, "too old resource version: %d (%d)" % (cursor, state["rv"])), 0)
                 self.chunk(b"")
         finally:
             with cond:
@@ -1101,6 +1158,8 @@ class Handler(BaseHTTPRequestHandler):
             if what == "watch-fault" and method == "POST":
                 watch_faults.append({"path": body.get("path", ""), "dropAfter": body.get("dropAfter"),
                                      "errorAfter": body.get("errorAfter"), "splitLines": body.get("splitLines", 0),
+                                     "errorReason": body.get("errorReason", "Expired"),
+                                     "hugeEventBytes": int(body.get("hugeEventBytes", 0)),
                                      "count": int(body.get("count", 1))})
                 return self.reply(200, {})
             if what == "faults/reset" and method == "POST":
@@ -1108,10 +1167,8 @@ class Handler(BaseHTTPRequestHandler):
                 watch_faults.clear()
                 return self.reply(200, {})
             if what == "compact" and method == "POST":
+                # Open watches go on (as with etcd compaction); only new reads from older versions get 410.
                 state["compacted"] = state["rv"]
-                idx = bisect.bisect_right(log_rvs, state["compacted"])
-                del log[:idx]
-                del log_rvs[:idx]
                 return self.reply(200, {"compacted": str(state["compacted"])})
             if what == "expired-shape" and method == "POST":
                 if body.get("shape") not in ("status", "event", "alternate"):
@@ -1301,11 +1358,23 @@ public final class KubernetesAPIStandIn: @unchecked Sendable {
 
     private static func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
 
-    /// Runs the real kubectl against the stand-in (its own discovery cache, so no state leaks between tests).
+    /// The real kubectl: /usr/bin/kubectl, or $KUBECTL.
+    public static var kubectlPath: String { ProcessInfo.processInfo.environment["KUBECTL"] ?? "/usr/bin/kubectl" }
+
+    private func kubectlArguments(_ args: [String], kubeconfig: String?) -> [String] {
+        // A fresh discovery cache for every run: CRDs come and go within a test.
+        ["--kubeconfig", kubeconfig ?? kubeconfigPath, "--cache-dir", dir + "/kube-cache-\(UUID().uuidString.prefix(8))"] + args
+    }
+
+    /// Runs the real kubectl against the stand-in.
     public func kubectl(_ args: [String], stdin: String? = nil, kubeconfig: String? = nil, timeout: Double = 60) -> CommandResult {
-        let all = ["--kubeconfig", kubeconfig ?? kubeconfigPath, "--cache-dir", dir + "/kube-cache"] + args
-        return (try? Command.run("/usr/bin/kubectl", all, stdin: stdin, env: ["HOME": dir], timeout: timeout))
+        (try? Command.run(Self.kubectlPath, kubectlArguments(args, kubeconfig: kubeconfig), stdin: stdin, env: ["HOME": dir], timeout: timeout))
             ?? CommandResult(code: -1, stdout: "", stderr: "kubectl could not be started")
+    }
+
+    /// Starts kubectl in the background (`wait`, `get --watch`); its output is the Background's log.
+    public func startKubectl(_ args: [String], kubeconfig: String? = nil) throws -> Background {
+        try Background(Self.kubectlPath, kubectlArguments(args, kubeconfig: kubeconfig), env: ["HOME": dir])
     }
 
     /// A request with curl: `token` nil sends the stand-in's token, "" sends none. Returns status 0 when curl failed.
@@ -1376,11 +1445,14 @@ public final class KubernetesAPIStandIn: @unchecked Sendable {
         control("fail", ["path": pathContaining, "status": status, "count": count, "retryAfter": retryAfter, "method": method ?? ""])
     }
 
-    /// Faults on the next `count` watches whose path contains `pathContaining`: the connection is cut (no final chunk)
-    /// after `dropAfter` events, or an ERROR 410 event ends the stream after `errorAfter` events; `splitLines` > 1 sends
-    /// each event line in that many chunks, flushed apart.
-    public func watchFault(pathContaining: String, dropAfter: Int? = nil, errorAfter: Int? = nil, splitLines: Int = 0, count: Int = 1) {
-        var fields: [String: Any] = ["path": pathContaining, "splitLines": splitLines, "count": count]
+    /// Faults on the next `count` watches (-1: all) whose path contains `pathContaining`: the connection is cut (no
+    /// final chunk) after `dropAfter` events, or an ERROR event (code 410, `errorReason` Expired or Gone) ends the
+    /// stream after `errorAfter` events; `splitLines` > 1 sends each event line in that many chunks, flushed apart;
+    /// `hugeEventBytes` > 0 first sends one ADDED event (name `huge`) padded to about that many bytes.
+    public func watchFault(pathContaining: String, dropAfter: Int? = nil, errorAfter: Int? = nil, errorReason: String = "Expired",
+                           splitLines: Int = 0, hugeEventBytes: Int = 0, count: Int = 1) {
+        var fields: [String: Any] = ["path": pathContaining, "splitLines": splitLines, "count": count, "errorReason": errorReason,
+                                     "hugeEventBytes": hugeEventBytes]
         if let dropAfter { fields["dropAfter"] = dropAfter }
         if let errorAfter { fields["errorAfter"] = errorAfter }
         control("watch-fault", fields)
