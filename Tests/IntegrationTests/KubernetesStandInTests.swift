@@ -451,6 +451,25 @@ final class KubernetesStandInTests: XCTestCase {
         XCTAssertEqual(plain.request(path: Self.routes, token: "wrong").status, 401)
     }
 
+    func testServiceAccountFilesAuthenticateAsInACluster() throws {
+        let api = try KubernetesAPIStandIn(tls: true)
+        let mount = api.dir + "/serviceaccount"
+        try api.writeServiceAccount(to: mount)
+        let token = try String(contentsOfFile: mount + "/token", encoding: .utf8)
+        let host = api.inClusterEnvironment["KUBERNETES_SERVICE_HOST"] ?? "", port = api.inClusterEnvironment["KUBERNETES_SERVICE_PORT"] ?? ""
+        let answer = try Command.run("/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", mount + "/ca.crt",
+                                                       "-H", "Authorization: Bearer \(token)", "https://\(host):\(port)/api/v1/namespaces/"
+                                                       + (try String(contentsOfFile: mount + "/namespace", encoding: .utf8)) + "/secrets"])
+        XCTAssertEqual(answer.stdout, "200", answer.stderr)
+        // A rotated token: the new one works once added, the old one until it is removed.
+        api.addToken("rotated-token", user: "system:serviceaccount:rampart-system:rampart")
+        try api.writeServiceAccount(to: mount, token: "rotated-token")
+        XCTAssertEqual(api.request(path: "/api/v1/namespaces/rampart-system/secrets", token: "rotated-token").status, 200)
+        XCTAssertEqual(api.request(path: "/api/v1/namespaces/rampart-system/secrets").status, 200)
+        api.removeToken(api.token)
+        XCTAssertEqual(api.request(path: "/api/v1/namespaces/rampart-system/secrets").status, 401)
+    }
+
     func testClientCertificateAuthOverTLS() throws {
         let api = try KubernetesAPIStandIn(clientCA: true)
         let listed = api.kubectl(["get", "routes", "-o", "name"])

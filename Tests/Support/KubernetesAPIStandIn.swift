@@ -20,7 +20,7 @@ let kubernetesStandInPythonSource = #"""
 #   POST fail {path, status, count, retryAfter, method}: the next `count` matching requests get `status`
 #   POST watch-fault {path, dropAfter, errorAfter, errorReason, splitLines, hugeEventBytes, count} | POST faults/reset
 #   POST compact: resourceVersions before the current one expire | POST expired-shape {shape}
-#   POST bookmark-interval {seconds} | POST tokens {token, user} | POST schema-validation {on}
+#   POST bookmark-interval {seconds} | POST tokens {token, user | remove} | POST schema-validation {on}
 import base64, bisect, copy, datetime, json, random, re, select, socket, ssl, sys, threading, time, uuid
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from urllib.parse import urlsplit, parse_qs
@@ -1340,7 +1340,10 @@ class Handler(BaseHTTPRequestHandler):
                 settings["schema"] = bool(body.get("on", True))
                 return self.reply(200, {})
             if what == "tokens" and method == "POST":
-                tokens[str(body.get("token"))] = str(body.get("user", "standin-user"))
+                if body.get("remove"):
+                    tokens.pop(str(body.get("token")), None)
+                else:
+                    tokens[str(body.get("token"))] = str(body.get("user", "standin-user"))
                 return self.reply(200, {})
             if what == "state" and method == "GET":
                 return self.reply(200, {"resourceVersion": str(state["rv"]), "compacted": str(state["compacted"]),
@@ -1520,6 +1523,20 @@ public final class KubernetesAPIStandIn: @unchecked Sendable {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
     }
 
+    /// Writes what a pod's service-account volume holds (`token`, `ca.crt`, `namespace`) into `directory`, for tests
+    /// of in-cluster configuration; needs `tls` (in-cluster clients speak https). `token` nil: the stand-in's token.
+    public func writeServiceAccount(to directory: String, namespace: String = "rampart-system", token: String? = nil) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try (token ?? self.token).write(toFile: directory + "/token", atomically: true, encoding: .utf8)
+        try (pki?.pem("ca.crt") ?? "").write(toFile: directory + "/ca.crt", atomically: true, encoding: .utf8)
+        try namespace.write(toFile: directory + "/namespace", atomically: true, encoding: .utf8)
+    }
+
+    /// The environment a pod sees for the API server: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT.
+    public var inClusterEnvironment: [String: String] {
+        ["KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": String(port)]
+    }
+
     private static func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
 
     /// The real kubectl: /usr/bin/kubectl, or $KUBECTL.
@@ -1637,6 +1654,7 @@ public final class KubernetesAPIStandIn: @unchecked Sendable {
     public func setBookmarkInterval(_ seconds: Double) { control("bookmark-interval", ["seconds": seconds]) }
     public func setSchemaValidation(_ on: Bool) { control("schema-validation", ["on": on]) }
     public func addToken(_ token: String, user: String) { control("tokens", ["token": token, "user": user]) }
+    public func removeToken(_ token: String) { control("tokens", ["token": token, "remove": true]) }
 
     /// The current resourceVersion and the paths of the watches open right now.
     public func state() -> (resourceVersion: String, watches: [String]) {
