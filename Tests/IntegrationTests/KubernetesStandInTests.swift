@@ -311,6 +311,30 @@ final class KubernetesStandInTests: XCTestCase {
         XCTAssertEqual(api.state().resourceVersion, resourceVersion(update.json ?? [:]), "no failed write moved the resourceVersion")
     }
 
+    func testFinalizersHoldADeleteAndDryRunWritesNothing() throws {
+        let api = try KubernetesAPIStandIn()
+        let created = api.requestJSON(method: "POST", path: Self.routes, body: routeJSON("held").replacingOccurrences(
+            of: "\"labels\":{}", with: "\"finalizers\":[\"rampart.io/cleanup\"]"))
+        XCTAssertEqual(created.status, 201)
+        let stream = try api.startStream(path: Self.routes + "?watch=1&resourceVersion=\(resourceVersion(created.json ?? [:]))&timeoutSeconds=2")
+        XCTAssertTrue(api.waitForWatches(pathContaining: "routes"))
+        let deleting = api.requestJSON(method: "DELETE", path: Self.routes + "/held")
+        XCTAssertEqual(deleting.status, 200)
+        XCTAssertNotNil(metadata(deleting.json ?? [:])["deletionTimestamp"], "a finalizer holds the object, marked for deletion")
+        XCTAssertEqual(api.request(path: Self.routes + "/held").status, 200)
+        XCTAssertEqual(api.request(method: "PATCH", path: Self.routes + "/held", body: "{\"metadata\":{\"finalizers\":null}}",
+                                   contentType: "application/merge-patch+json").status, 200)
+        XCTAssertEqual(api.request(path: Self.routes + "/held").status, 404, "the last finalizer gone, the object goes")
+        XCTAssertEqual(stream.waitForExit(timeout: 15), 0)
+        XCTAssertEqual(stream.events.map { $0["type"] as? String ?? "" }, ["MODIFIED", "DELETED"])
+
+        let before = api.state().resourceVersion
+        let dry = api.requestJSON(method: "POST", path: Self.routes + "?dryRun=All", body: routeJSON("dry"))
+        XCTAssertEqual(dry.status, 201)
+        XCTAssertEqual(api.request(path: Self.routes + "/dry").status, 404)
+        XCTAssertEqual(api.state().resourceVersion, before, "a dry run writes nothing")
+    }
+
     func testSecretsServicesEndpointSlicesLeasesAndEvents() throws {
         let api = try KubernetesAPIStandIn(tls: true)
         let secret = api.requestJSON(method: "POST", path: "/api/v1/namespaces/default/secrets", body: """
@@ -436,6 +460,12 @@ final class KubernetesStandInTests: XCTestCase {
             XCTAssertEqual(json(answer.body)["reason"] as? String, "Unauthorized")
         }
         XCTAssertEqual(api.request(path: "/api", token: "nope").status, 401, "discovery needs credentials too")
+        // The scheme is case-insensitive; any other scheme, or an empty token, is not a credential.
+        XCTAssertEqual(api.request(path: Self.routes, token: "", headers: ["Authorization: bearer \(api.token)"]).status, 200)
+        for header in ["Authorization: Basic \(Data("a:\(api.token)".utf8).base64EncodedString())", "Authorization: Bearer ",
+                       "Authorization: \(api.token)", "Authorization: Bearer \(api.token) extra"] {
+            XCTAssertEqual(api.request(path: Self.routes, token: "", headers: [header]).status, 401, header)
+        }
         let kubeconfig = api.dir + "/wrong-kubeconfig"
         try api.writeKubeconfig(to: kubeconfig, token: "wrong-token")
         let refused = api.kubectl(["get", "routes"], kubeconfig: kubeconfig)

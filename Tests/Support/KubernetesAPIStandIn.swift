@@ -21,7 +21,7 @@ let kubernetesStandInPythonSource = #"""
 #   POST watch-fault {path, dropAfter, errorAfter, errorReason, splitLines, hugeEventBytes, count} | POST faults/reset
 #   POST compact: resourceVersions before the current one expire | POST expired-shape {shape}
 #   POST bookmark-interval {seconds} | POST tokens {token, user | remove} | POST schema-validation {on}
-import base64, bisect, copy, datetime, json, random, re, select, socket, ssl, sys, threading, time, uuid
+import base64, bisect, copy, datetime, json, random, re, select, socket, ssl, sys, threading, time, traceback, uuid
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from urllib.parse import urlsplit, parse_qs
 
@@ -888,9 +888,10 @@ class Handler(BaseHTTPRequestHandler):
             # kubectl sends no bearer token over plain http; in that mode the stand-in (like an API server with
             # anonymous auth) takes a request without credentials as the anonymous user, when told to.
             return opts["anonymous"] or None
-        if auth.startswith("Bearer "):
+        scheme, _, credential = auth.strip().partition(" ")
+        if scheme.lower() == "bearer" and credential.strip():     # the scheme is case-insensitive, as in the API server
             with cond:
-                return tokens.get(auth[7:].strip())
+                return tokens.get(credential.strip())
         return None
 
     def handle_any(self, method):
@@ -901,7 +902,8 @@ class Handler(BaseHTTPRequestHandler):
             except OSError: pass
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
-        except Exception as e:  # a stand-in bug shows as a 500 Status, never as a hung connection
+        except Exception as e:  # a stand-in bug shows as a 500 Status (and a traceback in its log), never as a hang
+            traceback.print_exc()
             try: self.reply(500, status_obj(500, "InternalError", "stand-in error: %r" % e))
             except OSError: pass
 
