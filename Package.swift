@@ -37,15 +37,15 @@ let package = Package(
         .target(name: "RampartHTTPClient", dependencies: ["CCurl", "CShims"]),
         .target(name: "RampartKubernetes", dependencies: ["RampartHTTPClient", "RampartYAML"]),
         .target(name: "RampartGateway", dependencies: ["RampartCrypto", "RampartModel", "CLinux", "COpenSSL", "CShims"]),
-        .target(name: "RampartSecrets", dependencies: ["RampartModel", "RampartYAML", "RampartHTTPClient", "RampartCrypto"]),
-        .target(name: "RampartSources", dependencies: ["RampartModel", "RampartHTTPClient", "RampartYAML", "CLinux"]),
+        .target(name: "RampartSecrets", dependencies: ["RampartModel", "RampartYAML", "RampartHTTPClient", "RampartKubernetes", "RampartCrypto"]),
+        .target(name: "RampartSources", dependencies: ["RampartModel", "RampartHTTPClient", "RampartKubernetes", "RampartYAML", "CLinux"]),
         .target(name: "RampartAlerts", dependencies: ["RampartModel", "RampartHTTPClient", "RampartGateway"]),
         .target(name: "RampartController", dependencies: [
-            "RampartModel", "RampartYAML", "RampartSources", "RampartSecrets", "RampartCrypto", "RampartGateway", "RampartAlerts",
+            "RampartModel", "RampartYAML", "RampartSources", "RampartSecrets", "RampartCrypto", "RampartGateway", "RampartAlerts", "RampartKubernetes",
         ]),
         .executableTarget(name: "rampart", dependencies: [
             "RampartController", "RampartModel", "RampartYAML", "RampartCrypto", "RampartGateway",
-            "RampartSources", "RampartHTTPClient",
+            "RampartSources", "RampartHTTPClient", "RampartKubernetes",
         ]),
 
         // Tests.

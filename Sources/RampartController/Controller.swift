@@ -1,6 +1,8 @@
 import Foundation
 import RampartGateway
+import RampartKubernetes
 import RampartModel
+import RampartSecrets
 import RampartSources
 import Synchronization
 
@@ -17,9 +19,16 @@ public final class Controller: Sendable {
         public var adminTLS: String
         public var adminListen: String
         public var adminTokenFile: String?
+        /// Kubernetes: a Lease decides which replica writes status (and sends alerts); every replica serves.
+        public var leaderElect: Bool
+        /// This replica's name in Leases and Events: `POD_NAME`, else the hostname.
+        public var identity: String
 
         public init(reconcile: ControllerConfig, stateDir: String, masterKeyFile: String? = nil, adminTLS: String = "auto",
-                    adminListen: String = "127.0.0.1:9180", adminTokenFile: String? = nil) {
+                    adminListen: String = "127.0.0.1:9180", adminTokenFile: String? = nil, leaderElect: Bool = false,
+                    identity: String = instanceIdentity()) {
+            self.leaderElect = leaderElect
+            self.identity = identity
             self.reconcile = reconcile
             self.stateDir = stateDir
             self.masterKeyFile = masterKeyFile
@@ -36,6 +45,8 @@ public final class Controller: Sendable {
     private let gateway: Gateway
     private let stateLock: StateDirLock
     private let log: Log
+    /// With a Kubernetes source: status write-back, the leader Lease and this instance's heartbeat Lease.
+    private let kubernetes: (status: KubernetesStatus, elector: LeaderElector?, heartbeat: InstanceHeartbeat)?
 
     /// Locks the state dir (one instance per state dir), opens the audit log and builds every component;
     /// nothing listens or reads until `start`.
@@ -70,6 +81,21 @@ public final class Controller: Sendable {
                            metrics: { gateway.metricsText() + metrics.text() + secrets.metricsText() },
                            unresolvedNodes: { gateway.unresolvedNodes() }, log: log)
         admin = try AdminServer(listen: options.adminListen, tls: adminTLS, handler: { api.handle($0) })
+
+        if let source = sources.lazy.compactMap({ $0 as? KubernetesSource }).first {
+            let client = source.client
+            KubernetesSecretProvider.client.withLock { $0 = client }
+            source.onSecretChange { namespace, name in secrets.kubernetesSecretChanged(namespace: namespace, name: name) }
+            let leaseNamespace = client.config.controllerNamespace()
+            let elector = options.leaderElect
+                ? LeaderElector(client: client, config: .init(namespace: leaseNamespace, identity: options.identity), log: { log.info($0) }) : nil
+            let status = KubernetesStatus(client: client, source: source, identity: options.identity,
+                                          isLeader: { elector?.isLeader ?? true }, log: log)
+            status.attach(to: reconciler)
+            kubernetes = (status, elector, InstanceHeartbeat(client: client, namespace: leaseNamespace, identity: options.identity))
+        } else {
+            kubernetes = nil
+        }
     }
 
     /// Compiles one desired state and hands it to the gateway; returns every resource that is not
@@ -96,6 +122,15 @@ public final class Controller: Sendable {
         log.info("admin API listening", ["address": admin.boundAddress, "scheme": adminScheme])
         reconciler.restoreFromStateFile()
         secrets.start()
+        if let kubernetes {
+            kubernetes.heartbeat.start()
+            kubernetes.elector?.start(
+                onStartedLeading: { [reconciler, log] in
+                    log.info("kubernetes: leading: writing status")
+                    kubernetes.status.rewrite(reconciler.view)
+                },
+                onStoppedLeading: { [log] in log.warn("kubernetes: not leading any more: status writes stop") })
+        }
         try reconciler.startSources()
         // Sources that can read now push their listing before this returns; a git source's first fetch runs on its own thread.
         for source in reconciler.sources { source.resync(full: false) }
@@ -111,6 +146,11 @@ public final class Controller: Sendable {
     /// Stops reading, then the admin API, then drains the gateway; the state dir lock goes with the process.
     public func stop(drainTimeoutMs: Int) {
         reconciler.stopSources()
+        if let kubernetes {
+            kubernetes.status.stop()
+            kubernetes.elector?.stop(release: true)
+            kubernetes.heartbeat.stop()
+        }
         secrets.stop()
         admin.stop()
         gateway.stop(drainTimeoutMs: drainTimeoutMs)

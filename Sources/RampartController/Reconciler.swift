@@ -227,7 +227,8 @@ public final class Reconciler: @unchecked Sendable {
         // "everything deleted": until each has spoken, state.json keeps serving.
         let silent = sources.filter { !snapshot.reported.contains($0.name) }
         if !silent.isEmpty {
-            report(snapshot.failures, statuses: statuses(serving: serving, invalid: [:], kept: []))
+            // Not ready on this account: only a restored state.json makes an instance ready before its sources list.
+            report(snapshot.failures, statuses: statuses(serving: serving, invalid: [:], kept: []), ready: false)
             return
         }
         var diagnostics: [Diagnostic] = snapshot.failures
@@ -508,7 +509,7 @@ public final class Reconciler: @unchecked Sendable {
     }
 
     /// Publishes the view and logs each problem once per change, not once per loop.
-    private func report(_ diagnostics: [Diagnostic], statuses: [ResourceKey: ResourceStatus]) {
+    private func report(_ diagnostics: [Diagnostic], statuses: [ResourceKey: ResourceStatus], ready: Bool = true) {
         let lines = Set(diagnostics.map(\.description))
         for d in diagnostics.sorted(by: Diagnostic.sourceOrder) where !loggedErrors.contains(d.description) {
             if d.severity == .error { log.error(d.description) } else { log.warn(d.description) }
@@ -520,7 +521,7 @@ public final class Reconciler: @unchecked Sendable {
             $0.serving = serving
             $0.statuses = statuses.keys.sorted().compactMap { statuses[$0] }
             $0.errors = diagnostics.filter { $0.severity == .error }
-            $0.ready = true
+            if ready { $0.ready = true }
             return $0
         }
         for observer in reportObservers.withLock({ $0 }) { observer(view) }

@@ -76,7 +76,8 @@ public final class Store: Sendable {
                     let ids = entries.map(\.partition.id)
                     let listed = Set(ids)
                     let old = st.entries[source] ?? [:]
-                    if ids != st.order[source] ?? [] || entries.contains(where: { old[$0.partition.id]?.partition.revision != $0.partition.revision || $0.partition.revision.isEmpty }) {
+                    // A source's first listing is news even when empty: it says "I have spoken".
+                    if st.entries[source] == nil || ids != st.order[source] ?? [] || entries.contains(where: { old[$0.partition.id]?.partition.revision != $0.partition.revision || $0.partition.revision.isEmpty }) {
                         changed = true
                     }
                     for id in old.keys where !listed.contains(id) { st.lastGood[id] = nil }

@@ -43,10 +43,10 @@ final class LocalProviderTests: XCTestCase {
         assertNoSecrets([missing?.description ?? ""] + renderings(try p.fetch()), ["file-secret-one", "file-secret-two"])
     }
 
-    func testKubernetesProviderIsUnsupportedForNow() {
-        let e = secretError { try KubernetesSecretProvider(ref: "shop/k").fetch() }
+    func testKubernetesProviderWithoutAnAPISaysSo() {
+        let e = secretError { try KubernetesSecretProvider(ref: "shop/k", namespace: "shop", secretName: "k").fetch() }
         XCTAssertEqual(e?.kind, .unsupported)
-        XCTAssertTrue(e?.description.contains("needs the kubernetes source") ?? false)
+        XCTAssertTrue(e?.description.contains("no Kubernetes API configured") ?? false)
     }
 
     func testSecretValueKeysAndMasking() throws {

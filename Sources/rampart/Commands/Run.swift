@@ -1,6 +1,7 @@
 import Foundation
 import RampartController
 import RampartGateway
+import RampartKubernetes
 import RampartModel
 import RampartSources
 
@@ -20,7 +21,12 @@ enum RunCommand {
                                5 s to send a request head; wrong tokens past a budget get 429)
       --admin-tls MODE         auto (default: self-signed cert made once in the state dir) | off | CERT_FILE,KEY_FILE
       --admin-token-file FILE  PBKDF2 token hashes, one per line (rampart hash-password)
-      --source KIND            dir (default) or git; kubernetes is not in this build
+      --source KIND            dir (default), git or kubernetes
+      --kubeconfig FILE        kubernetes source: kubeconfig (default: KUBECONFIG, in cluster, ~/.kube/config)
+      --context NAME           kubernetes source: kubeconfig context (default: current-context)
+      --namespace NS           kubernetes source: watch one namespace (default: all namespaces)
+      --leader-elect           kubernetes source: a Lease (in POD_NAMESPACE) picks the one replica that
+                               writes status; every replica serves (identity: POD_NAME, else the hostname)
       --git-url URL            git source: repository URL (file://, https://, ssh)
       --git-ref REF            git source: branch or tag (default main)
       --git-path DIR           git source: manifests directory inside the repository
@@ -47,7 +53,7 @@ enum RunCommand {
 
     static let flags: [String: Arguments.Kind] = [
         "listen": .value, "listen-tls": .value, "admin": .value, "admin-tls": .value, "admin-token-file": .value,
-        "source": .value, "kubeconfig": .value, "namespace": .value, "git-url": .value, "git-ref": .value, "git-path": .value,
+        "source": .value, "kubeconfig": .value, "context": .value, "namespace": .value, "git-url": .value, "git-ref": .value, "git-path": .value,
         "git-interval": .value, "gateway-group": .value, "state-dir": .value, "master-key-file": .value, "workers": .value,
         "log-format": .value, "log-level": .value, "leader-elect": .bool, "dev": .bool, "debounce": .value, "allow-empty": .bool,
         "drain-timeout": .value, "max-header-bytes": .value, "max-connections": .value, "access-log": .value,
@@ -83,13 +89,15 @@ enum RunCommand {
 
     static func serve(_ a: Arguments) throws -> Int32 {
         // Flags of the contract whose features are not in this build: refuse them rather than ignore them.
-        let notYet = ["kubeconfig": "the Kubernetes source", "namespace": "the Kubernetes source", "leader-elect": "the Kubernetes source",
-                     "peers": "alerts", "cgroup-root": "alerts"]
+        let notYet = ["peers": "alerts", "cgroup-root": "alerts"]
         for (flag, feature) in notYet.sorted(by: { $0.key < $1.key }) where a.string(flag) != nil {
             throw UsageError(description: "--\(flag) comes with \(feature), which is not in this build yet")
         }
         let source = a.string("source") ?? "dir"
-        guard source == "dir" || source == "git" else { throw UsageError(description: "--source \(source) is not in this build yet; use dir or git") }
+        guard ["dir", "git", "kubernetes"].contains(source) else { throw UsageError(description: "--source: dir, git or kubernetes") }
+        for flag in ["kubeconfig", "context", "namespace", "leader-elect"] where source != "kubernetes" && a.string(flag) != nil {
+            throw UsageError(description: "--\(flag) is for --source kubernetes")
+        }
         guard let level = Log.Level(name: a.string("log-level") ?? "info") else { throw UsageError(description: "--log-level: debug, info, warn or error") }
         let format = a.string("log-format") ?? "text"
         guard format == "text" || format == "json" else { throw UsageError(description: "--log-format: text or json") }
@@ -120,6 +128,20 @@ enum RunCommand {
                                 decoder: decoder, log: { log.warn($0) })
             paths = [git.manifestsPath]
             sourceImpl = git
+        } else if source == "kubernetes" {
+            if !a.positionals.isEmpty { throw UsageError(description: "--source kubernetes takes no PATH") }
+            let config = try KubeConfig.resolve(kubeconfig: a.string("kubeconfig"), context: a.string("context"))
+            for warning in config.warnings { log.warn("kubernetes: \(warning)") }
+            let namespace = a.string("namespace")
+            // A namespace is a DNS label; anything else could add path segments to every request.
+            if let namespace, !namespace.isEmpty,
+               namespace.utf8.count > 63 || !namespace.utf8.allSatisfy({ (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-") }) {
+                throw UsageError(description: "--namespace: \"\(namespace)\" is not a namespace name")
+            }
+            paths = []
+            sourceImpl = KubernetesSource(client: KubernetesClient(config: config), namespace: namespace.flatMap { $0.isEmpty ? nil : $0 },
+                                          decoder: decoder, log: { log.info($0) })
+            log.info("kubernetes source", ["server": config.server, "namespace": namespace ?? "(all)", "config": config.origin])
         } else {
             paths = a.positionals.isEmpty ? ["./manifests"] : a.positionals
             sourceImpl = DirectorySource(paths: paths, decoder: decoder, debounceMs: debounce)
@@ -142,7 +164,8 @@ enum RunCommand {
             options: .init(reconcile: ControllerConfig(paths: paths, gatewayGroup: a.string("gateway-group") ?? "default",
                                                        allowEmpty: a.flag("allow-empty"), dev: a.flag("dev")),
                            stateDir: stateDirPath, masterKeyFile: a.string("master-key-file"), adminTLS: a.string("admin-tls") ?? "auto",
-                           adminListen: a.string("admin") ?? "127.0.0.1:9180", adminTokenFile: a.string("admin-token-file")),
+                           adminListen: a.string("admin") ?? "127.0.0.1:9180", adminTokenFile: a.string("admin-token-file"),
+                           leaderElect: a.flag("leader-elect")),
             sources: [sourceImpl], gateway: gateway, log: log)
 
         try gateway.start()
