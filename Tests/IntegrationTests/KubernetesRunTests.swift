@@ -99,3 +99,138 @@ final class KubernetesRunTests: XCTestCase {
         XCTAssertEqual(again.stop(), 0)
     }
 }
+
+/// Secrets, EndpointSlices and leader election through the real binary.
+final class KubernetesLiveTests: XCTestCase {
+    func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
+
+    func apply(_ api: KubernetesAPIStandIn, _ yaml: String, file: StaticString = #filePath, line: UInt = #line) {
+        let out = api.kubectl(["apply", "--validate=false", "-f", "-"], stdin: yaml)
+        XCTAssertEqual(out.code, 0, out.stderr + out.stdout, file: file, line: line)
+    }
+
+    /// A rotated Secret is served at once (its SecretRef refreshes hourly, so only the watch can
+    /// explain it), with no failed request from a client using a key that does not change.
+    func testRotatedSecretIsServedAtOnceWithoutFailedRequests() throws {
+        let api = try KubernetesAPIStandIn()
+        let up = try TestUpstream(name: "rot-k8s")
+        let oldKey = "k8s-old-\(UUID().uuidString)", newKey = "k8s-new-\(UUID().uuidString)"
+        let created = api.request(method: "POST", path: "/api/v1/namespaces/default/secrets",
+                                  body: #"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"api-keys"},"data":{"key":"\#(base64(oldKey))"}}"#)
+        XCTAssertEqual(created.status, 201, created.body)
+        let r = try RampartInstance(extraArgs: ["--source", "kubernetes", "--kubeconfig", api.kubeconfigPath, "--dev"])
+        try r.start(paths: [])
+        XCTAssertTrue(r.waitReady(), r.log)
+        apply(api, Manifests.upstream("web", port: up.port) + "---\n" + Manifests.route("keyed", paths: ["/k"], upstream: "web", extra: """
+          plugins:
+            key-auth: {keys: [{secretRef: {name: api-keys, key: key}}, {value: steady-key-for-the-loop}]}
+
+        """) + """
+        ---
+        apiVersion: rampart.io/v1alpha1
+        kind: SecretRef
+        metadata: {name: api-keys}
+        spec: {provider: kubernetes, refreshInterval: 1h, kubernetes: {secretName: api-keys}}
+
+        """)
+        let port = r.port
+        @Sendable func get(_ key: String) -> Int {
+            httpRequest(port: port, "GET /k HTTP/1.1\r\nHost: k8s.test\r\napikey: \(key)\r\nConnection: close\r\n\r\n")?.status ?? 0
+        }
+        XCTAssertTrue(Poll.until(timeout: 30) { get(oldKey) == 200 }, r.log)
+        XCTAssertEqual(get(newKey), 401)
+        let loop = SecretsRunTests.TrafficLoop { get("steady-key-for-the-loop") == 200 }
+        XCTAssertTrue(Poll.until(timeout: 30) { loop.sent > 5 })
+        let patched = api.request(method: "PATCH", path: "/api/v1/namespaces/default/secrets/api-keys",
+                                  body: #"{"data":{"key":"\#(base64(newKey))"}}"#, contentType: "application/merge-patch+json")
+        XCTAssertEqual(patched.status, 200, patched.body)
+        let served = Poll.until(timeout: 30) { get(newKey) == 200 && get(oldKey) == 401 }
+        XCTAssertTrue(Poll.until(timeout: 30) { loop.sent > 25 })
+        let traffic = loop.stop()
+        XCTAssertTrue(served, "the rotated Secret is served: " + r.log)
+        XCTAssertEqual(traffic.failed, 0, "\(traffic.sent) sent")
+        XCTAssertEqual(SecretScan.find([oldKey, newKey], inDirectories: [r.stateDir], texts: ["log": r.log]), [])
+        XCTAssertEqual(r.stop(), 0)
+    }
+
+    /// An Upstream with `service` serves the ready endpoints of the Service's EndpointSlices, mapped
+    /// through the Service port's name to the target port; a changed slice is served with no failed request.
+    func testEndpointSliceChangesAreServed() throws {
+        let api = try KubernetesAPIStandIn()
+        let one = try TestUpstream(name: "one"), two = try TestUpstream(name: "two")
+        let service = api.request(method: "POST", path: "/api/v1/namespaces/default/services", body: """
+        {"apiVersion":"v1","kind":"Service","metadata":{"name":"orders"},"spec":{"ports":[{"name":"http","port":8080,"targetPort":"http"}]}}
+        """)
+        XCTAssertEqual(service.status, 201, service.body)
+        func slice(_ port: Int, ready: Bool = true) -> String {
+            #"{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"orders-abc","labels":{"kubernetes.io/service-name":"orders"}},"addressType":"IPv4","ports":[{"name":"http","port":\#(port)}],"endpoints":[{"addresses":["127.0.0.1"],"conditions":{"ready":\#(ready)}}]}"#
+        }
+        XCTAssertEqual(api.request(method: "POST", path: "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices", body: slice(one.port)).status, 201)
+        let r = try RampartInstance(extraArgs: ["--source", "kubernetes", "--kubeconfig", api.kubeconfigPath])
+        try r.start(paths: [])
+        XCTAssertTrue(r.waitReady(), r.log)
+        apply(api, """
+        apiVersion: rampart.io/v1alpha1
+        kind: Upstream
+        metadata: {name: orders}
+        spec: {service: {name: orders, port: 8080}}
+        ---
+        """ + "\n" + Manifests.route("orders", paths: ["/o"], upstream: "orders"))
+        XCTAssertTrue(Poll.until(timeout: 30) { Curl.get(r.url + "/o")?.body.contains("\"server\": \"one\"") ?? false }, r.log)
+        let url = r.url
+        let loop = SecretsRunTests.TrafficLoop { Curl.get(url + "/o")?.status == 200 }
+        XCTAssertTrue(Poll.until(timeout: 30) { loop.sent > 5 })
+        let moved = api.request(method: "PUT", path: "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/orders-abc", body: slice(two.port))
+        XCTAssertEqual(moved.status, 200, moved.body)
+        XCTAssertTrue(Poll.until(timeout: 30) { Curl.get(r.url + "/o")?.body.contains("\"server\": \"two\"") ?? false }, r.log)
+        let traffic = loop.stop()
+        XCTAssertEqual(traffic.failed, 0, "\(traffic.sent) sent")
+        // An endpoint that is not ready is not served: nothing is left, so 503, never the old node.
+        XCTAssertEqual(api.request(method: "PUT", path: "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/orders-abc",
+                                   body: slice(two.port, ready: false)).status, 200)
+        XCTAssertTrue(Poll.until(timeout: 30) { Curl.get(r.url + "/o")?.status == 503 }, r.log)
+        XCTAssertEqual(r.stop(), 0)
+    }
+
+    /// Two replicas with --leader-elect: both serve, exactly one writes status; after the leader is
+    /// killed (SIGKILL, no release) the other takes the Lease within twice its duration and writes.
+    func testOneLeaderWritesStatusAndTheOtherTakesOver() throws {
+        let api = try KubernetesAPIStandIn(tls: true, clientCA: true)
+        let certConfig = api.dir + "/kubeconfig-cert"
+        try api.writeKubeconfig(to: certConfig, token: nil, clientCertificate: true)
+        let tokenConfig = api.dir + "/kubeconfig-token"
+        try api.writeKubeconfig(to: tokenConfig, token: api.token)
+        let up = try TestUpstream(name: "up")
+        let a = try RampartInstance(extraArgs: ["--source", "kubernetes", "--kubeconfig", tokenConfig, "--leader-elect"], env: ["POD_NAME": "rampart-a"])
+        let b = try RampartInstance(extraArgs: ["--source", "kubernetes", "--kubeconfig", certConfig, "--leader-elect"], env: ["POD_NAME": "rampart-b"])
+        try a.start(paths: [])
+        try b.start(paths: [])
+        XCTAssertTrue(a.waitReady() && b.waitReady(), a.log + b.log)
+        apply(api, Manifests.upstream("web", port: up.port) + "---\n" + Manifests.route("web", paths: ["/*"], upstream: "web"))
+        XCTAssertTrue(Poll.until(timeout: 30) { Curl.get(a.url + "/x")?.status == 200 && Curl.get(b.url + "/x")?.status == 200 }, a.log + b.log)
+        func holder() -> String? {
+            (api.requestJSON(path: "/apis/coordination.k8s.io/v1/namespaces/default/leases/rampart-leader").json?["spec"] as? [String: Any])?["holderIdentity"] as? String
+        }
+        XCTAssertTrue(Poll.until(timeout: 30) { holder() != nil })
+        XCTAssertEqual(api.kubectl(["wait", "--for=condition=Ready", "route/web", "--timeout=30s"]).code, 0, a.log + b.log)
+        let writers = Set(api.calls().filter { $0.subresource == "status" && $0.verb == "patch" }.map(\.user))
+        XCTAssertEqual(writers.count, 1, "exactly one replica writes status: \(writers)")
+        let leader = holder() == "rampart-a" ? a : b, follower = leader === a ? b : a
+        let followerName = leader === a ? "rampart-b" : "rampart-a"
+        let leaderUser = writers.first ?? ""
+
+        leader.process?.kill9()
+        apply(api, Manifests.route("web", paths: ["/*"], upstream: "web", extra: "  priority: 5\n"))
+        XCTAssertTrue(Poll.until(timeout: 2 * 15 + 5) { holder() == followerName }, follower.log)
+        XCTAssertTrue(Poll.until(timeout: 20) {
+            api.calls().contains { $0.subresource == "status" && $0.verb == "patch" && $0.user != leaderUser }
+        }, follower.log)
+        let route = api.requestJSON(path: "/apis/rampart.io/v1alpha1/namespaces/default/routes/web").json
+        XCTAssertTrue(Poll.until(timeout: 20) {
+            let status = api.requestJSON(path: "/apis/rampart.io/v1alpha1/namespaces/default/routes/web").json?["status"] as? [String: Any]
+            return (status?["observedGeneration"] as? NSNumber)?.intValue == ((route?["metadata"] as? [String: Any])?["generation"] as? NSNumber)?.intValue
+        }, "the new leader writes the new generation's status")
+        XCTAssertEqual(Curl.get(follower.url + "/x")?.status, 200)
+        XCTAssertEqual(follower.stop(), 0)
+    }
+}
