@@ -153,7 +153,7 @@ public final class ListWatch: Sendable {
     }
 
     /// Every page of the collection: the objects and the list's resourceVersion.
-    func list() throws -> ([KubeObject], String) {
+    public func list() throws -> ([KubeObject], String) {
         state.withLock { $0.counters.lists += 1 }
         var objects: [KubeObject] = []
         var token: String?

@@ -76,6 +76,32 @@ final class KubernetesRunTests: XCTestCase {
         XCTAssertEqual(r.stop(), 0)
     }
 
+    /// `rampart diff PATH --kubeconfig`: as kubectl diff, only the objects PATH names; secrets masked.
+    func testDiffAgainstTheCluster() throws {
+        let api = try KubernetesAPIStandIn()
+        let secret = "diff-\(UUID().uuidString)", other = "diff-\(UUID().uuidString)"
+        func manifests(_ path: String, _ key: String) -> String {
+            Manifests.upstream("web", port: 9) + "---\n" + Manifests.route("keyed", paths: [path], upstream: "web",
+                                                                      extra: "  plugins:\n    key-auth:\n      keys: [{value: \(key)}]\n")
+        }
+        apply(api, manifests("/k", secret))
+        apply(api, Manifests.route("elsewhere", paths: ["/e"], upstream: "web"))
+        let dir = try TempDir.make("k8s-diff")
+        try manifests("/k", secret).write(toFile: dir + "/a.yaml", atomically: true, encoding: .utf8)
+        let same = try Command.rampart(["diff", dir, "--kubeconfig", api.kubeconfigPath, "--dev"])
+        XCTAssertEqual(same.code, 0, same.stdout + same.stderr)
+        XCTAssertFalse(same.stdout.contains("elsewhere"), "objects PATH does not name are not shown as deleted")
+        try manifests("/k2", other).write(toFile: dir + "/a.yaml", atomically: true, encoding: .utf8)
+        let changed = try Command.rampart(["diff", dir, "--kubeconfig", api.kubeconfigPath, "--dev"])
+        XCTAssertEqual(changed.code, 1, changed.stdout + changed.stderr)
+        XCTAssertTrue(changed.stdout.contains("+  - /k2"), changed.stdout)
+        XCTAssertTrue(changed.stdout.contains("***"), changed.stdout)
+        XCTAssertEqual(SecretScan.find([secret, other], inDirectories: [], texts: ["out": changed.stdout + changed.stderr]), [])
+        let broken = try Command.rampart(["diff", dir, "--kubeconfig", dir + "/none"])
+        XCTAssertEqual(broken.code, 2)
+        XCTAssertTrue(broken.stderr.contains(dir + "/none"), broken.stderr)
+    }
+
     /// Until every kind has listed, nothing is read as deleted: a restart against an API that fails
     /// its lists keeps serving state.json.
     func testNothingIsDeletedWhileTheAPIIsUnreachable() throws {

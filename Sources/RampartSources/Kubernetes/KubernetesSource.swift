@@ -141,25 +141,18 @@ public final class KubernetesSource: Source {
     /// and, for an Upstream with `service`, the nodes of that service's ready endpoints.
     private func partition(_ type: ResourceType, _ object: KubeObject, _ st: inout State) -> SourcePartition {
         let id = Self.partitionID(type, object.key)
-        var bytes = object.raw
+        var bytes = Self.withoutLastApplied(object)
         var revision = object.metadata.resourceVersion
-        let needsEdit = type.plural == Kind.upstream.plural || bytes.contains(subsequence: Array(Self.lastApplied.utf8))
-        if needsEdit, var json = try? object.json() {
-            if var meta = json["metadata"] as? [String: Any], var annotations = meta["annotations"] as? [String: Any] {
-                annotations[Self.lastApplied] = nil
-                meta["annotations"] = annotations.isEmpty ? nil : annotations
-                json["metadata"] = meta
-            }
-            if type.plural == Kind.upstream.plural, var spec = json["spec"] as? [String: Any],
-               let service = spec["service"] as? [String: Any], let serviceName = service["name"] as? String {
-                let port = (service["port"] as? NSNumber)?.intValue ?? 0
-                let nodes = st.endpoints.nodes(namespace: object.metadata.namespace, service: serviceName, port: port)
-                let signature = nodes.map { "\($0.host):\($0.port)" }.joined(separator: ",")
-                st.pushedNodes[id] = signature
-                spec["nodes"] = nodes.map { ["host": $0.host, "port": NSNumber(value: $0.port)] as [String: Any] }
-                json["spec"] = spec
-                revision += "/" + signature
-            }
+        if type.plural == Kind.upstream.plural, var json = try? KubeJSON.object(bytes), var spec = json["spec"] as? [String: Any],
+           let service = spec["service"] as? [String: Any], let serviceName = service["name"] as? String {
+            let port = (service["port"] as? NSNumber)?.intValue ?? 0
+            let nodes = st.endpoints.nodes(namespace: object.metadata.namespace, service: serviceName, port: port)
+            let signature = nodes.map { "\($0.host):\($0.port)" }.joined(separator: ",")
+            st.pushedNodes[id] = signature
+            spec["nodes"] = nodes.map { ["host": $0.host, "port": NSNumber(value: $0.port)] as [String: Any] }
+            json["spec"] = spec
+            // The node list is part of the revision: an EndpointSlice change is a change of this partition.
+            revision += "/" + signature
             if let edited = try? KubeJSON.bytes(json) { bytes = edited }
         }
         let label = "kubernetes:\(id)@\(object.metadata.resourceVersion)"
@@ -167,6 +160,32 @@ public final class KubernetesSource: Source {
     }
 
     static let lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+    /// Lists every kind once (`rampart diff --kubeconfig`): the objects decoded like manifests,
+    /// without the last-applied annotation. Service-backed Upstreams keep `service` and no nodes,
+    /// as written.
+    public static func listOnce(client: KubernetesClient, namespace: String?, decoder: ManifestDecoder) throws -> [Resource] {
+        var out: [Resource] = []
+        for kind in Kind.allCases {
+            let type = resourceType(kind)
+            let (objects, _) = try ListWatch(client: client, config: .init(path: type.collectionPath(namespace: namespace), kind: type.kind)).list()
+            for object in objects {
+                let label = "kubernetes:\(partitionID(type, object.key))@\(object.metadata.resourceVersion)"
+                out += decoder.decode(file: label, bytes: withoutLastApplied(object)).resources
+            }
+        }
+        return out
+    }
+
+    /// The object's JSON without the client-side apply annotation (it repeats the whole manifest, inline secrets included).
+    static func withoutLastApplied(_ object: KubeObject) -> [UInt8] {
+        guard object.raw.contains(subsequence: Array(lastApplied.utf8)), var json = try? object.json(),
+              var meta = json["metadata"] as? [String: Any], var annotations = meta["annotations"] as? [String: Any] else { return object.raw }
+        annotations[lastApplied] = nil
+        meta["annotations"] = annotations.isEmpty ? nil : annotations
+        json["metadata"] = meta
+        return (try? KubeJSON.bytes(json)) ?? object.raw
+    }
 }
 
 extension ObjectCache.Change {
