@@ -260,3 +260,84 @@ final class KubernetesLiveTests: XCTestCase {
         XCTAssertEqual(follower.stop(), 0)
     }
 }
+
+/// A long stream of changes with dropped watches and expired resourceVersions (410 in both shapes)
+/// in between ends with the served state equal to the final desired state: nothing lost,
+/// resurrected or duplicated.
+final class KubernetesStreamTests: XCTestCase {
+    static let driver = #"""
+    import json, random, sys, urllib.request
+    url, token, seed, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    random.seed(seed)
+    base = url + "/apis/rampart.io/v1alpha1/namespaces/default/routes"
+    def call(method, path, body=None, ctype="application/json"):
+        req = urllib.request.Request(path, method=method, data=None if body is None else json.dumps(body).encode())
+        req.add_header("Authorization", "Bearer " + token)
+        req.add_header("Content-Type", ctype)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r: return r.status
+        except urllib.error.HTTPError as e: return e.code
+    for i in range(count):
+        n = "r%d" % random.randrange(40)
+        op = random.random()
+        if op < 0.2:
+            call("DELETE", base + "/" + n)
+        else:
+            body = {"apiVersion": "rampart.io/v1alpha1", "kind": "Route", "metadata": {"name": n},
+                    "spec": {"paths": ["/%s/v%d" % (n, i)], "upstreamRef": {"name": "web"}}}
+            if call("POST", base, body) == 409:
+                call("PATCH", base + "/" + n, {"spec": body["spec"]}, "application/merge-patch+json")
+    """#
+
+    func testThousandChangesWithDropsAndExpiryEndEqual() throws {
+        let api = try KubernetesAPIStandIn(bookmarkInterval: 0.5)
+        let up = try TestUpstream(name: "up")
+        let r = try RampartInstance(extraArgs: ["--source", "kubernetes", "--kubeconfig", api.kubeconfigPath])
+        try r.start(paths: [])
+        XCTAssertTrue(r.waitReady(), r.log)
+        XCTAssertEqual(api.kubectl(["apply", "--validate=false", "-f", "-"], stdin: Manifests.upstream("web", port: up.port)).code, 0)
+        for round in 0..<10 {
+            switch round % 4 {
+            case 0: api.watchFault(pathContaining: "/routes", dropAfter: 7)
+            case 1: api.watchFault(pathContaining: "/routes", errorAfter: 5, errorReason: "Expired")
+            case 2: api.setExpiredShape(.status); api.compact()
+            default: api.watchFault(pathContaining: "/routes", splitLines: 3)
+            }
+            let out = try Command.run("/usr/bin/env", ["python3", "-c", Self.driver, api.url, api.token, String(round), "100"])
+            XCTAssertEqual(out.code, 0, out.stderr)
+            if round == 5 { api.compact() }
+        }
+        // The desired state: what the API server holds now.
+        func desired() -> [String: [String]] {
+            let items = (api.requestJSON(path: "/apis/rampart.io/v1alpha1/namespaces/default/routes").json?["items"] as? [[String: Any]]) ?? []
+            var out: [String: [String]] = [:]
+            for item in items {
+                guard let name = (item["metadata"] as? [String: Any])?["name"] as? String else { continue }
+                out[name] = ((item["spec"] as? [String: Any])?["paths"] as? [String]) ?? []
+            }
+            return out
+        }
+        func served() -> [String: [String]] {
+            guard let body = r.api("/api/v1/config")?.body,
+                  let root = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] else { return [:] }
+            var out: [String: [String]] = [:]
+            for item in (root["resources"] as? [[String: Any]]) ?? [] where item["kind"] as? String == "Route" {
+                guard let name = (item["metadata"] as? [String: Any])?["name"] as? String else { continue }
+                out[name] = ((item["spec"] as? [String: Any])?["paths"] as? [String]) ?? []
+            }
+            return out
+        }
+        let want = desired()
+        XCTAssertFalse(want.isEmpty)
+        XCTAssertTrue(Poll.until(timeout: 60) { served() == want }, "served \(served().count) routes, want \(want.count): \(r.log.suffix(2000))")
+        // And the gateway serves exactly that: each route's current path, no deleted one.
+        for (name, paths) in want.sorted(by: { $0.key < $1.key }).prefix(10) {
+            XCTAssertEqual(Curl.get(r.url + (paths.first ?? "/"))?.status, 200, name)
+        }
+        for gone in (0..<40).map({ "r\($0)" }) where want[gone] == nil {
+            XCTAssertEqual(Curl.get(r.url + "/\(gone)/v0")?.status, 404, gone)
+        }
+        XCTAssertTrue(r.log.contains("kubernetes"), r.log)
+        XCTAssertEqual(r.stop(), 0)
+    }
+}
