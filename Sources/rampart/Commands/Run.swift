@@ -3,7 +3,6 @@ import RampartController
 import RampartGateway
 import RampartModel
 import RampartSources
-import Synchronization
 
 /// `rampart run`: the controller and the embedded gateway in one process.
 enum RunCommand {
@@ -110,32 +109,23 @@ enum RunCommand {
         let debounce = try quantity(a, "debounce", .duration, in: Bounds.debounce) ?? 50
         let drain = try quantity(a, "drain-timeout", .duration, in: Bounds.drainTimeout) ?? 30_000
         let stateDirPath = a.string("state-dir") ?? "./.rampart"
-        let git: GitSource?
+        let decoder = ManifestDecoder(dev: a.flag("dev"))
+        let sourceImpl: any Source
+        let paths: [String]
         if source == "git" {
             guard let url = a.string("git-url") else { throw UsageError(description: "--source git needs --git-url") }
             if !a.positionals.isEmpty { throw UsageError(description: "--source git takes no PATH; use --git-path") }
-            git = GitSource(config: .init(url: url, ref: a.string("git-ref") ?? "main", path: a.string("git-path") ?? "",
-                                          intervalMs: try quantity(a, "git-interval", .duration, in: Bounds.gitInterval) ?? 30_000, workDir: stateDirPath + "/git"),
-                            log: { log.warn($0) })
+            let git = GitSource(config: .init(url: url, ref: a.string("git-ref") ?? "main", path: a.string("git-path") ?? "",
+                                              intervalMs: try quantity(a, "git-interval", .duration, in: Bounds.gitInterval) ?? 30_000, workDir: stateDirPath + "/git"),
+                                decoder: decoder, log: { log.warn($0) })
+            paths = [git.manifestsPath]
+            sourceImpl = git
         } else {
-            git = nil
+            paths = a.positionals.isEmpty ? ["./manifests"] : a.positionals
+            sourceImpl = DirectorySource(paths: paths, decoder: decoder, debounceMs: debounce)
         }
-        let paths = git.map { [$0.manifestsPath] } ?? (a.positionals.isEmpty ? ["./manifests"] : a.positionals)
         let listenTLS = (a.string("listen-tls") ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 
-        let stateDir = try StateDir(stateDirPath)
-        let stateLock = try StateDirLock(stateDir)
-        let master = try SensitiveValues.loadMaster(path: a.string("master-key-file"))
-        let adminTLS = try AdminTLS.load(mode: a.string("admin-tls") ?? "auto", stateDir: stateDir, log: log, master: master)
-        let audit = try AuditLog(dir: stateDir)
-        if let repaired = audit.repaired { log.warn("audit log repaired at start", ["path": stateDir.file(AuditLog.fileName), "repair": repaired]) }
-        let metrics = ControlMetrics()
-        let later = Later<Reconciler>()
-        let secrets = SecretsBridge { ref in
-            log.info("secret changed; reconciling", ["secretRef": ref])
-            later.value?.trigger("secret \(ref) changed")
-        }
-        let values = SensitiveValues(master: master, lookup: secrets.lookup, digest: audit.digest)
         let gateway = try Gateway(config: GatewayConfig(
             listen: [a.string("listen") ?? "0.0.0.0:8080"], listenTLS: listenTLS, workers: workers, maxHeaderBytes: maxHeader,
             maxConnections: maxConnections, accessLog: accessLog, trustedProxies: trusted,
@@ -148,85 +138,32 @@ enum RunCommand {
                 case .error: log.error(text)
                 }
             }))
-        let reconciler = Reconciler(
-            config: ControllerConfig(paths: paths, gatewayGroup: a.string("gateway-group") ?? "default",
-                                     allowEmpty: a.flag("allow-empty"), dev: a.flag("dev"),
-                                     origin: { git.flatMap { $0.currentCommit.map { "git:" + $0 } } ?? "dir" }),
-            log: log, stateDir: stateDir, audit: audit, metrics: metrics, values: values,
-            resolveValues: { state in
-                secrets.sync(state, values: values)
-                return secrets.resolvedValues(state, digest: audit.digest)
-            },
-            apply: { state in
-                let secretProblems = secrets.sync(state, values: values)
-                let out = SnapshotBuilder.build(state, resolve: values.resolver(for: state))
-                for (k, w) in out.warnings.sorted(by: { $0.key < $1.key }) { log.warn("\(k): \(w)") }
-                gateway.apply(out.snapshot)
-                var notServed = out.notServed
-                // What the gateway itself refused to compile is reported on the resource too.
-                for (kind, refused) in [(Kind.ssl, gateway.rejectedCertificates), (Kind.route, gateway.rejectedRoutes)] {
-                    for (name, reason) in refused {
-                        let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
-                        if parts.count == 2 { notServed[ResourceKey(kind, parts[0], parts[1])] = reason }
-                    }
-                }
-                return notServed.merging(secretProblems) { a, _ in a }
-            })
-        later.value = reconciler
-        let auth = try AdminAuth.load(tokenFile: a.string("admin-token-file"), stateDir: stateDir, log: log)
-        let api = AdminAPI(reconciler: reconciler, auth: auth, secrets: secrets,
-                           metrics: { gateway.metricsText() + metrics.text() + secrets.metricsText() },
-                           unresolvedNodes: { gateway.unresolvedNodes() }, log: log)
-        let admin = try AdminServer(listen: a.string("admin") ?? "127.0.0.1:9180", tls: adminTLS, handler: { api.handle($0) })
+        let controller = try Controller(
+            options: .init(reconcile: ControllerConfig(paths: paths, gatewayGroup: a.string("gateway-group") ?? "default",
+                                                       allowEmpty: a.flag("allow-empty"), dev: a.flag("dev")),
+                           stateDir: stateDirPath, masterKeyFile: a.string("master-key-file"), adminTLS: a.string("admin-tls") ?? "auto",
+                           adminListen: a.string("admin") ?? "127.0.0.1:9180", adminTokenFile: a.string("admin-token-file")),
+            sources: [sourceImpl], gateway: gateway, log: log)
 
         try gateway.start()
-        try admin.start()
         log.info("gateway listening", ["addresses": gateway.boundAddresses.joined(separator: ","), "workers": "\(workers)"])
         if !listenTLS.isEmpty { log.info("gateway TLS listening", ["addresses": gateway.boundTLSAddresses.joined(separator: ",")]) }
-        log.info("admin API listening", ["address": admin.boundAddress, "scheme": adminTLS == nil ? "http" : "https"])
-        reconciler.restoreFromStateFile()
-        secrets.start()
-
-        let watcher: DirectoryWatcher? = git == nil ? try DirectoryWatcher(paths: paths, debounceMs: debounce) { reconciler.trigger("files changed") } : nil
-        watcher?.start()
-        if let git {
-            // The first sync happens on the git thread; until then state.json (if any) serves.
-            git.start { sha in
-                log.info("git: new commit", ["commit": sha])
-                reconciler.trigger("git:" + sha)
-            }
-        } else {
-            reconciler.reconcileNow("start")
-        }
+        try controller.start()
 
         let signals = SignalHandlers()
         signals.on(SIGHUP) {
             log.info("SIGHUP: re-reading sources and secrets")
-            secrets.resolver.refreshAll()
-            reconciler.trigger("SIGHUP", full: true)
+            controller.reload()
         }
         let stop: @Sendable () -> Void = {
             log.info("stopping: draining in-flight requests", ["timeout": "\(drain)ms"])
-            watcher?.stop()
-            secrets.stop()
-            git?.stop()
-            admin.stop()
-            gateway.stop(drainTimeoutMs: drain)
+            controller.stop(drainTimeoutMs: drain)
             log.info("stopped")
-            withExtendedLifetime(stateLock) { exit(Exit.ok) }
+            exit(Exit.ok)
         }
         signals.on(SIGTERM, stop)
         signals.on(SIGINT, stop)
         dispatchMain()
-    }
-}
-
-/// A value set after the closures that read it are made (breaks an init cycle).
-final class Later<T: Sendable>: Sendable {
-    private let box = Mutex<T?>(nil)
-    var value: T? {
-        get { box.withLock { $0 } }
-        set { box.withLock { $0 = newValue } }
     }
 }
 
