@@ -3,15 +3,15 @@
 // CRUD with optimistic concurrency, LIST with limit/continue, WATCH as a chunked stream with bookmarks, 410 Expired in
 // both shapes, the status subresource, Table output from the CRDs' printer columns, bearer-token and client-certificate
 // auth, faults on demand and a record of every call. It proves the wire format a client speaks and how it handles the
-// answers, nothing about a real cluster: no protobuf, no server-side apply, no admission, no schema validation, no RBAC
-// (the calls are recorded so that a test checks them against the Role instead).
+// answers, nothing about a real cluster: no protobuf, no server-side apply, no admission, a subset of CRD schema checks
+// (status writes by default), no RBAC (the calls are recorded so that a test checks them against the Role instead).
 import Foundation
 
 let kubernetesStandInPythonSource = #"""
 # k8s_standin.py: a Kubernetes-API TEST STAND-IN (NOT a Kubernetes API server), written from the
 # Kubernetes "API Concepts" / "API Conventions" wire rules so that tests can drive it with the real kubectl
 # and with Rampart's client. In memory, one global resourceVersion counter, JSON only (no protobuf, no
-# server-side apply, no admission, no schema validation, no RBAC: calls are recorded so tests check RBAC).
+# server-side apply, no admission, a subset of CRD schema checks, no RBAC: calls are recorded so tests check RBAC).
 # Options: --token T --token-user U --anonymous USER --tls-cert F --tls-key F --client-ca F --crds YAML
 #          --bookmark-interval SECONDS --expired-shape status|event|alternate --schema-validation all|status|off
 #          --port N (0: any; printed first)
