@@ -191,7 +191,9 @@ public final class LeaderElector: Sendable {
             var lastRenewal = ContinuousClock.now
             var reason = "stopped"
             while true {
-                if signal.wait(seconds: config.retryPeriod) { break }
+                // Wake at the deadline at the latest, so that stepping down is not a retry period late.
+                let untilDeadline = config.renewDeadline - seconds(ContinuousClock.now - lastRenewal)
+                if signal.wait(seconds: min(config.retryPeriod, max(0, untilDeadline))) { break }
                 let remaining = config.renewDeadline - seconds(ContinuousClock.now - lastRenewal)
                 var outcome: Outcome
                 do {
