@@ -184,6 +184,34 @@ final class ListWatchStandInTests: StandInTestCase {
     func testExpiredAsHTTPStatusRelists() throws { try expiredRelists(shape: .status) }
     func testExpiredAsErrorEventRelists() throws { try expiredRelists(shape: .event) }
 
+    /// An ERROR event with reason Gone (not Expired) and code 410 is the same signal: relist.
+    func testErrorEventGoneRelists() throws {
+        try create("a")
+        standIn.watchFault(pathContaining: "routes", errorAfter: 1, errorReason: "Gone")
+        let mirror = Mirror()
+        let reflector = reflector(mirror)
+        XCTAssertTrue(standIn.waitForWatches(pathContaining: "routes"))
+        try create("b")
+        XCTAssertTrue(Poll.until(timeout: 20) { reflector.counters.lists == 2 })
+        XCTAssertEqual(reflector.counters.expired, 1)
+        try converge(mirror)
+        assertNoReplays(mirror)
+    }
+
+    /// A 17 MiB event (over the 16 MiB limit) is refused; the watch resumes and later events arrive.
+    func testEventOver16MiBIsRefusedAndTheWatchResumed() throws {
+        standIn.watchFault(pathContaining: "routes", hugeEventBytes: 17 << 20)
+        let mirror = Mirror()
+        let reflector = reflector(mirror)
+        XCTAssertTrue(Poll.until(timeout: 30) { reflector.counters.watchFailures >= 1 })
+        XCTAssertTrue(standIn.waitForWatches(pathContaining: "routes"))
+        try create("after")
+        try converge(mirror)
+        XCTAssertFalse(mirror.events.withLock { $0.contains { $0.contains("huge") } }, "the oversize event never reached the handler")
+        XCTAssertTrue(mirror.logs.withLock { $0.contains { $0.contains("over 16777216 bytes") } }, "\(mirror.logs.withLock { $0 })")
+        XCTAssertEqual(reflector.counters.lists, 1)
+    }
+
     func testBookmarksAdvanceTheResourceVersion() throws {
         standIn.setBookmarkInterval(0.2)
         let mirror = Mirror()
