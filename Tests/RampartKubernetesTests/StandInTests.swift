@@ -278,6 +278,29 @@ final class ClientCertificateStandInTests: XCTestCase {
     }
 }
 
+final class InClusterStandInTests: XCTestCase {
+    /// The service-account token is re-read when kubelet rotates it: the next request carries the new one.
+    func testRotatedServiceAccountTokenIsSentNext() throws {
+        let standIn = try KubernetesAPIStandIn(tls: true)
+        defer { standIn.stop() }
+        guard let pki = standIn.pki else { return XCTFail("TLS stand-in without PKI") }
+        let dir = try TempDir.make("serviceaccount")
+        try standIn.token.write(toFile: dir + "/token", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: pki.path("ca.crt"), toPath: dir + "/ca.crt")
+        try "rampart-system".write(toFile: dir + "/namespace", atomically: true, encoding: .utf8)
+        let config = try KubeConfig.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": String(standIn.port)],
+                                              serviceAccountDirectory: dir)
+        let client = KubernetesClient(config: config)
+        XCTAssertNoThrow(try client.getObject(routes.collectionPath(namespace: nil)))
+        XCTAssertEqual(standIn.calls().last?.user, "system:serviceaccount:rampart-system:rampart")
+        standIn.addToken("rotated-token-2", user: "rotated-user")
+        try "rotated-token-2".write(toFile: dir + "/token.tmp", atomically: false, encoding: .utf8)
+        XCTAssertEqual(rename(dir + "/token.tmp", dir + "/token"), 0)
+        XCTAssertNoThrow(try client.getObject(routes.collectionPath(namespace: nil)))
+        XCTAssertEqual(standIn.calls().last?.user, "rotated-user")
+    }
+}
+
 final class StatusStandInTests: StandInTestCase {
     func conditions(_ name: String) throws -> (generation: Int64?, status: ObservedStatus) {
         let object = try client.getObject(routes.objectPath(namespace: "shop", name: name))
