@@ -31,14 +31,15 @@ public final class ListWatch: Sendable {
         public var watchTimeoutSeconds: Int
         /// A single event (one line) larger than this is refused and the watch restarted.
         public var maxEventBytes: Int
-        /// A list with more objects than this is refused (a server paging forever).
+        /// A list with more objects, or more bytes over all its pages, is refused (a server paging forever).
         public var maxListObjects: Int
+        public var maxListBytes: Int
         public var backoffInitial: Double
         public var backoffMax: Double
 
         public init(path: String, kind: String, labelSelector: String? = nil, fieldSelector: String? = nil, pageSize: Int = 500,
                     watchTimeoutSeconds: Int = 300, maxEventBytes: Int = 16 << 20, maxListObjects: Int = 1_000_000,
-                    backoffInitial: Double = 0.5, backoffMax: Double = 30) {
+                    maxListBytes: Int = 1 << 30, backoffInitial: Double = 0.5, backoffMax: Double = 30) {
             self.path = path
             self.kind = kind
             self.labelSelector = labelSelector
@@ -47,6 +48,7 @@ public final class ListWatch: Sendable {
             self.watchTimeoutSeconds = watchTimeoutSeconds
             self.maxEventBytes = maxEventBytes
             self.maxListObjects = maxListObjects
+            self.maxListBytes = maxListBytes
             self.backoffInitial = backoffInitial
             self.backoffMax = backoffMax
         }
@@ -158,20 +160,23 @@ public final class ListWatch: Sendable {
         var objects: [KubeObject] = []
         var token: String?
         var restarts = 0
+        var bytes = 0
         while true {
             var query = [("limit", String(max(1, config.pageSize)))]
             query += selectors
             if let token { query.append(("continue", token)) }
             let body: [UInt8]
             do {
-                body = try client.send("GET", config.path, query: query, maxBodyBytes: 256 << 20, stop: signal)
+                body = try client.send("GET", config.path, query: query, maxBodyBytes: max(1, min(256 << 20, config.maxListBytes - bytes)), stop: signal)
             } catch let error as APIStatusError where error.code == 410 && token != nil && restarts < 3 {
                 // The continue token expired mid-list: start over for one consistent snapshot.
                 restarts += 1
                 objects = []
                 token = nil
+                bytes = 0
                 continue
             }
+            bytes += body.count
             let page = try KubeJSON.object(body, maxBytes: 256 << 20)
             guard let meta = page["metadata"] as? [String: Any], let version = KubeJSON.string(meta["resourceVersion"]), !version.isEmpty else {
                 throw KubeJSON.Failure(description: "list answer without metadata.resourceVersion")
