@@ -175,9 +175,17 @@ public final class LeaderElector: Sendable {
     private func run(_ started: @Sendable () -> Void, _ stopped: @Sendable () -> Void) {
         let observed = Observation()
         while !signal.isStopped {
-            // Campaign.
+            // Campaign. A failing API is logged when its error changes, not every retry period.
+            var lastError = ""
             while !signal.isStopped {
-                if (try? attempt(observed, timeout: config.renewDeadline)) == .held { break }
+                do {
+                    if try attempt(observed, timeout: config.renewDeadline) == .held { break }
+                    lastError = ""
+                } catch {
+                    let text = "\(error)"
+                    if text != lastError, !signal.isStopped { log("leader election: cannot read or take the Lease: \(text)") }
+                    lastError = text
+                }
                 if signal.wait(seconds: config.retryPeriod * Double.random(in: 1.0...1.2)) { return }
             }
             if signal.isStopped { return }
