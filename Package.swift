@@ -13,6 +13,7 @@ let fuzzTargets: [(name: String, modules: [Target.Dependency])] = [
     ("FuzzSecretResponses", ["RampartSecrets"]),
     ("FuzzPEM", ["RampartCrypto"]),
     ("FuzzPathNormalForm", ["RampartModel"]),
+    ("FuzzWatchStream", ["RampartKubernetes"]),
 ]
 
 let package = Package(

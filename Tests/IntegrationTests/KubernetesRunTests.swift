@@ -341,3 +341,50 @@ final class KubernetesStreamTests: XCTestCase {
         XCTAssertEqual(r.stop(), 0)
     }
 }
+
+/// The RBAC in manifests/ allows exactly what the controller does: every call the stand-in recorded
+/// while a leader ran the whole repertoire (lists, watches, status, Events, Leases, Secrets,
+/// EndpointSlices) is allowed by manifests/rbac.yaml for the controller's service account.
+final class KubernetesRBACTests: XCTestCase {
+    func testEveryRecordedCallIsAllowedByTheDeployedRBAC() throws {
+        // The test's own calls go as "admin"; the controller has the service account's token.
+        let controllerUser = "system:serviceaccount:rampart-system:rampart"
+        let api = try KubernetesAPIStandIn(user: "admin")
+        api.addToken("service-account-token", user: controllerUser)
+        let kubeconfig = api.dir + "/kubeconfig-sa"
+        try api.writeKubeconfig(to: kubeconfig, token: "service-account-token")
+        let up = try TestUpstream(name: "up")
+        XCTAssertEqual(api.request(method: "POST", path: "/api/v1/namespaces/default/secrets",
+                                   body: #"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"k"},"data":{"key":"\#(Data("v".utf8).base64EncodedString())"}}"#).status, 201)
+        let r = try RampartInstance(extraArgs: ["--source", "kubernetes", "--kubeconfig", kubeconfig, "--leader-elect", "--dev"],
+                                    env: ["POD_NAME": "rampart-0", "POD_NAMESPACE": "rampart-system"])
+        try r.start(paths: [])
+        XCTAssertTrue(r.waitReady(), r.log)
+        let applied = api.kubectl(["apply", "--validate=false", "-f", "-"], stdin: Manifests.upstream("web", port: up.port) + "---\n"
+            + Manifests.route("keyed", paths: ["/k"], upstream: "web", extra: "  plugins:\n    key-auth: {keys: [{secretRef: {name: k, key: key}}]}\n")
+            + "---\napiVersion: rampart.io/v1alpha1\nkind: SecretRef\nmetadata: {name: k}\nspec: {provider: kubernetes, kubernetes: {secretName: k}}\n"
+            + "---\n" + Manifests.route("bad", paths: ["/b"], upstream: "web", extra: "  priority: lots\n"))
+        XCTAssertEqual(applied.code, 0, applied.stderr)
+        XCTAssertTrue(Poll.until(timeout: 30) { Curl.get(r.url + "/k", headers: ["apikey: v"])?.status == 200 }, r.log)
+        XCTAssertTrue(Poll.until(timeout: 30) {
+            let events = (api.requestJSON(path: "/api/v1/namespaces/default/events").json?["items"] as? [[String: Any]]) ?? []
+            return !events.isEmpty
+        }, r.log)
+        XCTAssertTrue(Poll.until(timeout: 30) {
+            api.requestJSON(path: "/apis/coordination.k8s.io/v1/namespaces/rampart-system/leases/rampart-instance-rampart-0").status == 200
+        }, r.log)
+        XCTAssertEqual(r.stop(), 0)
+
+        let policy = try RBACPolicy(yaml: String(contentsOfFile: PackagePaths.root.appendingPathComponent("manifests/rbac.yaml").path, encoding: .utf8),
+                                    file: "manifests/rbac.yaml")
+        let calls = api.calls().filter { $0.user == controllerUser }.map {
+            KubernetesAPICall(verb: $0.verb, group: $0.group, version: $0.version, resource: $0.resource, subresource: $0.subresource,
+                              namespace: $0.namespace, name: $0.name, user: $0.user)
+        }
+        XCTAssertGreaterThan(calls.count, 20, "the controller's calls were recorded")
+        for needed in ["list", "watch", "patch", "create", "get"] { XCTAssertTrue(calls.contains { $0.verb == needed }, needed) }
+        XCTAssertTrue(calls.contains { $0.resource == "leases" && $0.namespace == "rampart-system" })
+        XCTAssertTrue(calls.contains { $0.resource == "events" && $0.verb == "create" })
+        XCTAssertEqual(Set(policy.denied(calls).map(\.description)).sorted(), [], "calls the deployed RBAC would refuse")
+    }
+}
