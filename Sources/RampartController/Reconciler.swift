@@ -283,6 +283,21 @@ public final class Reconciler: @unchecked Sendable {
         }
         var desired: [ResourceKey: Resource] = [:]
         for r in candidates where !cross.invalid.contains(r.key) && desired[r.key] == nil { desired[r.key] = r }
+        // A served resource whose new version fails a cross-check (a reference to a missing Upstream)
+        // keeps its last good version, if that one still passes against everything else.
+        let fallbacks = candidates.compactMap { r -> Resource? in
+            guard cross.invalid.contains(r.key), !keptLastGood.contains(r.key), let old = serving.resources[r.key] else { return nil }
+            return old
+        }
+        if !fallbacks.isEmpty {
+            let retry = Array(desired.values) + fallbacks
+            let second = CrossCheck.run(retry, rejected: [])
+            for old in fallbacks where !second.invalid.contains(old.key) && desired[old.key] == nil {
+                desired[old.key] = old
+                keptLastGood.insert(old.key)
+                known[old.key] = serving.digests[old.key]
+            }
+        }
 
         if let refusal = keyRemovalRefusal(desired, emptied: emptiedKeyrings) {
             desired[refusal.new] = nil

@@ -157,7 +157,7 @@ public enum CRDGenerator {
             case .size: p.append(("pattern", s(sizePattern)))
             case .dns1123: p.append(("pattern", s("^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))); p.append(("maxLength", i(253)))
             case .hostPattern: p.append(("pattern", s("^(\\*\\.)?[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$")))
-            case .routePath: p.append(("pattern", s("^/[^*?#]*(/\\*)?$")))
+            case .routePath: p.append(("pattern", s("^(/[^*?#]*|/([^*?#]*/)?\\*)$")))
             case .tlsVersion: p.append(("enum", list([s("TLSv1.2"), s("TLSv1.3")])))
             case .hashKey: p.append(("pattern", s("^(remote_addr|uri|header:.+|cookie:.+)$")))
             case .limitKey: p.append(("pattern", s("^(remote_addr|consumer|header:.+)$")))

@@ -94,6 +94,9 @@ public final class KubernetesSource: Source {
                 guard st.synced else { break }
                 for change in changes {
                     switch change {
+                    case .modified(let old, let object) where Self.sameContent(old, object):
+                        // Only status or bookkeeping changed (our own status write, say): nothing to reconcile.
+                        continue
                     case .added(let object), .modified(_, let object):
                         events.append(.upsert(partition(type, object, &st)))
                     case .deleted(let object):
@@ -132,6 +135,24 @@ public final class KubernetesSource: Source {
             events.append(.upsert(partition(type, object, &st)))
         }
         return events
+    }
+
+    /// Whether two versions of an object differ only in what the controller does not read: `status`,
+    /// `metadata.resourceVersion` and `metadata.managedFields`.
+    static func sameContent(_ old: KubeObject, _ new: KubeObject) -> Bool {
+        guard old.metadata.uid == new.metadata.uid, old.metadata.generation == new.metadata.generation,
+              let a = try? old.json(), let b = try? new.json() else { return false }
+        func content(_ object: [String: Any]) -> NSDictionary {
+            var object = object
+            object["status"] = nil
+            if var meta = object["metadata"] as? [String: Any] {
+                meta["resourceVersion"] = nil
+                meta["managedFields"] = nil
+                object["metadata"] = meta
+            }
+            return object as NSDictionary
+        }
+        return content(a).isEqual(to: content(b) as? [AnyHashable: Any] ?? [:])
     }
 
     static func partitionID(_ type: ResourceType, _ key: ObjectKey) -> String { "\(type.plural)/\(key.namespace)/\(key.name)" }
