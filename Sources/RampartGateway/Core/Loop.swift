@@ -15,7 +15,7 @@ final class LoopShared: Sendable {
     let index: Int
     let wakeFd: Int32
     let inbox = Mutex(LoopInbox())
-    let metrics = LoopMetrics()
+    let metrics = LoopMetrics(LoopCounters(routes: 1, nodes: 1))
 
     init(index: Int) throws {
         self.index = index
@@ -36,6 +36,8 @@ final class LoopShared: Sendable {
 final class GatewayShared: Sendable {
     let config: GatewayConfig
     let trusted: [CIDR]
+    /// The label sets of the loops' counters (routes, upstream nodes), numbered at snapshot compile.
+    let metricSlots = MetricSlots()
     let connections = Atomic<Int>(0)
     let accessLogFd: Int32
     let ownsLogFd: Bool
@@ -92,7 +94,9 @@ final class EventLoop {
     let index: Int
     let epfd: Int32
     var listeners: [Int32]
-    var snapshot: CompiledSnapshot
+    private(set) var snapshot: CompiledSnapshot
+    /// This loop's counters (Metrics.swift): written here without a lock, merged by a scrape.
+    private(set) var counters: LoopCounters
     var table: [FdOwner] = []
     var nextSerial: UInt32 = 1
     var clients: [ClientConn] = []
@@ -132,6 +136,7 @@ final class EventLoop {
         self.index = shared.index
         self.listeners = listeners + tlsListeners
         self.snapshot = snapshot
+        counters = shared.metrics.current
         maxHead = gw.config.maxHeaderBytes
         pathScratchCapacity = PathNormalForm.scratchCapacity(forPathLength: max(1, gw.config.maxURIBytes))
         pathScratch = UnsafeMutablePointer<UInt8>.allocate(capacity: pathScratchCapacity)
@@ -147,6 +152,17 @@ final class EventLoop {
         }
         setOwner(shared.wakeFd, .wake)
         add(shared.wakeFd, serial: 0, events: evIn)
+        adopt(snapshot)
+    }
+
+    /// Serves `snap` from now on; the counters first grow to hold its routes' and nodes' slots.
+    func adopt(_ snap: CompiledSnapshot) {
+        snapshot = snap
+        let need = snap.metricSlotCounts
+        if need.routes > counters.routeCapacity || need.nodes > counters.nodeCapacity {
+            counters = counters.grown(routes: need.routes, nodes: need.nodes)
+            shared.metrics.publish(counters)
+        }
     }
 
     // MARK: fd table and epoll
@@ -256,7 +272,7 @@ final class EventLoop {
             box.credentialReplies = []
             return m
         }
-        if let s = msg.snapshot { snapshot = s }
+        if let s = msg.snapshot { adopt(s) }
         if !msg.limitReplies.isEmpty { resumeLimited(msg.limitReplies) }
         if !msg.credentialReplies.isEmpty { resumeVerified(msg.credentialReplies) }
         if let d = msg.stopDeadline, !draining { beginDrain(deadline: d) }

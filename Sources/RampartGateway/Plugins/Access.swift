@@ -49,7 +49,7 @@ extension EventLoop {
         case .verify(var cred):
             guard pendingVerifications < BasicAuthBudget.maxPendingPerLoop else {
                 for i in cred.password.indices { cred.password[i] = 0 }
-                shared.metrics.recordBasicAuthOverload()
+                counters.count(.basicAuthOverloads)
                 rejectHead(c, 429, keepAlive: true) { o in
                     o.append("Retry-After: ")
                     o.appendDecimal(BasicAuthBudget.retryAfterSeconds)
@@ -57,7 +57,7 @@ extension EventLoop {
                 }
                 return -1
             }
-            shared.metrics.recordBasicAuthVerification()
+            counters.count(.basicAuthVerifications)
             let job = CredentialJob(credential: cred, limitCount: limitCount, loop: shared, fd: c.fd, serial: c.serial)
             if CredentialVerifier.shared.submit(job) {
                 pendingVerifications += 1

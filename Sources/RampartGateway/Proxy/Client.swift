@@ -50,7 +50,7 @@ extension EventLoop {
             closeClient(c)
         case .proxying:
             // The client went away mid-request (or half-closed): abort the exchange.
-            if let r = c.route, c.respStatus == 0 { recordRequest(c, route: r.config.id, status: 499) }
+            if c.route != nil, c.respStatus == 0 { recordRequest(c, status: 499) }
             closeClient(c)
         case .tunnel:
             if let u = c.upstream {
@@ -245,7 +245,7 @@ extension EventLoop {
             closeUpstreamFd(u)
         }
         writeLocal(c, status: status, close: true)
-        recordRequest(c, route: c.route?.config.id ?? "", status: status)
+        recordRequest(c, status: status)
         c.phase = .closing
         c.closeAfterWrite = true
         c.inBuf.clear()
@@ -262,7 +262,7 @@ extension EventLoop {
             closeUpstreamFd(u)
         }
         writeLocal(c, status: status, close: !keep, body: body, extra: extra)
-        recordRequest(c, route: c.route?.config.id ?? "", status: status)
+        recordRequest(c, status: status)
         c.route = nil
         c.snapshot = nil
         if keep {
@@ -325,10 +325,11 @@ extension EventLoop {
 
     // MARK: metrics + access log
 
-    func recordRequest(_ c: ClientConn, route: String, status: Int) {
+    /// Counts the exchange under its route (`_unmatched` before one matched) and logs it.
+    func recordRequest(_ c: ClientConn, status: Int) {
         let secs = Double(monotonicNs() &- c.startNs) / 1e9
-        shared.metrics.recordRequest(route: route.isEmpty ? "_unmatched" : route, code: status, seconds: secs)
-        if gw.accessLogFd >= 0 { appendAccessLog(c, route: route, status: status, seconds: secs) }
+        counters.recordRequest(routeSlot: c.route?.metricSlot ?? MetricSlots.unmatchedRoute, code: status, seconds: secs)
+        if gw.accessLogFd >= 0 { appendAccessLog(c, route: c.route?.config.id ?? "", status: status, seconds: secs) }
     }
 
     /// Query parameters whose values the access log never holds (credentials by convention), lowercase.

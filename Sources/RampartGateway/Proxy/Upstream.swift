@@ -10,7 +10,7 @@ extension EventLoop {
                 tlsLogTimes[up.key] = now
                 gw.log(.error, "upstream TLS is not configured; answering 502", ["upstream": up.key, "reason": err])
             }
-            shared.metrics.recordUpstream(upstream: up.key, node: node.label, code: 502)
+            counters.recordUpstream(nodeSlot: node.metricSlot, code: 502)
             return localResponse(c, status: 502)
         }
         let u: UpstreamConn
@@ -81,7 +81,7 @@ extension EventLoop {
         if let pc = up.config.healthCheck?.passive, timeout ? pc.onTimeout : pc.onConnectFailure {
             node.health.recordFailure(pc, now: now)
         }
-        shared.metrics.recordUpstream(upstream: up.key, node: node.label, code: timeout ? 504 : 502)
+        counters.recordUpstream(nodeSlot: node.metricSlot, code: timeout ? 504 : 502)
         if node.index < 64 { c.excluded |= 1 << UInt64(node.index) }
         if c.attempts < up.config.retries,
            let next = up.pick(loop: index, now: now, exclude: c.excluded, hashKey: c.hashKey, rng: &rng) {
@@ -202,7 +202,7 @@ extension EventLoop {
                 if let pc = up.config.healthCheck?.passive, pc.statuses.contains(502) {
                     u.node.health.recordFailure(pc, now: now)
                 }
-                shared.metrics.recordUpstream(upstream: up.key, node: u.node.label, code: 502)
+                counters.recordUpstream(nodeSlot: u.node.metricSlot, code: 502)
             }
             localResponse(c, status: 502)
         case .body:
@@ -216,7 +216,7 @@ extension EventLoop {
                 if c.closed || c.respPhase == .done { return }
                 c.upstream = nil
                 closeUpstreamFd(u)
-                if let r = c.route { recordRequest(c, route: r.config.id, status: c.respStatus) }
+                if c.route != nil { recordRequest(c, status: c.respStatus) }
                 c.phase = .closing
                 c.closeAfterWrite = true
                 c.keepAlive = false
@@ -231,8 +231,8 @@ extension EventLoop {
     func badGateway(_ c: ClientConn, _ u: UpstreamConn) {
         c.upstream = nil
         closeUpstreamFd(u)
-        if let up = c.route?.upstream {
-            shared.metrics.recordUpstream(upstream: up.key, node: u.node.label, code: 502)
+        if c.route?.upstream != nil {
+            counters.recordUpstream(nodeSlot: u.node.metricSlot, code: 502)
         }
         if c.respStarted { closeClient(c) } else { localResponse(c, status: 502) }
     }
@@ -269,7 +269,7 @@ extension EventLoop {
                     return
                 }
                 if let up = c.route?.upstream {
-                    shared.metrics.recordUpstream(upstream: up.key, node: u.node.label, code: status)
+                    counters.recordUpstream(nodeSlot: u.node.metricSlot, code: status)
                     if let pc = up.config.healthCheck?.passive {
                         if pc.statuses.contains(status) { u.node.health.recordFailure(pc, now: now) }
                         else { u.node.health.recordSuccess() }
@@ -400,9 +400,9 @@ extension EventLoop {
         c.respStarted = true
         c.respStatus = 101
         c.keepAlive = false
-        if let r = c.route {
-            shared.metrics.recordUpstream(upstream: r.upstream?.key ?? "", node: u.node.label, code: 101)
-            recordRequest(c, route: r.config.id, status: 101)
+        if c.route != nil {
+            counters.recordUpstream(nodeSlot: u.node.metricSlot, code: 101)
+            recordRequest(c, status: 101)
         }
         c.deadline = now.addingSaturated(gw.config.idleTimeoutMs)
         c.deadlineKind = .tunnel
@@ -430,7 +430,7 @@ extension EventLoop {
                 st.ewmaNs[i] = st.ewmaNs[i] == 0 ? Double(elapsed) : st.ewmaNs[i] * 0.7 + Double(elapsed) * 0.3
             }
         }
-        if let r = c.route { recordRequest(c, route: r.config.id, status: c.respStatus) }
+        if c.route != nil { recordRequest(c, status: c.respStatus) }
         let h = u.head
         let upstreamKeep = h.minor == 1 ? !h.connClose : h.connKeepAlive
         c.upstream = nil
@@ -478,7 +478,7 @@ extension EventLoop {
     func upstreamTimedOut(_ c: ClientConn) {
         if let u = c.upstream, let up = c.route?.upstream {
             if let pc = up.config.healthCheck?.passive, pc.onTimeout { u.node.health.recordFailure(pc, now: now) }
-            shared.metrics.recordUpstream(upstream: up.key, node: u.node.label, code: 504)
+            counters.recordUpstream(nodeSlot: u.node.metricSlot, code: 504)
         }
         if c.respStarted { closeClient(c) } else { localResponse(c, status: 504) }
     }
