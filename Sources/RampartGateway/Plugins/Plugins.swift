@@ -11,6 +11,8 @@ final class CompiledPlugins: Sendable {
     let respSetLower: [[UInt8]]
     let respAdd: [(name: [UInt8], value: [UInt8])]
     let respRemove: [[UInt8]]   // lowercase names
+    /// Upstream response headers not relayed: the removed and the set ones (set anew), lowercase.
+    let respDrop: [[UInt8]]
     let hasResponseHeaders: Bool
 
     let rewriteURI: [UInt8]?
@@ -102,7 +104,7 @@ final class CompiledPlugins: Sendable {
         }
         self.ipAllow = ipAllow; self.ipDeny = ipDeny; self.hasIPRestriction = hasIPRestriction
         self.respSet = respSet; self.respSetLower = respSetLower; self.respAdd = respAdd
-        self.respRemove = respRemove; self.hasResponseHeaders = hasResponseHeaders
+        self.respRemove = respRemove; respDrop = respRemove + respSetLower; self.hasResponseHeaders = hasResponseHeaders
         self.rewriteURI = rewriteURI; self.rewriteRegex = rewriteRegex; self.rewriteHost = rewriteHost
         self.reqSet = reqSet; self.reqSetLower = reqSetLower; self.reqAdd = reqAdd; self.reqRemove = reqRemove
         self.hasRewrite = hasRewrite
@@ -116,7 +118,7 @@ final class CompiledPlugins: Sendable {
 
     private init() {
         ipAllow = []; ipDeny = []; hasIPRestriction = false
-        respSet = []; respSetLower = []; respAdd = []; respRemove = []; hasResponseHeaders = false
+        respSet = []; respSetLower = []; respAdd = []; respRemove = []; respDrop = []; hasResponseHeaders = false
         rewriteURI = nil; rewriteRegex = nil; rewriteHost = nil
         reqSet = []; reqSetLower = []; reqAdd = []; reqRemove = []; hasRewrite = false
         cors = nil

@@ -187,54 +187,6 @@ extension EventLoop {
 
     // MARK: local responses
 
-    static func reason(_ s: Int) -> StaticString {
-        switch s {
-        case 100: return "Continue"
-        case 200: return "OK"
-        case 204: return "No Content"
-        case 400: return "Bad Request"
-        case 401: return "Unauthorized"
-        case 403: return "Forbidden"
-        case 404: return "Not Found"
-        case 405: return "Method Not Allowed"
-        case 408: return "Request Timeout"
-        case 413: return "Content Too Large"
-        case 414: return "URI Too Long"
-        case 417: return "Expectation Failed"
-        case 421: return "Misdirected Request"
-        case 429: return "Too Many Requests"
-        case 431: return "Request Header Fields Too Large"
-        case 499: return "Client Closed Request"
-        case 501: return "Not Implemented"
-        case 502: return "Bad Gateway"
-        case 503: return "Service Unavailable"
-        case 504: return "Gateway Timeout"
-        case 505: return "HTTP Version Not Supported"
-        default: return "Error"
-        }
-    }
-
-    static func errorBody(_ s: Int) -> StaticString {
-        switch s {
-        case 400: return "{\"error\":\"bad request\"}"
-        case 401: return "{\"error\":\"unauthorized\"}"
-        case 403: return "{\"error\":\"forbidden\"}"
-        case 404: return "{\"error\":\"no route\"}"
-        case 405: return "{\"error\":\"method not allowed\"}"
-        case 408: return "{\"error\":\"request timeout\"}"
-        case 414: return "{\"error\":\"uri too long\"}"
-        case 417: return "{\"error\":\"expectation failed\"}"
-        case 421: return "{\"error\":\"misdirected request\"}"
-        case 429: return "{\"error\":\"too many requests\"}"
-        case 431: return "{\"error\":\"request header fields too large\"}"
-        case 502: return "{\"error\":\"bad gateway\"}"
-        case 503: return "{\"error\":\"no healthy upstream\"}"
-        case 504: return "{\"error\":\"upstream timeout\"}"
-        case 505: return "{\"error\":\"http version not supported\"}"
-        default: return "{\"error\":\"error\"}"
-        }
-    }
-
     /// A framing/parse error or timeout before an exchange: answer and close.
     func localError(_ c: ClientConn, status: Int) {
         if c.phase == .readingHead && c.logLine.isEmpty {
@@ -276,32 +228,10 @@ extension EventLoop {
     }
 
     func writeLocal(_ c: ClientConn, status: Int, close: Bool, body: [UInt8]? = nil, extra: ((ByteBuffer) -> Void)? = nil) {
-        let o = c.outBuf
         c.respStatus = status
         c.respStarted = true
-        o.append("HTTP/1.1 ")
-        o.appendDecimal(status)
-        o.append(ASCII.sp)
-        o.append(EventLoop.reason(status))
-        if status == 204 {
-            o.append("\r\n")
-        } else {
-            o.append("\r\nContent-Type: application/json\r\nContent-Length: ")
-            o.appendDecimal((body?.count ?? EventLoop.errorBody(status).utf8CodeUnitCount) + 1)
-            o.append("\r\n")
-        }
-        if !c.requestId.isEmpty {
-            o.append("X-Request-Id: ")
-            o.append(c.requestId)
-            o.append("\r\n")
-        }
-        extra?(o)
-        if close { o.append("Connection: close\r\n") } else if c.minor == 0 { o.append("Connection: keep-alive\r\n") }
-        o.append("\r\n")
-        if status != 204 && !c.isHeadMethod {
-            if let body { o.append(body) } else { o.append(EventLoop.errorBody(status)) }
-            o.append(ASCII.lf)
-        }
+        ResponseWriter(out: c.outBuf).local(status: status, body: body, requestId: c.requestId, close: close,
+                                            requestMinor: c.minor, headMethod: c.isHeadMethod, extra: extra)
     }
 
     func resetForNextRequest(_ c: ClientConn) {
@@ -352,7 +282,7 @@ extension EventLoop {
         if queryStart < queryEnd && budget > 0 {
             c.logLine.append(UInt8(ascii: "?"))
             var first = true
-            EventLoop.forEachQueryParam(p, from: queryStart + 1, to: queryEnd) { ns, nl, vs, vl in
+            QueryString.forEachParam(p, from: queryStart + 1, to: queryEnd) { ns, nl, vs, vl in
                 guard budget > 0 else { return }
                 if !first { c.logLine.append(UInt8(ascii: "&")) }
                 first = false

@@ -21,27 +21,17 @@ extension EventLoop {
         let snap = snapshot
 
         // Target: origin-form, absolute-form or "*".
-        let ts = h.targetStart
-        let tend = ts + h.targetLen
-        var pathStart = ts
-        var authStart = 0, authLen = 0
-        let asteriskForm = h.targetLen == 1 && p[ts] == UInt8(ascii: "*")
-        let absoluteForm = p[ts] != ASCII.slash && !asteriskForm
-        if absoluteForm {
-            var i = ts + (p[ts + 4] == ASCII.colon ? 7 : 8)
-            authStart = i
-            while i < tend && p[i] != ASCII.slash && p[i] != UInt8(ascii: "?") { i += 1 }
-            authLen = i - authStart
-            pathStart = i
-            if authLen == 0 { return rejectHead(c, 400) }
-        }
-        var q = pathStart
-        while q < tend && p[q] != UInt8(ascii: "?") { q += 1 }
-        let pathLen = q - pathStart
+        guard let target = RequestTarget.parse(p, start: h.targetStart, length: h.targetLen) else { return rejectHead(c, 400) }
+        let tend = target.end
+        let q = target.queryStart
+        let pathStart = target.pathStart
+        let pathLen = target.pathLength
+        let asteriskForm = target.form == .asterisk
+        let absoluteForm = target.form == .absolute
         // The one normal form: routed and forwarded alike (PathNormalForm).
         let path: PathNormalForm.Normalized
         if asteriskForm || pathLen == 0 {
-            path = PathNormalForm.Normalized(base: asteriskForm ? p + ts : UnsafePointer(slashPtr), count: 1)
+            path = PathNormalForm.Normalized(base: asteriskForm ? p + h.targetStart : UnsafePointer(slashPtr), count: 1)
         } else if let normal = PathNormalForm.normalize(p + pathStart, pathLen, scratch: pathScratch, capacity: pathScratchCapacity) {
             path = normal
         } else {
@@ -53,14 +43,14 @@ extension EventLoop {
         // Host (without port).
         var hostStart = 0, hostLen = 0
         if absoluteForm {
-            hostStart = authStart; hostLen = authLen
+            hostStart = target.authorityStart; hostLen = target.authorityLength
         } else if h.hostIndex >= 0 {
             hostStart = Int(h.headers[h.hostIndex].valueStart)
             hostLen = Int(h.headers[h.hostIndex].valueLen)
         }
-        if !EventLoop.hostIsValid(p + hostStart, hostLen) { return rejectHead(c, 400) }
-        let hostNameLen = EventLoop.hostWithoutPort(p + hostStart, hostLen)
-        if h.minor == 1 || hostLen > 0, !EventLoop.hostNameIsWellFormed(p + hostStart, hostNameLen) {
+        if !HostName.isValid(p + hostStart, hostLen) { return rejectHead(c, 400) }
+        let hostNameLen = HostName.lengthWithoutPort(p + hostStart, hostLen)
+        if h.minor == 1 || hostLen > 0, !HostName.isWellFormed(p + hostStart, hostNameLen) {
             return rejectHead(c, 400)
         }
         // TRACE echoes the request, cookies and credentials included, to whoever can run script (XST).
@@ -110,7 +100,7 @@ extension EventLoop {
         // Request id: passed through when well formed, else generated.
         for idx in 0..<h.headers.count where h.kinds[idx] == .xRequestId {
             let hd = h.headers[idx]
-            if EventLoop.requestIdIsValid(p + Int(hd.valueStart), Int(hd.valueLen)) {
+            if RequestID.isValid(p + Int(hd.valueStart), Int(hd.valueLen)) {
                 c.requestId.append(contentsOf: UnsafeBufferPointer(start: p + Int(hd.valueStart), count: Int(hd.valueLen)))
             }
             break
@@ -190,53 +180,7 @@ extension EventLoop {
         rejectHead(c, 503, keepAlive: true, body: body)
     }
 
-    // MARK: validation helpers
-
-    static func hostIsValid(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-        for i in 0..<n {
-            let c = p[i]
-            let ok = (c >= 48 && c <= 58) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
-                || c == UInt8(ascii: ".") || c == UInt8(ascii: "-") || c == UInt8(ascii: "_")
-                || c == UInt8(ascii: "[") || c == UInt8(ascii: "]")
-            if !ok { return false }
-        }
-        return true
-    }
-
-    /// A host name that names something: not empty, no empty label (`..`, a leading `.`).
-    static func hostNameIsWellFormed(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-        if n == 0 || p[0] == UInt8(ascii: ".") { return false }
-        if p[0] == UInt8(ascii: "[") { return n > 2 && p[n - 1] == UInt8(ascii: "]") }
-        for i in 1..<max(1, n) where p[i] == UInt8(ascii: ".") && p[i - 1] == UInt8(ascii: ".") { return false }
-        return true
-    }
-
-    /// Length of the host part of "host[:port]" / "[v6]:port", trailing dot removed.
-    static func hostWithoutPort(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int {
-        if n == 0 { return 0 }
-        var len = n
-        if p[0] == UInt8(ascii: "[") {
-            var i = 0
-            while i < n && p[i] != UInt8(ascii: "]") { i += 1 }
-            return min(i + 1, n)
-        }
-        var i = n - 1
-        while i > 0 && p[i] >= 48 && p[i] <= 57 { i -= 1 }
-        if p[i] == ASCII.colon { len = i }
-        if len > 0 && p[len - 1] == UInt8(ascii: ".") { len -= 1 }
-        return len
-    }
-
-    static func requestIdIsValid(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-        if n == 0 || n > 128 { return false }
-        for i in 0..<n {
-            let c = p[i]
-            let ok = (c >= 48 && c <= 58) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
-                || c == UInt8(ascii: "-") || c == UInt8(ascii: "_") || c == UInt8(ascii: ".")
-            if !ok { return false }
-        }
-        return true
-    }
+    // MARK: request id, headers, hashing
 
     func generateRequestId(_ c: ClientConn) {
         let hex: StaticString = "0123456789abcdef"
@@ -318,16 +262,6 @@ extension EventLoop {
 
     // MARK: upstream head
 
-    @inline(__always)
-    func emitHeader(_ o: ByteBuffer, _ p: UnsafePointer<UInt8>, _ hd: HeaderRef) {
-        o.append(p + Int(hd.nameStart), Int(hd.nameLen))
-        o.append(ASCII.colon)
-        o.append(ASCII.sp)
-        o.append(p + Int(hd.valueStart), Int(hd.valueLen))
-        o.append(ASCII.cr)
-        o.append(ASCII.lf)
-    }
-
     func buildUpstreamHead(_ c: ClientConn, _ p: UnsafePointer<UInt8>, _ h: RequestHead, _ route: CompiledRoute,
                            node: CompiledNode, forwarded: ForwardedInfo?, absoluteForm: Bool,
                            path: PathNormalForm.Normalized, queryStart: Int, queryEnd: Int, hostStart: Int, hostLen: Int) {
@@ -395,7 +329,7 @@ extension EventLoop {
                 }
                 if drop { continue }
             }
-            emitHeader(o, p, hd)
+            o.appendHeaderLine(p, hd)
         }
         if overrideHost {
             o.append("Host: ")
@@ -433,10 +367,10 @@ extension EventLoop {
         o.append("\r\n")
         if c.websocket { o.append("Connection: Upgrade\r\n") }
         for s in pl.reqSet {
-            o.append(s.name); o.append(": "); o.append(s.value); o.append("\r\n")
+            o.appendHeaderLine(s.name, s.value)
         }
         for a in pl.reqAdd {
-            o.append(a.name); o.append(": "); o.append(a.value); o.append("\r\n")
+            o.appendHeaderLine(a.name, a.value)
         }
         o.append("\r\n")
     }
@@ -444,7 +378,7 @@ extension EventLoop {
     /// The query part of the target; without key-auth's parameter when the route has one.
     func appendTargetQuery(_ o: ByteBuffer, _ p: UnsafePointer<UInt8>, _ pl: CompiledPlugins, _ start: Int, _ end: Int) {
         if let ka = pl.keyAuth, !ka.query.isEmpty {
-            appendQuery(o, p, from: start, to: end, strip: ka.query)
+            QueryString.append(to: o, p, from: start, to: end, strip: ka.query)
         } else {
             o.append(p + start, end - start)
         }

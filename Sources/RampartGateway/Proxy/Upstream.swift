@@ -324,77 +324,32 @@ extension EventLoop {
     func writeResponseHead(_ c: ClientConn, _ u: UpstreamConn) {
         let h = u.head
         let p = UnsafePointer(u.inBuf.base)
-        var keep = c.keepAlive && !draining && c.reqBodyDone
+        let framing = RelayFraming.decide(h.framing, requestMinor: c.minor, keepAlive: c.keepAlive && !draining && c.reqBodyDone)
         c.respFraming = h.framing
-        c.respDecodeChunks = false
+        c.respDecodeChunks = framing.decodeChunks
         switch h.framing {
         case .length(let n): c.respRemaining = n
-        case .chunked:
-            c.respChunk.reset()
-            if c.minor == 0 { c.respDecodeChunks = true; keep = false }
-        case .untilClose: keep = false
-        case .none: break
+        case .chunked: c.respChunk.reset()
+        case .untilClose, .none: break
         }
-        c.keepAlive = keep
+        c.keepAlive = framing.keepAlive
         let pl = c.route?.plugins
         let o = c.outBuf
-        o.append("HTTP/1.1 ")
-        o.appendDecimal(h.status)
-        o.append(ASCII.sp)
-        o.append(p + h.reasonStart, h.reasonLen)
-        o.append("\r\n")
-        for idx in 0..<h.headers.count {
-            let hd = h.headers[idx]
-            switch h.kinds[idx] {
-            case .connection, .keepAlive, .te, .trailer, .proxyOther, .upgrade:
-                continue
-            case .transferEncoding:
-                if c.respDecodeChunks { continue }
-            default:
-                break
-            }
-            let np = p + Int(hd.nameStart), nl = Int(hd.nameLen)
-            if !h.connTokens.isEmpty {
-                var drop = false
-                for (ts, tl) in h.connTokens where Int(tl) == nl {
-                    var eq = true
-                    for k in 0..<nl where ASCII.lower(np[k]) != ASCII.lower(p[Int(ts) + k]) { eq = false; break }
-                    if eq { drop = true; break }
-                }
-                if drop { continue }
-            }
-            if let pl, pl.hasResponseHeaders {
-                var drop = false
-                for r in pl.respRemove where bytesEqualsLower(np, nl, r) { drop = true; break }
-                for s in pl.respSetLower where bytesEqualsLower(np, nl, s) { drop = true; break }
-                if drop { continue }
-            }
-            emitHeader(o, p, hd)
-        }
+        let writer = ResponseWriter(out: o)
+        writer.relayed(h, p, decodeChunks: framing.decodeChunks, drop: pl?.respDrop ?? [])
         if let pl {
-            for s in pl.respSet { o.append(s.name); o.append(": "); o.append(s.value); o.append("\r\n") }
-            for a in pl.respAdd { o.append(a.name); o.append(": "); o.append(a.value); o.append("\r\n") }
+            for s in pl.respSet { o.appendHeaderLine(s.name, s.value) }
+            for a in pl.respAdd { o.appendHeaderLine(a.name, a.value) }
             if let cors = pl.cors, !c.corsOrigin.isEmpty { appendCORS(c, cors, o, preflight: false) }
             if let lc = pl.limitCount { appendRateLimit(c, lc, o, retryAfter: false) }
         }
-        if !keep { o.append("Connection: close\r\n") } else if c.minor == 0 { o.append("Connection: keep-alive\r\n") }
-        o.append("\r\n")
+        writer.end(close: !framing.keepAlive, requestMinor: c.minor)
         c.respStarted = true
         c.respStatus = h.status
     }
 
     func startTunnel(_ c: ClientConn, _ u: UpstreamConn, headLength: Int) {
-        let h = u.head
-        let p = UnsafePointer(u.inBuf.base)
-        let o = c.outBuf
-        o.append("HTTP/1.1 101 Switching Protocols\r\n")
-        for idx in 0..<h.headers.count {
-            switch h.kinds[idx] {
-            case .connection, .keepAlive, .te, .trailer, .proxyOther, .transferEncoding, .contentLength: continue
-            default: emitHeader(o, p, h.headers[idx])
-            }
-        }
-        o.append("Connection: Upgrade\r\n\r\n")
+        ResponseWriter(out: c.outBuf).switchingProtocols(u.head, UnsafePointer(u.inBuf.base))
         u.inBuf.consume(headLength)
         c.phase = .tunnel
         c.respStarted = true

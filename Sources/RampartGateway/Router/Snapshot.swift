@@ -141,7 +141,7 @@ extension CompiledSnapshot {
             pathBytes.withUnsafeBufferPointer { pb -> Int32 in
                 guard let hp = hb.baseAddress ?? UnsafePointer(bitPattern: 1),
                       let pp = pb.baseAddress ?? UnsafePointer(bitPattern: 1) else { return -1 }
-                let hl = EventLoop.hostWithoutPort(hp, hb.count)
+                let hl = HostName.lengthWithoutPort(hp, hb.count)
                 return router.match(host: hp, hostLen: hl, path: pp, pathLen: pb.count, scratch: &scratch) { i in
                     let r = routes[Int(i)]
                     if !r.methods.isEmpty && !r.methods.contains(methodBytes) { return false }
