@@ -2,11 +2,39 @@ import Glibc
 import RampartModel
 
 // Starting an exchange: routing, plugins, node choice and the head sent upstream.
+
+/// What the steps of `startRequest` learn about a request, each filling in its part: offsets into
+/// the client's read buffer, valid until the head is consumed.
+struct IncomingRequest {
+    let p: UnsafePointer<UInt8>
+    let head: RequestHead
+    let target: RequestTarget
+    let path: PathNormalForm.Normalized
+    /// The Host value (or absolute-form authority) with its port, and the length of the name alone.
+    var hostStart = 0, hostLen = 0, hostNameLen = 0
+    /// From a trusted proxy's X-Forwarded-For; nil for an untrusted peer.
+    var forwarded: EventLoop.ForwardedInfo?
+}
+
 extension EventLoop {
+    /// Starts the exchange of the parsed head in `c.head`: each step either fills in what the next
+    /// one needs or answers (or parks) the request and ends it here.
     func startRequest(_ c: ClientConn) {
-        let buf = c.inBuf
-        let p = UnsafePointer(buf.base)
+        let limitDecided = beginExchange(c)
+        let p = UnsafePointer(c.inBuf.base)
+        guard var req = readTarget(c, p) else { return }
+        guard checkHost(c, &req) else { return }
+        guard let route = matchRoute(c, &req) else { return }
+        guard runRequestPlugins(c, route, req, limitDecided: limitDecided) else { return }
+        guard let node = pickNode(c, route, req) else { return }
+        forwardHead(c, route, node: node, req)
+    }
+
+    /// Resets the per-exchange state from the head. Returns limit-count's count when this request
+    /// was parked after being counted.
+    func beginExchange(_ c: ClientConn) -> Int? {
         let h = c.head
+        let p = UnsafePointer(c.inBuf.base)
         c.startNs = monotonicNs()
         c.minor = h.minor
         c.isHeadMethod = h.methodLen == 4 && bytesEqual(p + h.methodStart, 4, EventLoop.headMethod)
@@ -15,52 +43,78 @@ extension EventLoop {
         c.requestId.removeAll(keepingCapacity: true)
         c.route = nil
         c.node = nil
-        let limitDecided = c.limitReply   // limit-count's count when this request was parked after it
+        let limitDecided = c.limitReply
         c.limitReply = nil
         c.rlRemaining = -1
-        let snap = snapshot
+        return limitDecided
+    }
 
-        // Target: origin-form, absolute-form or "*".
-        guard let target = RequestTarget.parse(p, start: h.targetStart, length: h.targetLen) else { return rejectHead(c, 400) }
-        let tend = target.end
-        let q = target.queryStart
-        let pathStart = target.pathStart
-        let pathLen = target.pathLength
-        let asteriskForm = target.form == .asterisk
-        let absoluteForm = target.form == .absolute
-        // The one normal form: routed and forwarded alike (PathNormalForm).
+    /// The target's parts and its path in the one normal form, routed and forwarded alike
+    /// (PathNormalForm); nil when answered (400).
+    func readTarget(_ c: ClientConn, _ p: UnsafePointer<UInt8>) -> IncomingRequest? {
+        let h = c.head
+        guard let target = RequestTarget.parse(p, start: h.targetStart, length: h.targetLen) else {
+            rejectHead(c, 400)
+            return nil
+        }
         let path: PathNormalForm.Normalized
-        if asteriskForm || pathLen == 0 {
-            path = PathNormalForm.Normalized(base: asteriskForm ? p + h.targetStart : UnsafePointer(slashPtr), count: 1)
-        } else if let normal = PathNormalForm.normalize(p + pathStart, pathLen, scratch: pathScratch, capacity: pathScratchCapacity) {
+        if target.form == .asterisk || target.pathLength == 0 {
+            path = PathNormalForm.Normalized(base: target.form == .asterisk ? p + h.targetStart : UnsafePointer(slashPtr), count: 1)
+        } else if let normal = PathNormalForm.normalize(p + target.pathStart, target.pathLength, scratch: pathScratch,
+                                                        capacity: pathScratchCapacity) {
             path = normal
         } else {
-            if gw.accessLogFd >= 0 { fillLogLine(c, p, h, path: p + pathStart, pathLen: pathLen, queryStart: q, queryEnd: tend, keyParam: nil) }
-            return rejectHead(c, 400)
+            if gw.accessLogFd >= 0 {
+                fillLogLine(c, p, h, path: p + target.pathStart, pathLen: target.pathLength, queryStart: target.queryStart,
+                            queryEnd: target.end, keyParam: nil)
+            }
+            rejectHead(c, 400)
+            return nil
         }
-        if gw.accessLogFd >= 0 { fillLogLine(c, p, h, path: path.base, pathLen: path.count, queryStart: q, queryEnd: tend, keyParam: nil) }
+        if gw.accessLogFd >= 0 {
+            fillLogLine(c, p, h, path: path.base, pathLen: path.count, queryStart: target.queryStart, queryEnd: target.end, keyParam: nil)
+        }
+        return IncomingRequest(p: p, head: h, target: target, path: path)
+    }
 
-        // Host (without port).
-        var hostStart = 0, hostLen = 0
-        if absoluteForm {
-            hostStart = target.authorityStart; hostLen = target.authorityLength
+    /// The host (absolute-form authority, else Host) checked, TRACE refused, and the Host binding of
+    /// mTLS names enforced; false when answered (400, 405, 421).
+    func checkHost(_ c: ClientConn, _ req: inout IncomingRequest) -> Bool {
+        let h = req.head, p = req.p
+        if req.target.form == .absolute {
+            req.hostStart = req.target.authorityStart
+            req.hostLen = req.target.authorityLength
         } else if h.hostIndex >= 0 {
-            hostStart = Int(h.headers[h.hostIndex].valueStart)
-            hostLen = Int(h.headers[h.hostIndex].valueLen)
+            req.hostStart = Int(h.headers[h.hostIndex].valueStart)
+            req.hostLen = Int(h.headers[h.hostIndex].valueLen)
         }
-        if !HostName.isValid(p + hostStart, hostLen) { return rejectHead(c, 400) }
-        let hostNameLen = HostName.lengthWithoutPort(p + hostStart, hostLen)
-        if h.minor == 1 || hostLen > 0, !HostName.isWellFormed(p + hostStart, hostNameLen) {
-            return rejectHead(c, 400)
+        if !HostName.isValid(p + req.hostStart, req.hostLen) {
+            rejectHead(c, 400)
+            return false
+        }
+        req.hostNameLen = HostName.lengthWithoutPort(p + req.hostStart, req.hostLen)
+        if h.minor == 1 || req.hostLen > 0, !HostName.isWellFormed(p + req.hostStart, req.hostNameLen) {
+            rejectHead(c, 400)
+            return false
         }
         // TRACE echoes the request, cookies and credentials included, to whoever can run script (XST).
         if h.methodLen == 5 && bytesEqual(p + h.methodStart, 5, EventLoop.traceMethod) {
-            return rejectHead(c, 405, keepAlive: true)
+            rejectHead(c, 405, keepAlive: true)
+            return false
         }
-        if !snap.hostBinding.admits(c, p + hostStart, hostNameLen) { return rejectHead(c, 421, keepAlive: true) }
+        if !snapshot.hostBinding.admits(c, p + req.hostStart, req.hostNameLen) {
+            rejectHead(c, 421, keepAlive: true)
+            return false
+        }
+        return true
+    }
 
-        // Route.
-        let ri = snap.router.match(host: p + hostStart, hostLen: hostNameLen, path: path.base, pathLen: path.count,
+    /// The route by host, path, method and header conditions; nil when answered (404, or a
+    /// not-served route's 503, which answers before any plugin or upstream work: fail closed).
+    func matchRoute(_ c: ClientConn, _ req: inout IncomingRequest) -> CompiledRoute? {
+        let snap = snapshot
+        let h = req.head, p = req.p
+        let ri = snap.router.match(host: p + req.hostStart, hostLen: req.hostNameLen, path: req.path.base, pathLen: req.path.count,
                                    scratch: &scratch) { ri in
             let r = snap.routes[Int(ri)]
             if !r.methods.isEmpty {
@@ -79,25 +133,29 @@ extension EventLoop {
             }
             return true
         }
-        guard ri >= 0 else { return rejectHead(c, 404, keepAlive: true) }
+        guard ri >= 0 else {
+            rejectHead(c, 404, keepAlive: true)
+            return nil
+        }
         let route = snap.routes[Int(ri)]
         c.route = route
         c.snapshot = snap
-        // Fail closed: a route that cannot be enforced answers 503 itself, before any plugin or upstream work.
-        if let body = route.notServedBody { return answerNotServed(c, p, h, path: path, body: body) }
-        if gw.accessLogFd >= 0, let ka = route.plugins.keyAuth, !ka.query.isEmpty, q < tend {
-            fillLogLine(c, p, h, path: path.base, pathLen: path.count, queryStart: q, queryEnd: tend, keyParam: ka.query)
+        if let body = route.notServedBody {
+            answerNotServed(c, p, h, path: req.path, body: body)
+            return nil
         }
-
+        if gw.accessLogFd >= 0, let ka = route.plugins.keyAuth, !ka.query.isEmpty, req.target.hasQuery {
+            fillLogLine(c, p, h, path: req.path.base, pathLen: req.path.count, queryStart: req.target.queryStart,
+                        queryEnd: req.target.end, keyParam: ka.query)
+        }
         // Client address as believed (trusted proxies' X-Forwarded-For).
-        var forwarded: ForwardedInfo?
-        if c.peerTrusted { forwarded = forwardedInfo(c, p) }
-        if route.plugins.hasIPRestriction {
-            let ip = forwarded?.realIP ?? c.peerIP
-            if !route.plugins.ipAllowed(ip) { return rejectHead(c, 403, keepAlive: true) }
-        }
+        if c.peerTrusted { req.forwarded = forwardedInfo(c, p) }
+        return route
+    }
 
-        // Request id: passed through when well formed, else generated.
+    /// Request id: passed through when well formed, else generated.
+    func assignRequestId(_ c: ClientConn, _ req: IncomingRequest) {
+        let h = req.head, p = req.p
         for idx in 0..<h.headers.count where h.kinds[idx] == .xRequestId {
             let hd = h.headers[idx]
             if RequestID.isValid(p + Int(hd.valueStart), Int(hd.valueLen)) {
@@ -106,45 +164,74 @@ extension EventLoop {
             break
         }
         if c.requestId.isEmpty { generateRequestId(c) }
+    }
 
-        // CORS.
-        if let cors = route.plugins.cors, let o = headerValue(h, p, .origin) {
+    /// The route's plugins in their fixed order; false when one answered or parked the request.
+    func runRequestPlugins(_ c: ClientConn, _ route: CompiledRoute, _ req: IncomingRequest, limitDecided: Int?) -> Bool {
+        let pl = route.plugins
+        let h = req.head, p = req.p
+        if pl.hasIPRestriction {
+            let ip = req.forwarded?.realIP ?? c.peerIP
+            if !pl.ipAllowed(ip) {
+                rejectHead(c, 403, keepAlive: true)
+                return false
+            }
+        }
+        // After ip-restriction: its 403 carries no request id.
+        assignRequestId(c, req)
+        if let cors = pl.cors, let o = headerValue(h, p, .origin) {
             let origin = Array(UnsafeBufferPointer(start: p + o.0, count: o.1))
             let allowed = cors.allowOrigins.contains("*") || cors.allowOrigins.contains { Array($0.utf8) == origin }
             if allowed {
                 c.corsOrigin = cors.allowOrigins.contains("*") && !cors.allowCredentials ? Array("*".utf8) : origin
                 if bytesEqual(p + h.methodStart, h.methodLen, Array("OPTIONS".utf8)),
                    findHeader(h, p, "access-control-request-method") {
-                    return rejectHead(c, 204, keepAlive: true) { o in self.appendCORS(c, cors, o, preflight: true) }
+                    rejectHead(c, 204, keepAlive: true) { o in self.appendCORS(c, cors, o, preflight: true) }
+                    return false
                 }
             }
         }
-
         // key-auth, basic-auth, limit-count (Plugins/Access.swift).
-        if route.plugins.hasAccessPlugins && !applyAccessPlugins(c, route.plugins, h, p, queryStart: q, queryEnd: tend,
-                                                                  clientIP: forwarded?.realIPText ?? c.peerIPText,
-                                                                  limitDecided: limitDecided) {
-            return
+        if pl.hasAccessPlugins && !applyAccessPlugins(c, pl, h, p, queryStart: req.target.queryStart, queryEnd: req.target.end,
+                                                      clientIP: req.forwarded?.realIPText ?? c.peerIPText,
+                                                      limitDecided: limitDecided) {
+            return false
         }
+        return true
+    }
 
-        guard let up = route.upstream else { return rejectHead(c, 503, keepAlive: true) }
+    /// The upstream node (balancer, health, hash key); nil when answered (503: none to pick).
+    func pickNode(_ c: ClientConn, _ route: CompiledRoute, _ req: IncomingRequest) -> CompiledNode? {
+        guard let up = route.upstream else {
+            rejectHead(c, 503, keepAlive: true)
+            return nil
+        }
+        let h = req.head
         c.websocket = route.config.websocket && h.upgradeWebsocket && h.connUpgrade
-        c.hashKey = chashKey(up, c, h, p, path: path)
+        c.hashKey = chashKey(up, c, h, req.p, path: req.path)
         c.excluded = 0
         c.attempts = 0
         guard let node = up.pick(loop: index, now: now, exclude: 0, hashKey: c.hashKey, rng: &rng) else {
-            return rejectHead(c, 503, keepAlive: true)
+            rejectHead(c, 503, keepAlive: true)
+            return nil
         }
+        return node
+    }
 
-        // A bad first chunk is refused before the upstream sees anything.
+    /// Writes the head sent upstream, answers `Expect: 100-continue`, moves the connection to
+    /// proxying and connects (or takes a pooled connection). A bad first chunk is refused before the
+    /// upstream sees anything.
+    func forwardHead(_ c: ClientConn, _ route: CompiledRoute, node: CompiledNode, _ req: IncomingRequest) {
+        let buf = c.inBuf
+        let h = req.head
         let bodyStart = buf.readIndex + h.headLength
         if h.framing == .chunked {
             c.reqChunk.reset()
             if !c.reqChunk.validates(buf.base + bodyStart, buf.writeIndex - bodyStart) { return rejectHead(c, 400) }
         }
-
-        buildUpstreamHead(c, p, h, route, node: node, forwarded: forwarded, absoluteForm: absoluteForm,
-                          path: path, queryStart: q, queryEnd: tend, hostStart: hostStart, hostLen: hostLen)
+        buildUpstreamHead(c, req.p, h, route, node: node, forwarded: req.forwarded, absoluteForm: req.target.form == .absolute,
+                          path: req.path, queryStart: req.target.queryStart, queryEnd: req.target.end,
+                          hostStart: req.hostStart, hostLen: req.hostLen)
         if h.expectContinue && h.minor == 1 && buf.writeIndex == bodyStart {
             c.outBuf.append("HTTP/1.1 100 Continue\r\n\r\n")
         }
