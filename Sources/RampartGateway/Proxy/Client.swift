@@ -245,7 +245,6 @@ extension EventLoop {
         c.snapshot = nil
         c.node = nil
         c.requestId.removeAll(keepingCapacity: true)
-        c.corsOrigin.removeAll(keepingCapacity: true)
         c.bytesSent = 0
         c.deadline = now.addingSaturated(gw.config.idleTimeoutMs)
         c.deadlineKind = .idle

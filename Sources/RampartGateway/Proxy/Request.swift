@@ -43,9 +43,8 @@ extension EventLoop {
         c.requestId.removeAll(keepingCapacity: true)
         c.route = nil
         c.node = nil
-        let limitDecided = c.limitReply
-        c.limitReply = nil
-        c.rlRemaining = -1
+        let limitDecided = c.plugins.limitCount.decided
+        c.plugins = PluginExchange()
         return limitDecided
     }
 
@@ -164,40 +163,6 @@ extension EventLoop {
             break
         }
         if c.requestId.isEmpty { generateRequestId(c) }
-    }
-
-    /// The route's plugins in their fixed order; false when one answered or parked the request.
-    func runRequestPlugins(_ c: ClientConn, _ route: CompiledRoute, _ req: IncomingRequest, limitDecided: Int?) -> Bool {
-        let pl = route.plugins
-        let h = req.head, p = req.p
-        if pl.hasIPRestriction {
-            let ip = req.forwarded?.realIP ?? c.peerIP
-            if !pl.ipAllowed(ip) {
-                rejectHead(c, 403, keepAlive: true)
-                return false
-            }
-        }
-        // After ip-restriction: its 403 carries no request id.
-        assignRequestId(c, req)
-        if let cors = pl.cors, let o = headerValue(h, p, .origin) {
-            let origin = Array(UnsafeBufferPointer(start: p + o.0, count: o.1))
-            let allowed = cors.allowOrigins.contains("*") || cors.allowOrigins.contains { Array($0.utf8) == origin }
-            if allowed {
-                c.corsOrigin = cors.allowOrigins.contains("*") && !cors.allowCredentials ? Array("*".utf8) : origin
-                if bytesEqual(p + h.methodStart, h.methodLen, Array("OPTIONS".utf8)),
-                   findHeader(h, p, "access-control-request-method") {
-                    rejectHead(c, 204, keepAlive: true) { o in self.appendCORS(c, cors, o, preflight: true) }
-                    return false
-                }
-            }
-        }
-        // key-auth, basic-auth, limit-count (Plugins/Access.swift).
-        if pl.hasAccessPlugins && !applyAccessPlugins(c, pl, h, p, queryStart: req.target.queryStart, queryEnd: req.target.end,
-                                                      clientIP: req.forwarded?.realIPText ?? c.peerIPText,
-                                                      limitDecided: limitDecided) {
-            return false
-        }
-        return true
     }
 
     /// The upstream node (balancer, health, hash key); nil when answered (503: none to pick).
@@ -357,15 +322,8 @@ extension EventLoop {
         let pl = route.plugins
         o.append(p + h.methodStart, h.methodLen)
         o.append(ASCII.sp)
-        if pl.rewriteURI != nil || pl.rewriteRegex != nil {
-            var newPath: [UInt8]
-            if let u = pl.rewriteURI {
-                newPath = u
-            } else {
-                let old = String(decoding: UnsafeBufferPointer(start: path.base, count: path.count), as: UTF8.self)
-                newPath = Array((pl.rewriteRegex?.rewrite(old) ?? old).utf8)
-            }
-            if newPath.isEmpty || newPath[0] != ASCII.slash { newPath.insert(ASCII.slash, at: 0) }
+        let rewrite = pl.proxyRewrite
+        if let newPath = rewrite?.rewrittenPath(path) {
             o.append(newPath)
             if !newPath.contains(UInt8(ascii: "?")) { appendTargetQuery(o, p, pl, queryStart, queryEnd) }
         } else {
@@ -374,7 +332,8 @@ extension EventLoop {
         }
         o.append(" HTTP/1.1\r\n")
 
-        let overrideHost = pl.rewriteHost != nil || absoluteForm || h.hostIndex < 0
+        let rewriteHost = rewrite?.host
+        let overrideHost = rewriteHost != nil || absoluteForm || h.hostIndex < 0
         var sawProto = false, sawFwdHost = false
         let trusted = c.peerTrusted
         for idx in 0..<h.headers.count {
@@ -399,7 +358,7 @@ extension EventLoop {
             default:
                 break
             }
-            if !h.connTokens.isEmpty || pl.hasRewrite || !pl.stripRequest.isEmpty {
+            if !h.connTokens.isEmpty || rewrite != nil || !pl.stripRequest.isEmpty {
                 let np = p + Int(hd.nameStart), nl = Int(hd.nameLen)
                 var drop = false
                 for (ts, tl) in h.connTokens where Int(tl) == nl && bytesEqualIgnoringCase(np, p + Int(ts), nl) {
@@ -410,21 +369,18 @@ extension EventLoop {
                     // Credentials are stripped in their underscore spellings too (CGI folds `_` into `-`).
                     for r in pl.stripRequest where bytesEqualsLowerDashed(np, nl, r) { drop = true; break }
                 }
-                if !drop && pl.hasRewrite {
-                    for r in pl.reqRemove where bytesEqualsLower(np, nl, r) { drop = true; break }
-                    for s in pl.reqSetLower where bytesEqualsLower(np, nl, s) { drop = true; break }
-                }
+                if !drop, let rewrite, rewrite.drops(np, nl) { drop = true }
                 if drop { continue }
             }
             o.appendHeaderLine(p, hd)
         }
         if overrideHost {
             o.append("Host: ")
-            if let rh = pl.rewriteHost { o.append(rh) }
+            if let rh = rewriteHost { o.append(rh) }
             else if hostLen > 0 { o.append(p + hostStart, hostLen) }
             else { o.append(node.label) }
             o.append("\r\n")
-        } else if let rh = pl.rewriteHost {
+        } else if let rh = rewriteHost {
             o.append("Host: ")
             o.append(rh)
             o.append("\r\n")
@@ -453,12 +409,7 @@ extension EventLoop {
         o.append(c.requestId)
         o.append("\r\n")
         if c.websocket { o.append("Connection: Upgrade\r\n") }
-        for s in pl.reqSet {
-            o.appendHeaderLine(s.name, s.value)
-        }
-        for a in pl.reqAdd {
-            o.appendHeaderLine(a.name, a.value)
-        }
+        rewrite?.writeHeaders(o)
         o.append("\r\n")
     }
 
@@ -468,30 +419,6 @@ extension EventLoop {
             QueryString.append(to: o, p, from: start, to: end, strip: ka.query)
         } else {
             o.append(p + start, end - start)
-        }
-    }
-
-    func appendCORS(_ c: ClientConn, _ cors: CORSConfig, _ o: ByteBuffer, preflight: Bool) {
-        o.append("Access-Control-Allow-Origin: ")
-        o.append(c.corsOrigin)
-        o.append("\r\nVary: Origin\r\n")
-        if cors.allowCredentials { o.append("Access-Control-Allow-Credentials: true\r\n") }
-        if preflight {
-            o.append("Access-Control-Allow-Methods: ")
-            o.append(cors.allowMethods.isEmpty ? "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS" : cors.allowMethods.joined(separator: ", "))
-            o.append("\r\n")
-            if !cors.allowHeaders.isEmpty {
-                o.append("Access-Control-Allow-Headers: ")
-                o.append(cors.allowHeaders.joined(separator: ", "))
-                o.append("\r\n")
-            }
-            o.append("Access-Control-Max-Age: ")
-            o.appendDecimal(cors.maxAgeSeconds)
-            o.append("\r\n")
-        } else if !cors.exposeHeaders.isEmpty {
-            o.append("Access-Control-Expose-Headers: ")
-            o.append(cors.exposeHeaders.joined(separator: ", "))
-            o.append("\r\n")
         }
     }
 }

@@ -336,13 +336,8 @@ extension EventLoop {
         let pl = c.route?.plugins
         let o = c.outBuf
         let writer = ResponseWriter(out: o)
-        writer.relayed(h, p, decodeChunks: framing.decodeChunks, drop: pl?.respDrop ?? [])
-        if let pl {
-            for s in pl.respSet { o.appendHeaderLine(s.name, s.value) }
-            for a in pl.respAdd { o.appendHeaderLine(a.name, a.value) }
-            if let cors = pl.cors, !c.corsOrigin.isEmpty { appendCORS(c, cors, o, preflight: false) }
-            if let lc = pl.limitCount { appendRateLimit(c, lc, o, retryAfter: false) }
-        }
+        writer.relayed(h, p, decodeChunks: framing.decodeChunks, drop: pl?.responseHeaders?.drop ?? [])
+        pl?.writeResponseHeaders(c.plugins, o)
         writer.end(close: !framing.keepAlive, requestMinor: c.minor)
         c.respStarted = true
         c.respStatus = h.status
