@@ -1,6 +1,6 @@
 /// cors: answers preflights itself and adds Access-Control-* to responses for allowed origins.
 /// Request hook (origin check, preflight), response hook (headers), per-exchange state (the origin).
-struct CORSPlugin: Sendable {
+final class CORSPlugin: Sendable {
     let anyOrigin: Bool
     let allowCredentials: Bool
     let origins: [[UInt8]]

@@ -2,7 +2,7 @@ import RampartModel
 
 /// ip-restriction: the client address (as believed: a trusted proxy's X-Forwarded-For) must be in
 /// `allow` when it is given, and never in `deny`. Request hook only; no per-exchange state.
-struct IPRestrictionPlugin: Sendable {
+final class IPRestrictionPlugin: Sendable {
     let allow: [CIDR]
     let deny: [CIDR]
 

@@ -72,6 +72,7 @@ extension EventLoop {
     /// The request hooks in their fixed order; false when one answered or parked the request.
     /// ip-restriction first, then the request id (so its 403 carries none, as it always did), cors
     /// (which answers preflights), then the access plugins (Access.swift).
+    @inline(__always)
     func runRequestPlugins(_ c: ClientConn, _ route: CompiledRoute, _ req: IncomingRequest, limitDecided: Int?) -> Bool {
         let pl = route.plugins
         if let ip = pl.ipRestriction, !ipRestrictionRequest(c, ip, req) { return false }

@@ -2,7 +2,7 @@ import RampartModel
 
 /// proxy-rewrite: the path (fixed, or by regex), the Host and request headers sent upstream.
 /// Hooks into the upstream head only; no per-exchange state.
-struct ProxyRewritePlugin: Sendable {
+final class ProxyRewritePlugin: Sendable {
     let uri: [UInt8]?
     let regex: RewriteRegex?
     let host: [UInt8]?

@@ -1,6 +1,6 @@
 /// response-headers: upstream response headers removed, set (replacing the upstream's) and added.
 /// Response hook only; no per-exchange state.
-struct ResponseHeadersPlugin: Sendable {
+final class ResponseHeadersPlugin: Sendable {
     let set: [(name: [UInt8], value: [UInt8])]
     let add: [(name: [UInt8], value: [UInt8])]
     /// Upstream headers not relayed: the removed and the set ones, lowercase.

@@ -32,6 +32,7 @@ extension EventLoop {
 
     /// Resets the per-exchange state from the head. Returns limit-count's count when this request
     /// was parked after being counted.
+    @inline(__always)
     func beginExchange(_ c: ClientConn) -> Int? {
         let h = c.head
         let p = UnsafePointer(c.inBuf.base)
@@ -50,6 +51,7 @@ extension EventLoop {
 
     /// The target's parts and its path in the one normal form, routed and forwarded alike
     /// (PathNormalForm); nil when answered (400).
+    @inline(__always)
     func readTarget(_ c: ClientConn, _ p: UnsafePointer<UInt8>) -> IncomingRequest? {
         let h = c.head
         guard let target = RequestTarget.parse(p, start: h.targetStart, length: h.targetLen) else {
@@ -78,6 +80,7 @@ extension EventLoop {
 
     /// The host (absolute-form authority, else Host) checked, TRACE refused, and the Host binding of
     /// mTLS names enforced; false when answered (400, 405, 421).
+    @inline(__always)
     func checkHost(_ c: ClientConn, _ req: inout IncomingRequest) -> Bool {
         let h = req.head, p = req.p
         if req.target.form == .absolute {
@@ -110,6 +113,7 @@ extension EventLoop {
 
     /// The route by host, path, method and header conditions; nil when answered (404, or a
     /// not-served route's 503, which answers before any plugin or upstream work: fail closed).
+    @inline(__always)
     func matchRoute(_ c: ClientConn, _ req: inout IncomingRequest) -> CompiledRoute? {
         let snap = snapshot
         let h = req.head, p = req.p
@@ -153,6 +157,7 @@ extension EventLoop {
     }
 
     /// Request id: passed through when well formed, else generated.
+    @inline(__always)
     func assignRequestId(_ c: ClientConn, _ req: IncomingRequest) {
         let h = req.head, p = req.p
         for idx in 0..<h.headers.count where h.kinds[idx] == .xRequestId {
@@ -166,6 +171,7 @@ extension EventLoop {
     }
 
     /// The upstream node (balancer, health, hash key); nil when answered (503: none to pick).
+    @inline(__always)
     func pickNode(_ c: ClientConn, _ route: CompiledRoute, _ req: IncomingRequest) -> CompiledNode? {
         guard let up = route.upstream else {
             rejectHead(c, 503, keepAlive: true)
@@ -186,6 +192,7 @@ extension EventLoop {
     /// Writes the head sent upstream, answers `Expect: 100-continue`, moves the connection to
     /// proxying and connects (or takes a pooled connection). A bad first chunk is refused before the
     /// upstream sees anything.
+    @inline(__always)
     func forwardHead(_ c: ClientConn, _ route: CompiledRoute, node: CompiledNode, _ req: IncomingRequest) {
         let buf = c.inBuf
         let h = req.head
