@@ -100,7 +100,8 @@ final class EventLoop {
     var table: [FdOwner] = []
     var nextSerial: UInt32 = 1
     var clients: [ClientConn] = []
-    var pool: [SocketAddress: [UpstreamConn]] = [:]
+    /// Idle upstream connections by `CompiledNode.poolKey`.
+    var pool: [Int: [UpstreamConn]] = [:]
     var rng = FastRandom()
     var scratch: [Int32] = []
     var now: Int64 = monotonicMs()
@@ -491,14 +492,15 @@ final class EventLoop {
 
     // MARK: pool
 
+    // The lists are changed in place (a copy taken out and stored back would copy the array each time).
+
     func takeFromPool(_ node: CompiledNode) -> UpstreamConn? {
-        guard var list = pool[node.address], !list.isEmpty else { return nil }
+        let key = node.poolKey
         var found: UpstreamConn?
-        while let u = list.popLast() {
-            if !u.closed && u.node === node { found = u; break }
-            if !u.closed { closeUpstreamFd(u) }
+        while found == nil, let u = pool[key]?.popLast() {
+            if !u.closed && u.node === node { found = u } else if !u.closed { closeUpstreamFd(u) }
         }
-        pool[node.address] = list.isEmpty ? nil : list
+        if pool[key]?.isEmpty == true { pool[key] = nil }
         return found
     }
 
@@ -510,15 +512,14 @@ final class EventLoop {
             let st = u.upstream.perLoop[min(index, u.upstream.perLoop.count - 1)]
             if u.node.index < st.active.count { st.active[u.node.index] -= 1 }
         }
-        var list = pool[u.node.address] ?? []
-        if draining || ka.maxIdle <= 0 || list.count >= ka.maxIdle || !u.inBuf.isEmpty || !u.outBuf.isEmpty {
+        let key = u.node.poolKey
+        if draining || ka.maxIdle <= 0 || (pool[key]?.count ?? 0) >= ka.maxIdle || !u.inBuf.isEmpty || !u.outBuf.isEmpty {
             closeUpstreamFd(u)
             return
         }
         u.idleDeadline = now.addingSaturated(ka.idleTimeoutMs)
         u.inBuf.shrinkIfIdle(to: 16 * 1024)
-        list.append(u)
-        pool[u.node.address] = list
+        pool[key, default: []].append(u)
         refreshUpstream(u)
     }
 

@@ -8,10 +8,14 @@ final class CompiledNode: Sendable {
     let weight: Int
     let health: NodeHealth
     let index: Int
-    /// Where its upstream request counts go in a loop's counters (`MetricSlots`).
+    /// Where its upstream request counts go in a loop's counters (`MetricSlots`): one small integer
+    /// per (upstream, node), the same in every snapshot.
     let metricSlot: Int
+    /// The key of its idle connections in a loop's pool (an integer: hashing the address cost ~2,000
+    /// instructions a request).
+    var poolKey: Int { metricSlot }
 
-    init(address: SocketAddress, host: String = "", label: String, weight: Int, health: NodeHealth, index: Int, metricSlot: Int = 0) {
+    init(address: SocketAddress, host: String = "", label: String, weight: Int, health: NodeHealth, index: Int, metricSlot: Int) {
         self.address = address
         self.host = host
         self.label = label
