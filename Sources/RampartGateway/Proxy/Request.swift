@@ -241,14 +241,21 @@ extension EventLoop {
 
     // MARK: request id, headers, hashing
 
+    /// 32 random hex digits, written on the stack and appended once (one access to `requestId`
+    /// rather than 32, each of which the runtime checks).
     func generateRequestId(_ c: ClientConn) {
         let hex: StaticString = "0123456789abcdef"
-        for _ in 0..<2 {
-            var v = rng.next()
-            for _ in 0..<16 {
-                c.requestId.append(hex.utf8Start[Int(v & 0xF)])
-                v >>= 4
+        let first = rng.next(), second = rng.next()
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { digits in
+            digits.initialize(repeating: 0)
+            for half in 0..<2 {
+                var v = half == 0 ? first : second
+                for k in 0..<16 {
+                    digits[half * 16 + k] = hex.utf8Start[Int(v & 0xF)]
+                    v >>= 4
+                }
             }
+            c.requestId.append(contentsOf: digits)
         }
     }
 
