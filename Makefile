@@ -90,6 +90,9 @@ bench: build test-deps
 	bench/secrets.sh 1000
 	bench/crypto.sh
 	bench/auth.sh --rampart-bin .build/release/rampart
+	$(call apt_install,valgrind)
+	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
+	bench/callgrind.sh
 
 # Differential tests against nginx (Tests/Differential): regenerates the table in docs/security.md and
 # fails naming every case where Rampart is less strict than nginx or frames a request differently.

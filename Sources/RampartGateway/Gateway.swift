@@ -96,7 +96,8 @@ public final class Gateway: Sendable {
             // Writes to a peer that went away must fail with EPIPE (OpenSSL writes with write(2)).
             signal(SIGPIPE, SIG_IGN)
             let snap = st.current ?? CompiledSnapshot(GatewaySnapshot(generation: 0, routes: [], upstreams: [:]),
-                                                      registry: registry, loops: workers, ticketKey: ticketKeys.current())
+                                                      registry: registry, loops: workers, ticketKey: ticketKeys.current(),
+                                                      metricSlots: gw.metricSlots)
             var loops: [LoopShared] = []
             var threads: [OSThread] = []
             for w in 0..<workers {
@@ -145,7 +146,7 @@ public final class Gateway: Sendable {
             resolver.want(NameResolver.names(in: snapshot), waitMs: started ? 2000 : 0)
             let (table, version) = resolver.current()
             let compiled = CompiledSnapshot(snapshot, registry: registry, loops: gw.config.workers, ticketKey: ticketKeys.current(),
-                                            resolutions: table, resolutionVersion: version)
+                                            resolutions: table, resolutionVersion: version, metricSlots: gw.metricSlots)
             publish(compiled)
         }
     }
@@ -156,7 +157,8 @@ public final class Gateway: Sendable {
             guard let current = state.withLock({ $0.current }) else { return }
             let (table, version) = resolver.current()
             guard version != current.resolutionVersion else { return }
-            publish(current.rebound(resolutions: table, version: version, registry: registry, loops: gw.config.workers))
+            publish(current.rebound(resolutions: table, version: version, registry: registry, loops: gw.config.workers,
+                                    metricSlots: gw.metricSlots))
         }
     }
 
@@ -236,11 +238,10 @@ public final class Gateway: Sendable {
     /// Prometheus text (0.0.4) of the gateway's metrics.
     public func metricsText() -> String {
         let (loops, snap) = state.withLock { ($0.loops, $0.current) }
-        var total = LoopMetricsData()
-        for l in loops {
-            let d = l.metrics.data.withLock { $0 }
-            total.merge(d)
-        }
+        // Labels first: a slot numbered after this read is left for the next scrape.
+        let labels = gw.metricSlots.labels()
+        var total = MetricsTotals()
+        for l in loops { l.metrics.current.merge(into: &total, routes: labels.routes, nodes: labels.nodes) }
         var nodes: [(upstream: String, node: String, healthy: Bool)] = []
         if let snap {
             let now = monotonicMs()

@@ -14,9 +14,18 @@ final class BenchHarness: XCTestCase {
         }
         let workers = Int(env["RAMPART_BENCH_WORKERS"] ?? "1") ?? 1
         let routes = Int(env["RAMPART_BENCH_ROUTES"] ?? "1") ?? 1
-        let g = try Gateway(config: GatewayConfig(listen: [listen], workers: workers))
+        let g = try Gateway(config: GatewayConfig(listen: [listen], workers: workers, accessLog: .off))
         var rs: [RouteConfig] = []
         for i in 1..<max(routes, 1) { rs.append(RouteConfig(id: "bench/r\(i)", paths: ["/r\(i)/*"], upstream: "bench/up")) }
+        if env["RAMPART_BENCH_PLUGINS"] != nil {
+            // bench/callgrind.sh: the key-auth + limit-count (local) + proxy-rewrite route.
+            rs.append(RouteConfig(id: "bench/plugins", paths: ["/plugins"], upstream: "bench/up", plugins: [
+                .keyAuth(KeyAuthConfig(keys: [Array("bench-key-0123456789".utf8)])),
+                .limitCount(LimitCountConfig(count: 1_000_000_000, windowMs: 60_000, key: .remoteAddr)),
+                .proxyRewrite(uri: "/rewritten", regexUri: nil, host: nil, setHeaders: [HeaderPair(name: "X-Bench", value: "1")],
+                              addHeaders: [], removeHeaders: []),
+            ]))
+        }
         rs.append(RouteConfig(id: "bench/all", paths: ["/*"], upstream: "bench/up"))
         g.apply(GatewaySnapshot(generation: 1, routes: rs, upstreams: [
             "bench/up": UpstreamConfig(id: "bench/up", nodes: [UpstreamNode(host: String(upstream[..<colon]), port: port)],

@@ -185,6 +185,9 @@ final class ProxyTests: XCTestCase {
         let r = try XCTUnwrap(gw.get("/rid"))
         let id = try XCTUnwrap(r.echoHeader("X-Request-Id"))
         XCTAssertEqual(id.count, 32)
+        XCTAssertTrue(id.allSatisfy { "0123456789abcdef".contains($0) }, id)
+        let next = try XCTUnwrap(gw.get("/rid")?.echoHeader("X-Request-Id"))
+        XCTAssertNotEqual(id, next, "each request gets its own id")
     }
 
     func testTrustedProxyForwardedFor() throws {

@@ -146,7 +146,7 @@ public final class AdminServer: Sendable {
 
     /// The response's bytes: status line, headers (CR/LF in a header drops it), length, close.
     static func serialize(_ r: AdminResponse, head: Bool) -> [UInt8] {
-        var out = "HTTP/1.1 \(r.status) \(String(describing: EventLoop.reason(r.status)))\r\n"
+        var out = "HTTP/1.1 \(r.status) \(String(describing: ResponseWriter.reason(r.status)))\r\n"
         for h in r.headers where !h.name.contains("\r") && !h.name.contains("\n") && !h.value.contains("\r") && !h.value.contains("\n") {
             out += "\(h.name): \(h.value)\r\n"
         }
@@ -458,11 +458,11 @@ final class AdminIO: @unchecked Sendable {
         let buf = c.inBuf
         if c.phase == .head {
             let r = c.scanner.scan(buf.readPointer, buf.readable, maxHead: AdminLimits.maxHead, maxStartLine: 8192)
-            if r < 0 { return respond(c, .json(-r, String(describing: EventLoop.errorBody(-r)))) }
+            if r < 0 { return respond(c, .json(-r, String(describing: ResponseWriter.errorBody(-r)))) }
             if r == 0 { return }
             var head = RequestHead()
             if case .error(let st) = HeadParser.parseRequest(buf.base, base: buf.readIndex, len: r, into: &head) {
-                return respond(c, .json(st, String(describing: EventLoop.errorBody(st))))
+                return respond(c, .json(st, String(describing: ResponseWriter.errorBody(st))))
             }
             var headers: [HeaderPair] = []
             for h in head.headers {

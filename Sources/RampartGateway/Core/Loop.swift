@@ -15,7 +15,7 @@ final class LoopShared: Sendable {
     let index: Int
     let wakeFd: Int32
     let inbox = Mutex(LoopInbox())
-    let metrics = LoopMetrics()
+    let metrics = LoopMetrics(LoopCounters(routes: 1, nodes: 1))
 
     init(index: Int) throws {
         self.index = index
@@ -36,6 +36,8 @@ final class LoopShared: Sendable {
 final class GatewayShared: Sendable {
     let config: GatewayConfig
     let trusted: [CIDR]
+    /// The label sets of the loops' counters (routes, upstream nodes), numbered at snapshot compile.
+    let metricSlots = MetricSlots()
     let connections = Atomic<Int>(0)
     let accessLogFd: Int32
     let ownsLogFd: Bool
@@ -92,11 +94,14 @@ final class EventLoop {
     let index: Int
     let epfd: Int32
     var listeners: [Int32]
-    var snapshot: CompiledSnapshot
+    private(set) var snapshot: CompiledSnapshot
+    /// This loop's counters (Metrics.swift): written here without a lock, merged by a scrape.
+    private(set) var counters: LoopCounters
     var table: [FdOwner] = []
     var nextSerial: UInt32 = 1
     var clients: [ClientConn] = []
-    var pool: [SocketAddress: [UpstreamConn]] = [:]
+    /// Idle upstream connections by `CompiledNode.poolKey`.
+    var pool: [Int: [UpstreamConn]] = [:]
     var rng = FastRandom()
     var scratch: [Int32] = []
     var now: Int64 = monotonicMs()
@@ -132,6 +137,7 @@ final class EventLoop {
         self.index = shared.index
         self.listeners = listeners + tlsListeners
         self.snapshot = snapshot
+        counters = shared.metrics.current
         maxHead = gw.config.maxHeaderBytes
         pathScratchCapacity = PathNormalForm.scratchCapacity(forPathLength: max(1, gw.config.maxURIBytes))
         pathScratch = UnsafeMutablePointer<UInt8>.allocate(capacity: pathScratchCapacity)
@@ -147,6 +153,17 @@ final class EventLoop {
         }
         setOwner(shared.wakeFd, .wake)
         add(shared.wakeFd, serial: 0, events: evIn)
+        adopt(snapshot)
+    }
+
+    /// Serves `snap` from now on; the counters first grow to hold its routes' and nodes' slots.
+    func adopt(_ snap: CompiledSnapshot) {
+        snapshot = snap
+        let need = snap.metricSlotCounts
+        if need.routes > counters.routeCapacity || need.nodes > counters.nodeCapacity {
+            counters = counters.grown(routes: need.routes, nodes: need.nodes)
+            shared.metrics.publish(counters)
+        }
     }
 
     // MARK: fd table and epoll
@@ -256,7 +273,7 @@ final class EventLoop {
             box.credentialReplies = []
             return m
         }
-        if let s = msg.snapshot { snapshot = s }
+        if let s = msg.snapshot { adopt(s) }
         if !msg.limitReplies.isEmpty { resumeLimited(msg.limitReplies) }
         if !msg.credentialReplies.isEmpty { resumeVerified(msg.credentialReplies) }
         if let d = msg.stopDeadline, !draining { beginDrain(deadline: d) }
@@ -475,14 +492,15 @@ final class EventLoop {
 
     // MARK: pool
 
+    // The lists are changed in place (a copy taken out and stored back would copy the array each time).
+
     func takeFromPool(_ node: CompiledNode) -> UpstreamConn? {
-        guard var list = pool[node.address], !list.isEmpty else { return nil }
+        let key = node.poolKey
         var found: UpstreamConn?
-        while let u = list.popLast() {
-            if !u.closed && u.node === node { found = u; break }
-            if !u.closed { closeUpstreamFd(u) }
+        while found == nil, let u = pool[key]?.popLast() {
+            if !u.closed && u.node === node { found = u } else if !u.closed { closeUpstreamFd(u) }
         }
-        pool[node.address] = list.isEmpty ? nil : list
+        if pool[key]?.isEmpty == true { pool[key] = nil }
         return found
     }
 
@@ -494,15 +512,14 @@ final class EventLoop {
             let st = u.upstream.perLoop[min(index, u.upstream.perLoop.count - 1)]
             if u.node.index < st.active.count { st.active[u.node.index] -= 1 }
         }
-        var list = pool[u.node.address] ?? []
-        if draining || ka.maxIdle <= 0 || list.count >= ka.maxIdle || !u.inBuf.isEmpty || !u.outBuf.isEmpty {
+        let key = u.node.poolKey
+        if draining || ka.maxIdle <= 0 || (pool[key]?.count ?? 0) >= ka.maxIdle || !u.inBuf.isEmpty || !u.outBuf.isEmpty {
             closeUpstreamFd(u)
             return
         }
         u.idleDeadline = now.addingSaturated(ka.idleTimeoutMs)
         u.inBuf.shrinkIfIdle(to: 16 * 1024)
-        list.append(u)
-        pool[u.node.address] = list
+        pool[key, default: []].append(u)
         refreshUpstream(u)
     }
 

@@ -57,7 +57,8 @@ enum BasicAuthCheck {
     case verify(CredentialJob.Credential)
 }
 
-/// basic-auth compiled for the loops.
+/// basic-auth compiled for the loops. Request hook `basicAuthUser` (below); no per-exchange state
+/// (a request waiting for its PBKDF2 check is parked, Access.swift).
 final class CompiledBasicAuth: Sendable {
     let users: [(name: [UInt8], hash: PasswordHash)]
     let caches: [BasicAuthLoopCache]
@@ -126,5 +127,48 @@ final class CompiledBasicAuth: Sendable {
         }
         cache.refuse(mac)
         return -1
+    }
+}
+
+extension EventLoop {
+    /// The basic-auth user of a request, or -1 when it was answered (401, 429) or parked for a PBKDF2 check.
+    func basicAuthUser(_ c: ClientConn, _ ba: CompiledBasicAuth, _ h: RequestHead, _ p: UnsafePointer<UInt8>,
+                       limitCount: Int?) -> Int {
+        var check = BasicAuthCheck.denied
+        for hd in h.headers where bytesEqualsLower(p + Int(hd.nameStart), Int(hd.nameLen), "authorization") {
+            check = ba.check(p + Int(hd.valueStart), Int(hd.valueLen), loop: index)
+            break
+        }
+        switch check {
+        case .user(let u):
+            return u
+        case .denied:
+            rejectHead(c, 401, keepAlive: true) { o in o.append("WWW-Authenticate: Basic realm=\"rampart\"\r\n") }
+            return -1
+        case .verify(var cred):
+            guard pendingVerifications < BasicAuthBudget.maxPendingPerLoop else {
+                for i in cred.password.indices { cred.password[i] = 0 }
+                counters.count(.basicAuthOverloads)
+                rejectHead(c, 429, keepAlive: true) { o in
+                    o.append("Retry-After: ")
+                    o.appendDecimal(BasicAuthBudget.retryAfterSeconds)
+                    o.append("\r\n")
+                }
+                return -1
+            }
+            counters.count(.basicAuthVerifications)
+            let job = CredentialJob(credential: cred, limitCount: limitCount, loop: shared, fd: c.fd, serial: c.serial)
+            if CredentialVerifier.shared.submit(job) {
+                pendingVerifications += 1
+                parkRequest(c, timeoutMs: BasicAuthBudget.parkTimeoutMs)
+                return -1
+            }
+            // No verifier thread could start: check here rather than not at all.
+            let user = ba.learn(cred.mac, user: cred.user, matched: CredentialVerifier.verify(&cred), loop: index)
+            if user < 0 {
+                rejectHead(c, 401, keepAlive: true) { o in o.append("WWW-Authenticate: Basic realm=\"rampart\"\r\n") }
+            }
+            return user
+        }
     }
 }

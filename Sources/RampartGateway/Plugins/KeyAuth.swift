@@ -66,70 +66,13 @@ extension EventLoop {
         }
         if !ka.query.isEmpty, queryStart < queryEnd {
             var result = -1
-            EventLoop.forEachQueryParam(p, from: queryStart + 1, to: queryEnd) { ns, nl, vs, vl in
+            QueryString.forEachParam(p, from: queryStart + 1, to: queryEnd) { ns, nl, vs, vl in
                 guard result < 0, nl == ka.query.count, bytesEqual(p + ns, nl, ka.query) else { return }
-                let v = EventLoop.percentDecode(p + vs, vl)
+                let v = QueryString.percentDecode(p + vs, vl)
                 result = ka.match(v)
             }
             return result
         }
         return -1
-    }
-
-    /// Calls `body(nameStart, nameLen, valueStart, valueLen)` for each `name=value` pair of a query string.
-    static func forEachQueryParam(_ p: UnsafePointer<UInt8>, from: Int, to: Int,
-                                  _ body: (Int, Int, Int, Int) -> Void) {
-        var i = from
-        while i < to {
-            var j = i
-            while j < to && p[j] != UInt8(ascii: "&") { j += 1 }
-            var eq = i
-            while eq < j && p[eq] != UInt8(ascii: "=") { eq += 1 }
-            if j > i {
-                if eq < j { body(i, eq - i, eq + 1, j - eq - 1) } else { body(i, j - i, j, 0) }
-            }
-            i = j + 1
-        }
-    }
-
-    static func percentDecode(_ p: UnsafePointer<UInt8>, _ n: Int) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(n)
-        var i = 0
-        func hex(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 48...57: return c - 48
-            case 65...70: return c - 55
-            case 97...102: return c - 87
-            default: return nil
-            }
-        }
-        while i < n {
-            let c = p[i]
-            if c == UInt8(ascii: "%"), i + 2 < n, let a = hex(p[i + 1]), let b = hex(p[i + 2]) {
-                out.append(a << 4 | b)
-                i += 3
-            } else if c == UInt8(ascii: "+") {
-                out.append(ASCII.sp)
-                i += 1
-            } else {
-                out.append(c)
-                i += 1
-            }
-        }
-        return out
-    }
-
-    /// Appends `?query` (from the byte after '?' to `end`) without the parameters named `strip`.
-    func appendQuery(_ o: ByteBuffer, _ p: UnsafePointer<UInt8>, from: Int, to end: Int, strip: [UInt8]) {
-        guard from < end else { return }
-        var first = true
-        EventLoop.forEachQueryParam(p, from: from + 1, to: end) { ns, nl, vs, vl in
-            if nl == strip.count && bytesEqual(p + ns, nl, strip) { return }
-            o.append(first ? UInt8(ascii: "?") : UInt8(ascii: "&"))
-            first = false
-            let stop = max(vs + vl, ns + nl)
-            o.append(p + ns, stop - ns)
-        }
     }
 }

@@ -117,8 +117,18 @@ final class LocalCounters: @unchecked Sendable {
     }
 }
 
-/// limit-count compiled for the loops.
+/// limit-count compiled for the loops. Request hook `applyLimit`, response hook `writeHeaders`;
+/// per-exchange state `Exchange` (the RateLimit-* values, and the count of a parked request).
 final class CompiledLimitCount: Sendable {
+    struct Exchange {
+        /// RateLimit-Remaining of this exchange, -1 when it was not counted (no RateLimit-* headers).
+        var remaining = -1
+        var resetSeconds = 0
+        /// The count already taken for a request parked after counting (redis answered, or basic-auth
+        /// parked it); used instead of counting again when it restarts.
+        var decided: Int?
+    }
+
     let limit: Int
     let windowMs: Int
     let key: LimitKey
@@ -146,6 +156,23 @@ final class CompiledLimitCount: Sendable {
         self.routeID = Array(routeID.utf8)
         redis = try c.redis.map { try RedisLimiter.shared(for: $0) }
         limitText = Array(String(c.count).utf8)
+    }
+
+    /// The response hook (also the 429's lines): RateLimit-* when the exchange was counted.
+    func writeHeaders(_ state: Exchange, _ o: ByteBuffer, retryAfter: Bool) {
+        guard state.remaining >= 0 else { return }
+        o.append("RateLimit-Limit: ")
+        o.append(limitText)
+        o.append("\r\nRateLimit-Remaining: ")
+        o.appendDecimal(state.remaining)
+        o.append("\r\nRateLimit-Reset: ")
+        o.appendDecimal(state.resetSeconds)
+        o.append("\r\n")
+        if retryAfter {
+            o.append("Retry-After: ")
+            o.appendDecimal(state.resetSeconds)
+            o.append("\r\n")
+        }
     }
 
     /// Hash of (route, window length, key) for the local table; Swift's per-process seeded SipHash.
@@ -216,29 +243,14 @@ extension EventLoop {
             rejectHead(c, 503, keepAlive: true)
             return nil
         }
-        c.rlRemaining = max(0, lc.limit - count)
-        c.rlReset = Int(resetMs.addingSaturated(999) / 1000)
+        c.plugins.limitCount.remaining = max(0, lc.limit - count)
+        c.plugins.limitCount.resetSeconds = Int(resetMs.addingSaturated(999) / 1000)
         if count > lc.limit {
-            rejectHead(c, 429, keepAlive: true) { o in self.appendRateLimit(c, lc, o, retryAfter: true) }
+            let state = c.plugins.limitCount
+            rejectHead(c, 429, keepAlive: true) { o in lc.writeHeaders(state, o, retryAfter: true) }
             return nil
         }
         return count
-    }
-
-    func appendRateLimit(_ c: ClientConn, _ lc: CompiledLimitCount, _ o: ByteBuffer, retryAfter: Bool) {
-        guard c.rlRemaining >= 0 else { return }
-        o.append("RateLimit-Limit: ")
-        o.append(lc.limitText)
-        o.append("\r\nRateLimit-Remaining: ")
-        o.appendDecimal(c.rlRemaining)
-        o.append("\r\nRateLimit-Reset: ")
-        o.appendDecimal(c.rlReset)
-        o.append("\r\n")
-        if retryAfter {
-            o.append("Retry-After: ")
-            o.appendDecimal(c.rlReset)
-            o.append("\r\n")
-        }
     }
 
     /// Parks the request (`parkRequest`) until the redis client thread answers; the deadline only

@@ -1,139 +1,89 @@
 import RampartModel
 
-/// A route's plugin chain, compiled once per snapshot. A class with `let`s: the loops read it
-/// through the route without copying (or retaining) each member.
+/// A route's plugin chain, compiled once per snapshot: one optional per plugin (concrete types, no
+/// existentials on the request path). Each plugin's file holds its compile step, hooks and
+/// per-exchange state; this file registers them (`init`) and calls the hooks in their fixed order.
+/// A class with `let`s: the loops read it through the route without copying (or retaining) members.
 final class CompiledPlugins: Sendable {
-    let ipAllow: [CIDR]
-    let ipDeny: [CIDR]
-    let hasIPRestriction: Bool
-
-    let respSet: [(name: [UInt8], value: [UInt8])]
-    let respSetLower: [[UInt8]]
-    let respAdd: [(name: [UInt8], value: [UInt8])]
-    let respRemove: [[UInt8]]   // lowercase names
-    let hasResponseHeaders: Bool
-
-    let rewriteURI: [UInt8]?
-    let rewriteRegex: RewriteRegex?
-    let rewriteHost: [UInt8]?
-    let reqSet: [(name: [UInt8], value: [UInt8])]
-    let reqSetLower: [[UInt8]]
-    let reqAdd: [(name: [UInt8], value: [UInt8])]
-    let reqRemove: [[UInt8]]
-    let hasRewrite: Bool
-
-    let cors: CORSConfig?
-
-    // Access plugins (KeyAuth.swift, BasicAuth.swift, LimitCount.swift).
+    let ipRestriction: IPRestrictionPlugin?
+    let cors: CORSPlugin?
     let keyAuth: CompiledKeyAuth?
     let basicAuth: CompiledBasicAuth?
     let limitCount: CompiledLimitCount?
+    let proxyRewrite: ProxyRewritePlugin?
+    let responseHeaders: ResponseHeadersPlugin?
+
     /// Request headers never sent upstream (the credentials), lowercase.
     let stripRequest: [[UInt8]]
     var hasAccessPlugins: Bool { keyAuth != nil || basicAuth != nil || limitCount != nil }
 
     init(_ plugins: [PluginConfig], routeID: String = "", loops: Int = 1) throws {
-        var ipAllow: [CIDR] = [], ipDeny: [CIDR] = [], hasIPRestriction = false
-        var respSet: [(name: [UInt8], value: [UInt8])] = [], respSetLower: [[UInt8]] = []
-        var respAdd: [(name: [UInt8], value: [UInt8])] = [], respRemove: [[UInt8]] = [], hasResponseHeaders = false
-        var rewriteURI: [UInt8]?, rewriteRegex: RewriteRegex?, rewriteHost: [UInt8]?
-        var reqSet: [(name: [UInt8], value: [UInt8])] = [], reqSetLower: [[UInt8]] = []
-        var reqAdd: [(name: [UInt8], value: [UInt8])] = [], reqRemove: [[UInt8]] = [], hasRewrite = false
-        var cors: CORSConfig?
-        var keyAuth: CompiledKeyAuth?, basicAuth: CompiledBasicAuth?, limitCount: CompiledLimitCount?
-        var stripRequest: [[UInt8]] = []
+        var ipRestriction: IPRestrictionPlugin?, cors: CORSPlugin?, keyAuth: CompiledKeyAuth?, basicAuth: CompiledBasicAuth?
+        var limitCount: CompiledLimitCount?, proxyRewrite: ProxyRewritePlugin?, responseHeaders: ResponseHeadersPlugin?
+        // The registration: one line per plugin, from its configuration to its compiled form.
         for p in plugins {
             switch p {
-            case .ipRestriction(let allow, let deny):
-                hasIPRestriction = true
-                for a in allow {
-                    guard let c = CIDR(a) else { throw GatewayError.invalidConfig("ip-restriction: bad CIDR \(a)") }
-                    ipAllow.append(c)
-                }
-                for d in deny {
-                    guard let c = CIDR(d) else { throw GatewayError.invalidConfig("ip-restriction: bad CIDR \(d)") }
-                    ipDeny.append(c)
-                }
-            case .responseHeaders(let set, let add, let remove):
-                hasResponseHeaders = true
-                respSet = set.map { (Array($0.name.utf8), Array($0.value.utf8)) }
-                respSetLower = set.map { lowerBytes($0.name) }
-                respAdd = add.map { (Array($0.name.utf8), Array($0.value.utf8)) }
-                respRemove = remove.map { lowerBytes($0) }
-            case .proxyRewrite(let uri, let regexUri, let host, let setH, let addH, let removeH):
-                hasRewrite = true
-                rewriteURI = uri.map { Array($0.utf8) }
-                if let r = regexUri {
-                    do throws(RewriteRegex.Invalid) {
-                        rewriteRegex = try RewriteRegex(pattern: r.pattern, replacement: r.replacement)
-                    } catch {
-                        throw GatewayError.invalidConfig("proxy-rewrite: bad regexUri: \(error)")
-                    }
-                }
-                rewriteHost = host.map { Array($0.utf8) }
-                reqSet = setH.map { (Array($0.name.utf8), Array($0.value.utf8)) }
-                reqSetLower = setH.map { lowerBytes($0.name) }
-                reqAdd = addH.map { (Array($0.name.utf8), Array($0.value.utf8)) }
-                reqRemove = removeH.map { lowerBytes($0) }
-            case .cors(let c):
-                if c.allowCredentials && (c.allowOrigins.isEmpty || c.allowOrigins.contains("*")) {
-                    throw GatewayError.invalidConfig("cors: allowCredentials needs the allowed origins listed, not \"*\"")
-                }
-                cors = c
-            case .keyAuth(let k):
-                let ka = try CompiledKeyAuth(k)
-                keyAuth = ka
-                stripRequest.append(ka.headerLower)
-            case .basicAuth(let users):
-                basicAuth = try CompiledBasicAuth(users, loops: loops)
-                stripRequest.append(Array("authorization".utf8))
-            case .limitCount(let l):
-                limitCount = try CompiledLimitCount(l, routeID: routeID)
+            case .ipRestriction(let allow, let deny): ipRestriction = try IPRestrictionPlugin(allow: allow, deny: deny, adding: ipRestriction)
+            case .cors(let c): cors = try CORSPlugin(c)
+            case .keyAuth(let k): keyAuth = try CompiledKeyAuth(k)
+            case .basicAuth(let users): basicAuth = try CompiledBasicAuth(users, loops: loops)
+            case .limitCount(let l): limitCount = try CompiledLimitCount(l, routeID: routeID)
+            case .proxyRewrite(let uri, let regexUri, let host, let set, let add, let remove):
+                proxyRewrite = try ProxyRewritePlugin(uri: uri, regexUri: regexUri, host: host, set: set, add: add, remove: remove)
+            case .responseHeaders(let set, let add, let remove): responseHeaders = try ResponseHeadersPlugin(set: set, add: add, remove: remove)
             }
         }
-        for (name, value) in respSet + respAdd + reqSet + reqAdd {
-            try CompiledPlugins.validateHeader(name, value)
-        }
-        if let h = rewriteHost, !h.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
-            throw GatewayError.invalidConfig("proxy-rewrite: invalid host")
-        }
-        if let u = rewriteURI, !u.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
-            throw GatewayError.invalidConfig("proxy-rewrite: invalid uri")
-        }
-        self.ipAllow = ipAllow; self.ipDeny = ipDeny; self.hasIPRestriction = hasIPRestriction
-        self.respSet = respSet; self.respSetLower = respSetLower; self.respAdd = respAdd
-        self.respRemove = respRemove; self.hasResponseHeaders = hasResponseHeaders
-        self.rewriteURI = rewriteURI; self.rewriteRegex = rewriteRegex; self.rewriteHost = rewriteHost
-        self.reqSet = reqSet; self.reqSetLower = reqSetLower; self.reqAdd = reqAdd; self.reqRemove = reqRemove
-        self.hasRewrite = hasRewrite
+        self.ipRestriction = ipRestriction
         self.cors = cors
-        self.keyAuth = keyAuth; self.basicAuth = basicAuth; self.limitCount = limitCount
-        self.stripRequest = stripRequest
+        self.keyAuth = keyAuth
+        self.basicAuth = basicAuth
+        self.limitCount = limitCount
+        self.proxyRewrite = proxyRewrite
+        self.responseHeaders = responseHeaders
+        stripRequest = (keyAuth.map { [$0.headerLower] } ?? []) + (basicAuth != nil ? [Array("authorization".utf8)] : [])
     }
 
     /// No plugins: what a not-served route carries (it answers before any plugin would run).
     static let none = CompiledPlugins()
 
     private init() {
-        ipAllow = []; ipDeny = []; hasIPRestriction = false
-        respSet = []; respSetLower = []; respAdd = []; respRemove = []; hasResponseHeaders = false
-        rewriteURI = nil; rewriteRegex = nil; rewriteHost = nil
-        reqSet = []; reqSetLower = []; reqAdd = []; reqRemove = []; hasRewrite = false
-        cors = nil
-        keyAuth = nil; basicAuth = nil; limitCount = nil
+        ipRestriction = nil; cors = nil; keyAuth = nil; basicAuth = nil; limitCount = nil
+        proxyRewrite = nil; responseHeaders = nil
         stripRequest = []
     }
 
-    private static func validateHeader(_ name: [UInt8], _ value: [UInt8]) throws {
-        guard !name.isEmpty, name.allSatisfy({ ASCII.tchar[Int($0)] }),
-              value.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == ASCII.tab }) else {
-            throw GatewayError.invalidConfig("invalid header \(String(decoding: name, as: UTF8.self))")
-        }
-    }
+    func ipAllowed(_ ip: [UInt8]) -> Bool { ipRestriction?.admits(ip) ?? true }
 
-    func ipAllowed(_ ip: [UInt8]) -> Bool {
-        if ipDeny.containsIP(ip) { return false }
-        if !ipAllow.isEmpty && !ipAllow.containsIP(ip) { return false }
+    /// The response hooks, in order, after the relayed headers.
+    func writeResponseHeaders(_ state: PluginExchange, _ o: ByteBuffer) {
+        responseHeaders?.writeHeaders(o)
+        cors?.writeHeaders(state.cors, o, preflight: false)
+        limitCount?.writeHeaders(state.limitCount, o, retryAfter: false)
+    }
+}
+
+/// What the plugins of one exchange keep between their hooks; reset as each exchange begins.
+struct PluginExchange {
+    var cors = CORSPlugin.Exchange()
+    var limitCount = CompiledLimitCount.Exchange()
+}
+
+extension EventLoop {
+    /// The request hooks in their fixed order; false when one answered or parked the request.
+    /// ip-restriction first, then the request id (so its 403 carries none, as it always did), cors
+    /// (which answers preflights), then the access plugins (Access.swift).
+    @inline(__always)
+    func runRequestPlugins(_ c: ClientConn, _ route: CompiledRoute, _ req: IncomingRequest, limitDecided: Int?) -> Bool {
+        let pl = route.plugins
+        if let ip = pl.ipRestriction, !ipRestrictionRequest(c, ip, req) { return false }
+        assignRequestId(c, req)
+        if let cors = pl.cors, !corsRequest(c, cors, req) { return false }
+        if pl.hasAccessPlugins && !applyAccessPlugins(c, pl, req.head, req.p, queryStart: req.target.queryStart,
+                                                      queryEnd: req.target.end,
+                                                      clientIP: req.forwarded?.realIPText ?? c.peerIPText,
+                                                      limitDecided: limitDecided) {
+            return false
+        }
         return true
     }
 }

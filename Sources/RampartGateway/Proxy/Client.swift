@@ -50,7 +50,7 @@ extension EventLoop {
             closeClient(c)
         case .proxying:
             // The client went away mid-request (or half-closed): abort the exchange.
-            if let r = c.route, c.respStatus == 0 { recordRequest(c, route: r.config.id, status: 499) }
+            if c.route != nil, c.respStatus == 0 { recordRequest(c, status: 499) }
             closeClient(c)
         case .tunnel:
             if let u = c.upstream {
@@ -187,54 +187,6 @@ extension EventLoop {
 
     // MARK: local responses
 
-    static func reason(_ s: Int) -> StaticString {
-        switch s {
-        case 100: return "Continue"
-        case 200: return "OK"
-        case 204: return "No Content"
-        case 400: return "Bad Request"
-        case 401: return "Unauthorized"
-        case 403: return "Forbidden"
-        case 404: return "Not Found"
-        case 405: return "Method Not Allowed"
-        case 408: return "Request Timeout"
-        case 413: return "Content Too Large"
-        case 414: return "URI Too Long"
-        case 417: return "Expectation Failed"
-        case 421: return "Misdirected Request"
-        case 429: return "Too Many Requests"
-        case 431: return "Request Header Fields Too Large"
-        case 499: return "Client Closed Request"
-        case 501: return "Not Implemented"
-        case 502: return "Bad Gateway"
-        case 503: return "Service Unavailable"
-        case 504: return "Gateway Timeout"
-        case 505: return "HTTP Version Not Supported"
-        default: return "Error"
-        }
-    }
-
-    static func errorBody(_ s: Int) -> StaticString {
-        switch s {
-        case 400: return "{\"error\":\"bad request\"}"
-        case 401: return "{\"error\":\"unauthorized\"}"
-        case 403: return "{\"error\":\"forbidden\"}"
-        case 404: return "{\"error\":\"no route\"}"
-        case 405: return "{\"error\":\"method not allowed\"}"
-        case 408: return "{\"error\":\"request timeout\"}"
-        case 414: return "{\"error\":\"uri too long\"}"
-        case 417: return "{\"error\":\"expectation failed\"}"
-        case 421: return "{\"error\":\"misdirected request\"}"
-        case 429: return "{\"error\":\"too many requests\"}"
-        case 431: return "{\"error\":\"request header fields too large\"}"
-        case 502: return "{\"error\":\"bad gateway\"}"
-        case 503: return "{\"error\":\"no healthy upstream\"}"
-        case 504: return "{\"error\":\"upstream timeout\"}"
-        case 505: return "{\"error\":\"http version not supported\"}"
-        default: return "{\"error\":\"error\"}"
-        }
-    }
-
     /// A framing/parse error or timeout before an exchange: answer and close.
     func localError(_ c: ClientConn, status: Int) {
         if c.phase == .readingHead && c.logLine.isEmpty {
@@ -245,7 +197,7 @@ extension EventLoop {
             closeUpstreamFd(u)
         }
         writeLocal(c, status: status, close: true)
-        recordRequest(c, route: c.route?.config.id ?? "", status: status)
+        recordRequest(c, status: status)
         c.phase = .closing
         c.closeAfterWrite = true
         c.inBuf.clear()
@@ -262,7 +214,7 @@ extension EventLoop {
             closeUpstreamFd(u)
         }
         writeLocal(c, status: status, close: !keep, body: body, extra: extra)
-        recordRequest(c, route: c.route?.config.id ?? "", status: status)
+        recordRequest(c, status: status)
         c.route = nil
         c.snapshot = nil
         if keep {
@@ -276,32 +228,10 @@ extension EventLoop {
     }
 
     func writeLocal(_ c: ClientConn, status: Int, close: Bool, body: [UInt8]? = nil, extra: ((ByteBuffer) -> Void)? = nil) {
-        let o = c.outBuf
         c.respStatus = status
         c.respStarted = true
-        o.append("HTTP/1.1 ")
-        o.appendDecimal(status)
-        o.append(ASCII.sp)
-        o.append(EventLoop.reason(status))
-        if status == 204 {
-            o.append("\r\n")
-        } else {
-            o.append("\r\nContent-Type: application/json\r\nContent-Length: ")
-            o.appendDecimal((body?.count ?? EventLoop.errorBody(status).utf8CodeUnitCount) + 1)
-            o.append("\r\n")
-        }
-        if !c.requestId.isEmpty {
-            o.append("X-Request-Id: ")
-            o.append(c.requestId)
-            o.append("\r\n")
-        }
-        extra?(o)
-        if close { o.append("Connection: close\r\n") } else if c.minor == 0 { o.append("Connection: keep-alive\r\n") }
-        o.append("\r\n")
-        if status != 204 && !c.isHeadMethod {
-            if let body { o.append(body) } else { o.append(EventLoop.errorBody(status)) }
-            o.append(ASCII.lf)
-        }
+        ResponseWriter(out: c.outBuf).local(status: status, body: body, requestId: c.requestId, close: close,
+                                            requestMinor: c.minor, headMethod: c.isHeadMethod, extra: extra)
     }
 
     func resetForNextRequest(_ c: ClientConn) {
@@ -315,7 +245,6 @@ extension EventLoop {
         c.snapshot = nil
         c.node = nil
         c.requestId.removeAll(keepingCapacity: true)
-        c.corsOrigin.removeAll(keepingCapacity: true)
         c.bytesSent = 0
         c.deadline = now.addingSaturated(gw.config.idleTimeoutMs)
         c.deadlineKind = .idle
@@ -325,10 +254,11 @@ extension EventLoop {
 
     // MARK: metrics + access log
 
-    func recordRequest(_ c: ClientConn, route: String, status: Int) {
+    /// Counts the exchange under its route (`_unmatched` before one matched) and logs it.
+    func recordRequest(_ c: ClientConn, status: Int) {
         let secs = Double(monotonicNs() &- c.startNs) / 1e9
-        shared.metrics.recordRequest(route: route.isEmpty ? "_unmatched" : route, code: status, seconds: secs)
-        if gw.accessLogFd >= 0 { appendAccessLog(c, route: route, status: status, seconds: secs) }
+        counters.recordRequest(routeSlot: c.route?.metricSlot ?? MetricSlots.unmatchedRoute, code: status, seconds: secs)
+        if gw.accessLogFd >= 0 { appendAccessLog(c, route: c.route?.config.id ?? "", status: status, seconds: secs) }
     }
 
     /// Query parameters whose values the access log never holds (credentials by convention), lowercase.
@@ -351,7 +281,7 @@ extension EventLoop {
         if queryStart < queryEnd && budget > 0 {
             c.logLine.append(UInt8(ascii: "?"))
             var first = true
-            EventLoop.forEachQueryParam(p, from: queryStart + 1, to: queryEnd) { ns, nl, vs, vl in
+            QueryString.forEachParam(p, from: queryStart + 1, to: queryEnd) { ns, nl, vs, vl in
                 guard budget > 0 else { return }
                 if !first { c.logLine.append(UInt8(ascii: "&")) }
                 first = false

@@ -65,13 +65,10 @@ final class ClientConn {
     var bytesSent = 0
     var requestId: [UInt8] = []
     var logLine: [UInt8] = []   // method + target, only when access logging is on
-    var corsOrigin: [UInt8] = []
-    // limit-count (Plugins/LimitCount.swift): RateLimit-* values of this exchange (-1: none), and a
-    // request parked until redis answers, with that answer once it came.
-    var rlRemaining = -1
-    var rlReset = 0
+    /// The plugins' state of this exchange (Plugins/Plugins.swift).
+    var plugins = PluginExchange()
+    /// Parked until a thread answers (redis for limit-count, PBKDF2 for basic-auth: Access.swift).
     var parked = false
-    var limitReply: Int?
 
     // TLS (a connection accepted on a --listen-tls listener).
     var ssl: OpaquePointer?

@@ -2,11 +2,40 @@ import Glibc
 import RampartModel
 
 // Starting an exchange: routing, plugins, node choice and the head sent upstream.
+
+/// What the steps of `startRequest` learn about a request, each filling in its part: offsets into
+/// the client's read buffer, valid until the head is consumed.
+struct IncomingRequest {
+    let p: UnsafePointer<UInt8>
+    let head: RequestHead
+    let target: RequestTarget
+    let path: PathNormalForm.Normalized
+    /// The Host value (or absolute-form authority) with its port, and the length of the name alone.
+    var hostStart = 0, hostLen = 0, hostNameLen = 0
+    /// From a trusted proxy's X-Forwarded-For; nil for an untrusted peer.
+    var forwarded: EventLoop.ForwardedInfo?
+}
+
 extension EventLoop {
+    /// Starts the exchange of the parsed head in `c.head`: each step either fills in what the next
+    /// one needs or answers (or parks) the request and ends it here.
     func startRequest(_ c: ClientConn) {
-        let buf = c.inBuf
-        let p = UnsafePointer(buf.base)
+        let limitDecided = beginExchange(c)
+        let p = UnsafePointer(c.inBuf.base)
+        guard var req = readTarget(c, p) else { return }
+        guard checkHost(c, &req) else { return }
+        guard let route = matchRoute(c, &req) else { return }
+        guard runRequestPlugins(c, route, req, limitDecided: limitDecided) else { return }
+        guard let node = pickNode(c, route, req) else { return }
+        forwardHead(c, route, node: node, req)
+    }
+
+    /// Resets the per-exchange state from the head. Returns limit-count's count when this request
+    /// was parked after being counted.
+    @inline(__always)
+    func beginExchange(_ c: ClientConn) -> Int? {
         let h = c.head
+        let p = UnsafePointer(c.inBuf.base)
         c.startNs = monotonicNs()
         c.minor = h.minor
         c.isHeadMethod = h.methodLen == 4 && bytesEqual(p + h.methodStart, 4, EventLoop.headMethod)
@@ -15,62 +44,80 @@ extension EventLoop {
         c.requestId.removeAll(keepingCapacity: true)
         c.route = nil
         c.node = nil
-        let limitDecided = c.limitReply   // limit-count's count when this request was parked after it
-        c.limitReply = nil
-        c.rlRemaining = -1
-        let snap = snapshot
+        let limitDecided = c.plugins.limitCount.decided
+        c.plugins = PluginExchange()
+        return limitDecided
+    }
 
-        // Target: origin-form, absolute-form or "*".
-        let ts = h.targetStart
-        let tend = ts + h.targetLen
-        var pathStart = ts
-        var authStart = 0, authLen = 0
-        let asteriskForm = h.targetLen == 1 && p[ts] == UInt8(ascii: "*")
-        let absoluteForm = p[ts] != ASCII.slash && !asteriskForm
-        if absoluteForm {
-            var i = ts + (p[ts + 4] == ASCII.colon ? 7 : 8)
-            authStart = i
-            while i < tend && p[i] != ASCII.slash && p[i] != UInt8(ascii: "?") { i += 1 }
-            authLen = i - authStart
-            pathStart = i
-            if authLen == 0 { return rejectHead(c, 400) }
+    /// The target's parts and its path in the one normal form, routed and forwarded alike
+    /// (PathNormalForm); nil when answered (400).
+    @inline(__always)
+    func readTarget(_ c: ClientConn, _ p: UnsafePointer<UInt8>) -> IncomingRequest? {
+        let h = c.head
+        guard let target = RequestTarget.parse(p, start: h.targetStart, length: h.targetLen) else {
+            rejectHead(c, 400)
+            return nil
         }
-        var q = pathStart
-        while q < tend && p[q] != UInt8(ascii: "?") { q += 1 }
-        let pathLen = q - pathStart
-        // The one normal form: routed and forwarded alike (PathNormalForm).
         let path: PathNormalForm.Normalized
-        if asteriskForm || pathLen == 0 {
-            path = PathNormalForm.Normalized(base: asteriskForm ? p + ts : UnsafePointer(slashPtr), count: 1)
-        } else if let normal = PathNormalForm.normalize(p + pathStart, pathLen, scratch: pathScratch, capacity: pathScratchCapacity) {
+        if target.form == .asterisk || target.pathLength == 0 {
+            path = PathNormalForm.Normalized(base: target.form == .asterisk ? p + h.targetStart : UnsafePointer(slashPtr), count: 1)
+        } else if let normal = PathNormalForm.normalize(p + target.pathStart, target.pathLength, scratch: pathScratch,
+                                                        capacity: pathScratchCapacity) {
             path = normal
         } else {
-            if gw.accessLogFd >= 0 { fillLogLine(c, p, h, path: p + pathStart, pathLen: pathLen, queryStart: q, queryEnd: tend, keyParam: nil) }
-            return rejectHead(c, 400)
+            if gw.accessLogFd >= 0 {
+                fillLogLine(c, p, h, path: p + target.pathStart, pathLen: target.pathLength, queryStart: target.queryStart,
+                            queryEnd: target.end, keyParam: nil)
+            }
+            rejectHead(c, 400)
+            return nil
         }
-        if gw.accessLogFd >= 0 { fillLogLine(c, p, h, path: path.base, pathLen: path.count, queryStart: q, queryEnd: tend, keyParam: nil) }
+        if gw.accessLogFd >= 0 {
+            fillLogLine(c, p, h, path: path.base, pathLen: path.count, queryStart: target.queryStart, queryEnd: target.end, keyParam: nil)
+        }
+        return IncomingRequest(p: p, head: h, target: target, path: path)
+    }
 
-        // Host (without port).
-        var hostStart = 0, hostLen = 0
-        if absoluteForm {
-            hostStart = authStart; hostLen = authLen
+    /// The host (absolute-form authority, else Host) checked, TRACE refused, and the Host binding of
+    /// mTLS names enforced; false when answered (400, 405, 421).
+    @inline(__always)
+    func checkHost(_ c: ClientConn, _ req: inout IncomingRequest) -> Bool {
+        let h = req.head, p = req.p
+        if req.target.form == .absolute {
+            req.hostStart = req.target.authorityStart
+            req.hostLen = req.target.authorityLength
         } else if h.hostIndex >= 0 {
-            hostStart = Int(h.headers[h.hostIndex].valueStart)
-            hostLen = Int(h.headers[h.hostIndex].valueLen)
+            req.hostStart = Int(h.headers[h.hostIndex].valueStart)
+            req.hostLen = Int(h.headers[h.hostIndex].valueLen)
         }
-        if !EventLoop.hostIsValid(p + hostStart, hostLen) { return rejectHead(c, 400) }
-        let hostNameLen = EventLoop.hostWithoutPort(p + hostStart, hostLen)
-        if h.minor == 1 || hostLen > 0, !EventLoop.hostNameIsWellFormed(p + hostStart, hostNameLen) {
-            return rejectHead(c, 400)
+        if !HostName.isValid(p + req.hostStart, req.hostLen) {
+            rejectHead(c, 400)
+            return false
+        }
+        req.hostNameLen = HostName.lengthWithoutPort(p + req.hostStart, req.hostLen)
+        if h.minor == 1 || req.hostLen > 0, !HostName.isWellFormed(p + req.hostStart, req.hostNameLen) {
+            rejectHead(c, 400)
+            return false
         }
         // TRACE echoes the request, cookies and credentials included, to whoever can run script (XST).
         if h.methodLen == 5 && bytesEqual(p + h.methodStart, 5, EventLoop.traceMethod) {
-            return rejectHead(c, 405, keepAlive: true)
+            rejectHead(c, 405, keepAlive: true)
+            return false
         }
-        if !snap.hostBinding.admits(c, p + hostStart, hostNameLen) { return rejectHead(c, 421, keepAlive: true) }
+        if !snapshot.hostBinding.admits(c, p + req.hostStart, req.hostNameLen) {
+            rejectHead(c, 421, keepAlive: true)
+            return false
+        }
+        return true
+    }
 
-        // Route.
-        let ri = snap.router.match(host: p + hostStart, hostLen: hostNameLen, path: path.base, pathLen: path.count,
+    /// The route by host, path, method and header conditions; nil when answered (404, or a
+    /// not-served route's 503, which answers before any plugin or upstream work: fail closed).
+    @inline(__always)
+    func matchRoute(_ c: ClientConn, _ req: inout IncomingRequest) -> CompiledRoute? {
+        let snap = snapshot
+        let h = req.head, p = req.p
+        let ri = snap.router.match(host: p + req.hostStart, hostLen: req.hostNameLen, path: req.path.base, pathLen: req.path.count,
                                    scratch: &scratch) { ri in
             let r = snap.routes[Int(ri)]
             if !r.methods.isEmpty {
@@ -89,72 +136,74 @@ extension EventLoop {
             }
             return true
         }
-        guard ri >= 0 else { return rejectHead(c, 404, keepAlive: true) }
+        guard ri >= 0 else {
+            rejectHead(c, 404, keepAlive: true)
+            return nil
+        }
         let route = snap.routes[Int(ri)]
         c.route = route
         c.snapshot = snap
-        // Fail closed: a route that cannot be enforced answers 503 itself, before any plugin or upstream work.
-        if let body = route.notServedBody { return answerNotServed(c, p, h, path: path, body: body) }
-        if gw.accessLogFd >= 0, let ka = route.plugins.keyAuth, !ka.query.isEmpty, q < tend {
-            fillLogLine(c, p, h, path: path.base, pathLen: path.count, queryStart: q, queryEnd: tend, keyParam: ka.query)
+        if let body = route.notServedBody {
+            answerNotServed(c, p, h, path: req.path, body: body)
+            return nil
         }
-
+        if gw.accessLogFd >= 0, let ka = route.plugins.keyAuth, !ka.query.isEmpty, req.target.hasQuery {
+            fillLogLine(c, p, h, path: req.path.base, pathLen: req.path.count, queryStart: req.target.queryStart,
+                        queryEnd: req.target.end, keyParam: ka.query)
+        }
         // Client address as believed (trusted proxies' X-Forwarded-For).
-        var forwarded: ForwardedInfo?
-        if c.peerTrusted { forwarded = forwardedInfo(c, p) }
-        if route.plugins.hasIPRestriction {
-            let ip = forwarded?.realIP ?? c.peerIP
-            if !route.plugins.ipAllowed(ip) { return rejectHead(c, 403, keepAlive: true) }
-        }
+        if c.peerTrusted { req.forwarded = forwardedInfo(c, p) }
+        return route
+    }
 
-        // Request id: passed through when well formed, else generated.
+    /// Request id: passed through when well formed, else generated.
+    @inline(__always)
+    func assignRequestId(_ c: ClientConn, _ req: IncomingRequest) {
+        let h = req.head, p = req.p
         for idx in 0..<h.headers.count where h.kinds[idx] == .xRequestId {
             let hd = h.headers[idx]
-            if EventLoop.requestIdIsValid(p + Int(hd.valueStart), Int(hd.valueLen)) {
+            if RequestID.isValid(p + Int(hd.valueStart), Int(hd.valueLen)) {
                 c.requestId.append(contentsOf: UnsafeBufferPointer(start: p + Int(hd.valueStart), count: Int(hd.valueLen)))
             }
             break
         }
         if c.requestId.isEmpty { generateRequestId(c) }
+    }
 
-        // CORS.
-        if let cors = route.plugins.cors, let o = headerValue(h, p, .origin) {
-            let origin = Array(UnsafeBufferPointer(start: p + o.0, count: o.1))
-            let allowed = cors.allowOrigins.contains("*") || cors.allowOrigins.contains { Array($0.utf8) == origin }
-            if allowed {
-                c.corsOrigin = cors.allowOrigins.contains("*") && !cors.allowCredentials ? Array("*".utf8) : origin
-                if bytesEqual(p + h.methodStart, h.methodLen, Array("OPTIONS".utf8)),
-                   findHeader(h, p, "access-control-request-method") {
-                    return rejectHead(c, 204, keepAlive: true) { o in self.appendCORS(c, cors, o, preflight: true) }
-                }
-            }
+    /// The upstream node (balancer, health, hash key); nil when answered (503: none to pick).
+    @inline(__always)
+    func pickNode(_ c: ClientConn, _ route: CompiledRoute, _ req: IncomingRequest) -> CompiledNode? {
+        guard let up = route.upstream else {
+            rejectHead(c, 503, keepAlive: true)
+            return nil
         }
-
-        // key-auth, basic-auth, limit-count (Plugins/Access.swift).
-        if route.plugins.hasAccessPlugins && !applyAccessPlugins(c, route.plugins, h, p, queryStart: q, queryEnd: tend,
-                                                                  clientIP: forwarded?.realIPText ?? c.peerIPText,
-                                                                  limitDecided: limitDecided) {
-            return
-        }
-
-        guard let up = route.upstream else { return rejectHead(c, 503, keepAlive: true) }
+        let h = req.head
         c.websocket = route.config.websocket && h.upgradeWebsocket && h.connUpgrade
-        c.hashKey = chashKey(up, c, h, p, path: path)
+        c.hashKey = chashKey(up, c, h, req.p, path: req.path)
         c.excluded = 0
         c.attempts = 0
         guard let node = up.pick(loop: index, now: now, exclude: 0, hashKey: c.hashKey, rng: &rng) else {
-            return rejectHead(c, 503, keepAlive: true)
+            rejectHead(c, 503, keepAlive: true)
+            return nil
         }
+        return node
+    }
 
-        // A bad first chunk is refused before the upstream sees anything.
+    /// Writes the head sent upstream, answers `Expect: 100-continue`, moves the connection to
+    /// proxying and connects (or takes a pooled connection). A bad first chunk is refused before the
+    /// upstream sees anything.
+    @inline(__always)
+    func forwardHead(_ c: ClientConn, _ route: CompiledRoute, node: CompiledNode, _ req: IncomingRequest) {
+        let buf = c.inBuf
+        let h = req.head
         let bodyStart = buf.readIndex + h.headLength
         if h.framing == .chunked {
             c.reqChunk.reset()
             if !c.reqChunk.validates(buf.base + bodyStart, buf.writeIndex - bodyStart) { return rejectHead(c, 400) }
         }
-
-        buildUpstreamHead(c, p, h, route, node: node, forwarded: forwarded, absoluteForm: absoluteForm,
-                          path: path, queryStart: q, queryEnd: tend, hostStart: hostStart, hostLen: hostLen)
+        buildUpstreamHead(c, req.p, h, route, node: node, forwarded: req.forwarded, absoluteForm: req.target.form == .absolute,
+                          path: req.path, queryStart: req.target.queryStart, queryEnd: req.target.end,
+                          hostStart: req.hostStart, hostLen: req.hostLen)
         if h.expectContinue && h.minor == 1 && buf.writeIndex == bodyStart {
             c.outBuf.append("HTTP/1.1 100 Continue\r\n\r\n")
         }
@@ -190,62 +239,23 @@ extension EventLoop {
         rejectHead(c, 503, keepAlive: true, body: body)
     }
 
-    // MARK: validation helpers
+    // MARK: request id, headers, hashing
 
-    static func hostIsValid(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-        for i in 0..<n {
-            let c = p[i]
-            let ok = (c >= 48 && c <= 58) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
-                || c == UInt8(ascii: ".") || c == UInt8(ascii: "-") || c == UInt8(ascii: "_")
-                || c == UInt8(ascii: "[") || c == UInt8(ascii: "]")
-            if !ok { return false }
-        }
-        return true
-    }
-
-    /// A host name that names something: not empty, no empty label (`..`, a leading `.`).
-    static func hostNameIsWellFormed(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-        if n == 0 || p[0] == UInt8(ascii: ".") { return false }
-        if p[0] == UInt8(ascii: "[") { return n > 2 && p[n - 1] == UInt8(ascii: "]") }
-        for i in 1..<max(1, n) where p[i] == UInt8(ascii: ".") && p[i - 1] == UInt8(ascii: ".") { return false }
-        return true
-    }
-
-    /// Length of the host part of "host[:port]" / "[v6]:port", trailing dot removed.
-    static func hostWithoutPort(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int {
-        if n == 0 { return 0 }
-        var len = n
-        if p[0] == UInt8(ascii: "[") {
-            var i = 0
-            while i < n && p[i] != UInt8(ascii: "]") { i += 1 }
-            return min(i + 1, n)
-        }
-        var i = n - 1
-        while i > 0 && p[i] >= 48 && p[i] <= 57 { i -= 1 }
-        if p[i] == ASCII.colon { len = i }
-        if len > 0 && p[len - 1] == UInt8(ascii: ".") { len -= 1 }
-        return len
-    }
-
-    static func requestIdIsValid(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-        if n == 0 || n > 128 { return false }
-        for i in 0..<n {
-            let c = p[i]
-            let ok = (c >= 48 && c <= 58) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
-                || c == UInt8(ascii: "-") || c == UInt8(ascii: "_") || c == UInt8(ascii: ".")
-            if !ok { return false }
-        }
-        return true
-    }
-
+    /// 32 random hex digits, written on the stack and appended once (one access to `requestId`
+    /// rather than 32, each of which the runtime checks).
     func generateRequestId(_ c: ClientConn) {
         let hex: StaticString = "0123456789abcdef"
-        for _ in 0..<2 {
-            var v = rng.next()
-            for _ in 0..<16 {
-                c.requestId.append(hex.utf8Start[Int(v & 0xF)])
-                v >>= 4
+        let first = rng.next(), second = rng.next()
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { digits in
+            digits.initialize(repeating: 0)
+            for half in 0..<2 {
+                var v = half == 0 ? first : second
+                for k in 0..<16 {
+                    digits[half * 16 + k] = hex.utf8Start[Int(v & 0xF)]
+                    v >>= 4
+                }
             }
+            c.requestId.append(contentsOf: digits)
         }
     }
 
@@ -318,16 +328,6 @@ extension EventLoop {
 
     // MARK: upstream head
 
-    @inline(__always)
-    func emitHeader(_ o: ByteBuffer, _ p: UnsafePointer<UInt8>, _ hd: HeaderRef) {
-        o.append(p + Int(hd.nameStart), Int(hd.nameLen))
-        o.append(ASCII.colon)
-        o.append(ASCII.sp)
-        o.append(p + Int(hd.valueStart), Int(hd.valueLen))
-        o.append(ASCII.cr)
-        o.append(ASCII.lf)
-    }
-
     func buildUpstreamHead(_ c: ClientConn, _ p: UnsafePointer<UInt8>, _ h: RequestHead, _ route: CompiledRoute,
                            node: CompiledNode, forwarded: ForwardedInfo?, absoluteForm: Bool,
                            path: PathNormalForm.Normalized, queryStart: Int, queryEnd: Int, hostStart: Int, hostLen: Int) {
@@ -336,15 +336,8 @@ extension EventLoop {
         let pl = route.plugins
         o.append(p + h.methodStart, h.methodLen)
         o.append(ASCII.sp)
-        if pl.rewriteURI != nil || pl.rewriteRegex != nil {
-            var newPath: [UInt8]
-            if let u = pl.rewriteURI {
-                newPath = u
-            } else {
-                let old = String(decoding: UnsafeBufferPointer(start: path.base, count: path.count), as: UTF8.self)
-                newPath = Array((pl.rewriteRegex?.rewrite(old) ?? old).utf8)
-            }
-            if newPath.isEmpty || newPath[0] != ASCII.slash { newPath.insert(ASCII.slash, at: 0) }
+        let rewrite = pl.proxyRewrite
+        if let newPath = rewrite?.rewrittenPath(path) {
             o.append(newPath)
             if !newPath.contains(UInt8(ascii: "?")) { appendTargetQuery(o, p, pl, queryStart, queryEnd) }
         } else {
@@ -353,7 +346,8 @@ extension EventLoop {
         }
         o.append(" HTTP/1.1\r\n")
 
-        let overrideHost = pl.rewriteHost != nil || absoluteForm || h.hostIndex < 0
+        let rewriteHost = rewrite?.host
+        let overrideHost = rewriteHost != nil || absoluteForm || h.hostIndex < 0
         var sawProto = false, sawFwdHost = false
         let trusted = c.peerTrusted
         for idx in 0..<h.headers.count {
@@ -378,7 +372,7 @@ extension EventLoop {
             default:
                 break
             }
-            if !h.connTokens.isEmpty || pl.hasRewrite || !pl.stripRequest.isEmpty {
+            if !h.connTokens.isEmpty || rewrite != nil || !pl.stripRequest.isEmpty {
                 let np = p + Int(hd.nameStart), nl = Int(hd.nameLen)
                 var drop = false
                 for (ts, tl) in h.connTokens where Int(tl) == nl && bytesEqualIgnoringCase(np, p + Int(ts), nl) {
@@ -389,21 +383,18 @@ extension EventLoop {
                     // Credentials are stripped in their underscore spellings too (CGI folds `_` into `-`).
                     for r in pl.stripRequest where bytesEqualsLowerDashed(np, nl, r) { drop = true; break }
                 }
-                if !drop && pl.hasRewrite {
-                    for r in pl.reqRemove where bytesEqualsLower(np, nl, r) { drop = true; break }
-                    for s in pl.reqSetLower where bytesEqualsLower(np, nl, s) { drop = true; break }
-                }
+                if !drop, let rewrite, rewrite.drops(np, nl) { drop = true }
                 if drop { continue }
             }
-            emitHeader(o, p, hd)
+            o.appendHeaderLine(p, hd)
         }
         if overrideHost {
             o.append("Host: ")
-            if let rh = pl.rewriteHost { o.append(rh) }
+            if let rh = rewriteHost { o.append(rh) }
             else if hostLen > 0 { o.append(p + hostStart, hostLen) }
             else { o.append(node.label) }
             o.append("\r\n")
-        } else if let rh = pl.rewriteHost {
+        } else if let rh = rewriteHost {
             o.append("Host: ")
             o.append(rh)
             o.append("\r\n")
@@ -432,45 +423,16 @@ extension EventLoop {
         o.append(c.requestId)
         o.append("\r\n")
         if c.websocket { o.append("Connection: Upgrade\r\n") }
-        for s in pl.reqSet {
-            o.append(s.name); o.append(": "); o.append(s.value); o.append("\r\n")
-        }
-        for a in pl.reqAdd {
-            o.append(a.name); o.append(": "); o.append(a.value); o.append("\r\n")
-        }
+        rewrite?.writeHeaders(o)
         o.append("\r\n")
     }
 
     /// The query part of the target; without key-auth's parameter when the route has one.
     func appendTargetQuery(_ o: ByteBuffer, _ p: UnsafePointer<UInt8>, _ pl: CompiledPlugins, _ start: Int, _ end: Int) {
         if let ka = pl.keyAuth, !ka.query.isEmpty {
-            appendQuery(o, p, from: start, to: end, strip: ka.query)
+            QueryString.append(to: o, p, from: start, to: end, strip: ka.query)
         } else {
             o.append(p + start, end - start)
-        }
-    }
-
-    func appendCORS(_ c: ClientConn, _ cors: CORSConfig, _ o: ByteBuffer, preflight: Bool) {
-        o.append("Access-Control-Allow-Origin: ")
-        o.append(c.corsOrigin)
-        o.append("\r\nVary: Origin\r\n")
-        if cors.allowCredentials { o.append("Access-Control-Allow-Credentials: true\r\n") }
-        if preflight {
-            o.append("Access-Control-Allow-Methods: ")
-            o.append(cors.allowMethods.isEmpty ? "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS" : cors.allowMethods.joined(separator: ", "))
-            o.append("\r\n")
-            if !cors.allowHeaders.isEmpty {
-                o.append("Access-Control-Allow-Headers: ")
-                o.append(cors.allowHeaders.joined(separator: ", "))
-                o.append("\r\n")
-            }
-            o.append("Access-Control-Max-Age: ")
-            o.appendDecimal(cors.maxAgeSeconds)
-            o.append("\r\n")
-        } else if !cors.exposeHeaders.isEmpty {
-            o.append("Access-Control-Expose-Headers: ")
-            o.append(cors.exposeHeaders.joined(separator: ", "))
-            o.append("\r\n")
         }
     }
 }

@@ -10,7 +10,7 @@ extension EventLoop {
                 tlsLogTimes[up.key] = now
                 gw.log(.error, "upstream TLS is not configured; answering 502", ["upstream": up.key, "reason": err])
             }
-            shared.metrics.recordUpstream(upstream: up.key, node: node.label, code: 502)
+            counters.recordUpstream(nodeSlot: node.metricSlot, code: 502)
             return localResponse(c, status: 502)
         }
         let u: UpstreamConn
@@ -81,7 +81,7 @@ extension EventLoop {
         if let pc = up.config.healthCheck?.passive, timeout ? pc.onTimeout : pc.onConnectFailure {
             node.health.recordFailure(pc, now: now)
         }
-        shared.metrics.recordUpstream(upstream: up.key, node: node.label, code: timeout ? 504 : 502)
+        counters.recordUpstream(nodeSlot: node.metricSlot, code: timeout ? 504 : 502)
         if node.index < 64 { c.excluded |= 1 << UInt64(node.index) }
         if c.attempts < up.config.retries,
            let next = up.pick(loop: index, now: now, exclude: c.excluded, hashKey: c.hashKey, rng: &rng) {
@@ -202,7 +202,7 @@ extension EventLoop {
                 if let pc = up.config.healthCheck?.passive, pc.statuses.contains(502) {
                     u.node.health.recordFailure(pc, now: now)
                 }
-                shared.metrics.recordUpstream(upstream: up.key, node: u.node.label, code: 502)
+                counters.recordUpstream(nodeSlot: u.node.metricSlot, code: 502)
             }
             localResponse(c, status: 502)
         case .body:
@@ -216,7 +216,7 @@ extension EventLoop {
                 if c.closed || c.respPhase == .done { return }
                 c.upstream = nil
                 closeUpstreamFd(u)
-                if let r = c.route { recordRequest(c, route: r.config.id, status: c.respStatus) }
+                if c.route != nil { recordRequest(c, status: c.respStatus) }
                 c.phase = .closing
                 c.closeAfterWrite = true
                 c.keepAlive = false
@@ -231,8 +231,8 @@ extension EventLoop {
     func badGateway(_ c: ClientConn, _ u: UpstreamConn) {
         c.upstream = nil
         closeUpstreamFd(u)
-        if let up = c.route?.upstream {
-            shared.metrics.recordUpstream(upstream: up.key, node: u.node.label, code: 502)
+        if c.route?.upstream != nil {
+            counters.recordUpstream(nodeSlot: u.node.metricSlot, code: 502)
         }
         if c.respStarted { closeClient(c) } else { localResponse(c, status: 502) }
     }
@@ -269,7 +269,7 @@ extension EventLoop {
                     return
                 }
                 if let up = c.route?.upstream {
-                    shared.metrics.recordUpstream(upstream: up.key, node: u.node.label, code: status)
+                    counters.recordUpstream(nodeSlot: u.node.metricSlot, code: status)
                     if let pc = up.config.healthCheck?.passive {
                         if pc.statuses.contains(status) { u.node.health.recordFailure(pc, now: now) }
                         else { u.node.health.recordSuccess() }
@@ -324,85 +324,35 @@ extension EventLoop {
     func writeResponseHead(_ c: ClientConn, _ u: UpstreamConn) {
         let h = u.head
         let p = UnsafePointer(u.inBuf.base)
-        var keep = c.keepAlive && !draining && c.reqBodyDone
+        let framing = RelayFraming.decide(h.framing, requestMinor: c.minor, keepAlive: c.keepAlive && !draining && c.reqBodyDone)
         c.respFraming = h.framing
-        c.respDecodeChunks = false
+        c.respDecodeChunks = framing.decodeChunks
         switch h.framing {
         case .length(let n): c.respRemaining = n
-        case .chunked:
-            c.respChunk.reset()
-            if c.minor == 0 { c.respDecodeChunks = true; keep = false }
-        case .untilClose: keep = false
-        case .none: break
+        case .chunked: c.respChunk.reset()
+        case .untilClose, .none: break
         }
-        c.keepAlive = keep
+        c.keepAlive = framing.keepAlive
         let pl = c.route?.plugins
         let o = c.outBuf
-        o.append("HTTP/1.1 ")
-        o.appendDecimal(h.status)
-        o.append(ASCII.sp)
-        o.append(p + h.reasonStart, h.reasonLen)
-        o.append("\r\n")
-        for idx in 0..<h.headers.count {
-            let hd = h.headers[idx]
-            switch h.kinds[idx] {
-            case .connection, .keepAlive, .te, .trailer, .proxyOther, .upgrade:
-                continue
-            case .transferEncoding:
-                if c.respDecodeChunks { continue }
-            default:
-                break
-            }
-            let np = p + Int(hd.nameStart), nl = Int(hd.nameLen)
-            if !h.connTokens.isEmpty {
-                var drop = false
-                for (ts, tl) in h.connTokens where Int(tl) == nl {
-                    var eq = true
-                    for k in 0..<nl where ASCII.lower(np[k]) != ASCII.lower(p[Int(ts) + k]) { eq = false; break }
-                    if eq { drop = true; break }
-                }
-                if drop { continue }
-            }
-            if let pl, pl.hasResponseHeaders {
-                var drop = false
-                for r in pl.respRemove where bytesEqualsLower(np, nl, r) { drop = true; break }
-                for s in pl.respSetLower where bytesEqualsLower(np, nl, s) { drop = true; break }
-                if drop { continue }
-            }
-            emitHeader(o, p, hd)
-        }
-        if let pl {
-            for s in pl.respSet { o.append(s.name); o.append(": "); o.append(s.value); o.append("\r\n") }
-            for a in pl.respAdd { o.append(a.name); o.append(": "); o.append(a.value); o.append("\r\n") }
-            if let cors = pl.cors, !c.corsOrigin.isEmpty { appendCORS(c, cors, o, preflight: false) }
-            if let lc = pl.limitCount { appendRateLimit(c, lc, o, retryAfter: false) }
-        }
-        if !keep { o.append("Connection: close\r\n") } else if c.minor == 0 { o.append("Connection: keep-alive\r\n") }
-        o.append("\r\n")
+        let writer = ResponseWriter(out: o)
+        writer.relayed(h, p, decodeChunks: framing.decodeChunks, drop: pl?.responseHeaders?.drop ?? [])
+        pl?.writeResponseHeaders(c.plugins, o)
+        writer.end(close: !framing.keepAlive, requestMinor: c.minor)
         c.respStarted = true
         c.respStatus = h.status
     }
 
     func startTunnel(_ c: ClientConn, _ u: UpstreamConn, headLength: Int) {
-        let h = u.head
-        let p = UnsafePointer(u.inBuf.base)
-        let o = c.outBuf
-        o.append("HTTP/1.1 101 Switching Protocols\r\n")
-        for idx in 0..<h.headers.count {
-            switch h.kinds[idx] {
-            case .connection, .keepAlive, .te, .trailer, .proxyOther, .transferEncoding, .contentLength: continue
-            default: emitHeader(o, p, h.headers[idx])
-            }
-        }
-        o.append("Connection: Upgrade\r\n\r\n")
+        ResponseWriter(out: c.outBuf).switchingProtocols(u.head, UnsafePointer(u.inBuf.base))
         u.inBuf.consume(headLength)
         c.phase = .tunnel
         c.respStarted = true
         c.respStatus = 101
         c.keepAlive = false
-        if let r = c.route {
-            shared.metrics.recordUpstream(upstream: r.upstream?.key ?? "", node: u.node.label, code: 101)
-            recordRequest(c, route: r.config.id, status: 101)
+        if c.route != nil {
+            counters.recordUpstream(nodeSlot: u.node.metricSlot, code: 101)
+            recordRequest(c, status: 101)
         }
         c.deadline = now.addingSaturated(gw.config.idleTimeoutMs)
         c.deadlineKind = .tunnel
@@ -430,7 +380,7 @@ extension EventLoop {
                 st.ewmaNs[i] = st.ewmaNs[i] == 0 ? Double(elapsed) : st.ewmaNs[i] * 0.7 + Double(elapsed) * 0.3
             }
         }
-        if let r = c.route { recordRequest(c, route: r.config.id, status: c.respStatus) }
+        if c.route != nil { recordRequest(c, status: c.respStatus) }
         let h = u.head
         let upstreamKeep = h.minor == 1 ? !h.connClose : h.connKeepAlive
         c.upstream = nil
@@ -478,7 +428,7 @@ extension EventLoop {
     func upstreamTimedOut(_ c: ClientConn) {
         if let u = c.upstream, let up = c.route?.upstream {
             if let pc = up.config.healthCheck?.passive, pc.onTimeout { u.node.health.recordFailure(pc, now: now) }
-            shared.metrics.recordUpstream(upstream: up.key, node: u.node.label, code: 504)
+            counters.recordUpstream(nodeSlot: u.node.metricSlot, code: 504)
         }
         if c.respStarted { closeClient(c) } else { localResponse(c, status: 504) }
     }

@@ -1,8 +1,9 @@
 // Router compiled once per snapshot: a host table (exact, one-label wildcard, any), each host
 // holding a byte trie over paths. Lookup cost depends on the path length, not the route count.
 
-/// A byte trie (first-child / next-sibling arrays) whose nodes carry exact and prefix routes.
-struct PathTrie: Sendable {
+/// A byte trie being built (first-child / next-sibling arrays) whose nodes collect exact and prefix
+/// routes; `frozen` turns it into the `PathTrie` the loops read.
+struct PathTrieBuilder {
     var byte: [UInt8] = [0]
     var firstChild: [Int32] = [-1]
     var nextSibling: [Int32] = [-1]
@@ -32,11 +33,37 @@ struct PathTrie: Sendable {
         if isPrefix { prefix[Int(node)].append(route) } else { exact[Int(node)].append(route) }
     }
 
-    mutating func sortEntries(_ less: (Int32, Int32) -> Bool) {
-        for i in 0..<exact.count {
-            if exact[i].count > 1 { exact[i].sort(by: less) }
-            if prefix[i].count > 1 { prefix[i].sort(by: less) }
+    /// The immutable trie, each node's routes sorted by `less` (precedence) into one flat array.
+    func frozen(_ less: (Int32, Int32) -> Bool) -> PathTrie {
+        func flatten(_ lists: [[Int32]]) -> (start: [Int32], routes: [Int32]) {
+            var start: [Int32] = [0]
+            var routes: [Int32] = []
+            start.reserveCapacity(lists.count + 1)
+            for list in lists {
+                routes.append(contentsOf: list.count > 1 ? list.sorted(by: less) : list)
+                start.append(Int32(routes.count))
+            }
+            return (start, routes)
         }
+        let e = flatten(exact), pr = flatten(prefix)
+        return PathTrie(byte: byte, firstChild: firstChild, nextSibling: nextSibling,
+                        exactStart: e.start, exactRoutes: e.routes, prefixStart: pr.start, prefixRoutes: pr.routes)
+    }
+}
+
+/// A frozen byte trie over paths: node `i`'s exact routes are `exactRoutes[exactStart[i]..<exactStart[i+1]]`
+/// in precedence order (prefix routes likewise). Built once per snapshot, only read afterwards.
+struct PathTrie: Sendable {
+    let byte: [UInt8]
+    let firstChild: [Int32]
+    let nextSibling: [Int32]
+    let exactStart: [Int32]
+    let exactRoutes: [Int32]
+    let prefixStart: [Int32]
+    let prefixRoutes: [Int32]
+
+    @inline(__always) private func hasPrefixRoutes(_ node: Int32) -> Bool {
+        prefixStart[Int(node) + 1] > prefixStart[Int(node)]
     }
 
     /// Visits candidate routes in precedence order until `accept` returns true.
@@ -44,7 +71,7 @@ struct PathTrie: Sendable {
     func lookup(_ p: UnsafePointer<UInt8>, _ n: Int, scratch: inout [Int32], accept: (Int32) -> Bool) -> Int32 {
         scratch.removeAll(keepingCapacity: true)
         var node: Int32 = 0
-        if !prefix[0].isEmpty { scratch.append(0) }
+        if hasPrefixRoutes(0) { scratch.append(0) }
         var i = 0
         while i < n {
             let b = p[i]
@@ -53,14 +80,15 @@ struct PathTrie: Sendable {
             if c < 0 { break }
             node = c
             i += 1
-            if !prefix[Int(node)].isEmpty { scratch.append(node) }
+            if hasPrefixRoutes(node) { scratch.append(node) }
         }
         if i == n {
-            for r in exact[Int(node)] where accept(r) { return r }
+            for k in Int(exactStart[Int(node)])..<Int(exactStart[Int(node) + 1]) where accept(exactRoutes[k]) { return exactRoutes[k] }
         }
         var k = scratch.count - 1
         while k >= 0 {
-            for r in prefix[Int(scratch[k])] where accept(r) { return r }
+            let at = Int(scratch[k])
+            for j in Int(prefixStart[at])..<Int(prefixStart[at + 1]) where accept(prefixRoutes[j]) { return prefixRoutes[j] }
             k -= 1
         }
         return -1
@@ -68,19 +96,23 @@ struct PathTrie: Sendable {
 }
 
 struct HostEntry: Sendable {
-    var host: [UInt8]
-    var trie: PathTrie
+    let host: [UInt8]
+    let trie: PathTrie
 }
 
+/// The route lookup of one snapshot: built once from its routes, then immutable (hosts exact, one-label
+/// wildcard and any, each with a frozen `PathTrie`).
 struct Router: Sendable {
-    var exactHosts: [UInt64: [HostEntry]] = [:]
-    var wildcardHosts: [UInt64: [HostEntry]] = [:]
-    var anyHost = PathTrie()
-    var hasAnyHost = false
+    let exactHosts: [UInt64: [HostEntry]]
+    let wildcardHosts: [UInt64: [HostEntry]]
+    let anyHost: PathTrie
+    let hasAnyHost: Bool
 
     init(routes: [CompiledRoute]) {
-        var exactTries: [[UInt8]: PathTrie] = [:]
-        var wildTries: [[UInt8]: PathTrie] = [:]
+        var anyBuilder = PathTrieBuilder()
+        var hasAny = false
+        var exactTries: [[UInt8]: PathTrieBuilder] = [:]
+        var wildTries: [[UInt8]: PathTrieBuilder] = [:]
         for (idx, r) in routes.enumerated() {
             let ri = Int32(idx)
             for path in r.config.paths {
@@ -94,16 +126,16 @@ struct Router: Sendable {
                     isPrefix = true
                 }
                 if r.config.hosts.isEmpty {
-                    anyHost.insert(bytes, route: ri, isPrefix: isPrefix)
-                    hasAnyHost = true
+                    anyBuilder.insert(bytes, route: ri, isPrefix: isPrefix)
+                    hasAny = true
                 }
                 for h in r.config.hosts {
                     let hb = lowerBytes(h)
                     if hb.count > 2, hb[0] == UInt8(ascii: "*"), hb[1] == UInt8(ascii: ".") {
                         let suffix = Array(hb[2...])
-                        wildTries[suffix, default: PathTrie()].insert(bytes, route: ri, isPrefix: isPrefix)
+                        wildTries[suffix, default: PathTrieBuilder()].insert(bytes, route: ri, isPrefix: isPrefix)
                     } else {
-                        exactTries[hb, default: PathTrie()].insert(bytes, route: ri, isPrefix: isPrefix)
+                        exactTries[hb, default: PathTrieBuilder()].insert(bytes, route: ri, isPrefix: isPrefix)
                     }
                 }
             }
@@ -113,15 +145,14 @@ struct Router: Sendable {
             if ra.config.priority != rb.config.priority { return ra.config.priority > rb.config.priority }
             return ra.config.id < rb.config.id
         }
-        anyHost.sortEntries(less)
-        for (h, var t) in exactTries {
-            t.sortEntries(less)
-            exactHosts[hashLower(h), default: []].append(HostEntry(host: h, trie: t))
-        }
-        for (h, var t) in wildTries {
-            t.sortEntries(less)
-            wildcardHosts[hashLower(h), default: []].append(HostEntry(host: h, trie: t))
-        }
+        anyHost = anyBuilder.frozen(less)
+        hasAnyHost = hasAny
+        var exact: [UInt64: [HostEntry]] = [:]
+        for (h, t) in exactTries { exact[hashLower(h), default: []].append(HostEntry(host: h, trie: t.frozen(less))) }
+        var wild: [UInt64: [HostEntry]] = [:]
+        for (h, t) in wildTries { wild[hashLower(h), default: []].append(HostEntry(host: h, trie: t.frozen(less))) }
+        exactHosts = exact
+        wildcardHosts = wild
     }
 
     /// host: lowercase-insensitive bytes without port. Returns the route index or -1.

@@ -9,25 +9,28 @@ final class CompiledRoute: Sendable {
     let plugins: CompiledPlugins
     /// `{"error":"route not served","reason":CODE}` when the route is not served; nil when it is.
     let notServedBody: [UInt8]?
+    /// Where its request counts go in a loop's counters (`MetricSlots`).
+    let metricSlot: Int
 
-    convenience init(config: RouteConfig, upstream: CompiledUpstream?, loops: Int = 1) throws {
+    convenience init(config: RouteConfig, upstream: CompiledUpstream?, loops: Int = 1, metricSlot: Int = 0) throws {
         if let reason = config.notServed {
-            self.init(config: config, upstream: nil, plugins: .none, notServed: reason)
+            self.init(config: config, upstream: nil, plugins: .none, notServed: reason, metricSlot: metricSlot)
         } else {
             self.init(config: config, upstream: upstream, plugins: try CompiledPlugins(config.plugins, routeID: config.id, loops: loops),
-                      notServed: nil)
+                      notServed: nil, metricSlot: metricSlot)
         }
     }
 
     /// `config`'s match keys, kept in place as not served with `reason`.
-    static func notServed(_ config: RouteConfig, reason: NotServedReason) -> CompiledRoute {
+    static func notServed(_ config: RouteConfig, reason: NotServedReason, metricSlot: Int = 0) -> CompiledRoute {
         let kept = RouteConfig.notServed(id: config.id, hosts: config.hosts, paths: config.paths, methods: config.methods,
                                          headers: config.headers, priority: config.priority, reason: reason)
-        return CompiledRoute(config: kept, upstream: nil, plugins: .none, notServed: reason)
+        return CompiledRoute(config: kept, upstream: nil, plugins: .none, notServed: reason, metricSlot: metricSlot)
     }
 
-    private init(config: RouteConfig, upstream: CompiledUpstream?, plugins: CompiledPlugins, notServed: NotServedReason?) {
+    private init(config: RouteConfig, upstream: CompiledUpstream?, plugins: CompiledPlugins, notServed: NotServedReason?, metricSlot: Int) {
         self.config = config
+        self.metricSlot = metricSlot
         methods = config.methods.map { Array($0.utf8) }
         headerConds = config.headers.map { (lowerBytes($0.name), Array($0.value.utf8)) }
         self.upstream = upstream
@@ -40,7 +43,7 @@ final class CompiledRoute: Sendable {
     /// of a node's address needs. A not-served route has no upstream and stays as it is.
     func rebound(to upstream: CompiledUpstream?) -> CompiledRoute {
         if notServedBody != nil { return self }
-        return CompiledRoute(config: config, upstream: upstream, plugins: plugins, notServed: nil)
+        return CompiledRoute(config: config, upstream: upstream, plugins: plugins, notServed: nil, metricSlot: metricSlot)
     }
 
     static func notServedBody(_ reason: NotServedReason) -> [UInt8] {
@@ -62,36 +65,43 @@ final class CompiledSnapshot: Sendable {
     let hostBinding: HostBinding
     /// The NameResolver version the node addresses were taken at (a later one means: rebind).
     let resolutionVersion: Int
+    /// How many route and node slots existed when this was compiled: what a loop's counters must hold.
+    let metricSlotCounts: (routes: Int, nodes: Int)
 
+    /// `metricSlots`: the gateway's numbering of metric label sets (a private one for a snapshot
+    /// that no loop serves).
     init(_ s: GatewaySnapshot, registry: HealthRegistry, loops: Int, ticketKey: [UInt8] = [],
-         resolutions: [NodeName: NodeResolution] = [:], resolutionVersion: Int = 0) {
+         resolutions: [NodeName: NodeResolution] = [:], resolutionVersion: Int = 0, metricSlots: MetricSlots = MetricSlots()) {
         generation = s.generation
         tls = ServerTLS(certificates: s.certificates, ticketKey: ticketKey)
         hostBinding = HostBinding(s.certificates, withheld: s.withheldClientAuth)
         self.resolutionVersion = resolutionVersion
         var ups: [String: CompiledUpstream] = [:]
         for (k, u) in s.upstreams {
-            ups[k] = CompiledUpstream(key: k, config: u, registry: registry, loops: loops, resolutions: resolutions)
+            ups[k] = CompiledUpstream(key: k, config: u, registry: registry, loops: loops, metricSlots: metricSlots, resolutions: resolutions)
         }
         var routes: [CompiledRoute] = []
         var rejected: [String: String] = [:]
         for r in s.routes {
+            let slot = metricSlots.route(r.id)
             do {
-                routes.append(try CompiledRoute(config: r, upstream: ups[r.upstream], loops: loops))
+                routes.append(try CompiledRoute(config: r, upstream: ups[r.upstream], loops: loops, metricSlot: slot))
             } catch {
                 // Fail closed: a route whose plugins cannot be enforced still shadows less specific routes.
                 rejected[r.id] = "\(error)"
-                routes.append(CompiledRoute.notServed(r, reason: .pluginInvalid))
+                routes.append(CompiledRoute.notServed(r, reason: .pluginInvalid, metricSlot: slot))
             }
         }
         self.routes = routes
         self.upstreams = ups
         self.rejected = rejected
+        metricSlotCounts = metricSlots.counts
         router = Router(routes: routes)
     }
 
     private init(generation: Int, routes: [CompiledRoute], upstreams: [String: CompiledUpstream], rejected: [String: String],
-                 tls: ServerTLS?, hostBinding: HostBinding, resolutionVersion: Int) {
+                 tls: ServerTLS?, hostBinding: HostBinding, resolutionVersion: Int, metricSlotCounts: (routes: Int, nodes: Int)) {
+        self.metricSlotCounts = metricSlotCounts
         self.generation = generation
         self.routes = routes
         self.upstreams = upstreams
@@ -104,14 +114,16 @@ final class CompiledSnapshot: Sendable {
 
     /// This generation with node addresses taken from `resolutions`: plugins, certificates and route
     /// order are shared, only upstreams are compiled again (node health is kept by the registry).
-    func rebound(resolutions: [NodeName: NodeResolution], version: Int, registry: HealthRegistry, loops: Int) -> CompiledSnapshot {
+    func rebound(resolutions: [NodeName: NodeResolution], version: Int, registry: HealthRegistry, loops: Int,
+                 metricSlots: MetricSlots) -> CompiledSnapshot {
         var ups: [String: CompiledUpstream] = [:]
         for (k, u) in upstreams {
-            ups[k] = CompiledUpstream(key: k, config: u.config, registry: registry, loops: loops, resolutions: resolutions, reusing: u)
+            ups[k] = CompiledUpstream(key: k, config: u.config, registry: registry, loops: loops, metricSlots: metricSlots,
+                                      resolutions: resolutions, reusing: u)
         }
         let routes = routes.map { $0.rebound(to: $0.upstream.flatMap { ups[$0.key] }) }
         return CompiledSnapshot(generation: generation, routes: routes, upstreams: ups, rejected: rejected,
-                                tls: tls, hostBinding: hostBinding, resolutionVersion: version)
+                                tls: tls, hostBinding: hostBinding, resolutionVersion: version, metricSlotCounts: metricSlots.counts)
     }
 
     static let empty = CompiledSnapshot(GatewaySnapshot(generation: 0, routes: [], upstreams: [:]),
@@ -129,7 +141,7 @@ extension CompiledSnapshot {
             pathBytes.withUnsafeBufferPointer { pb -> Int32 in
                 guard let hp = hb.baseAddress ?? UnsafePointer(bitPattern: 1),
                       let pp = pb.baseAddress ?? UnsafePointer(bitPattern: 1) else { return -1 }
-                let hl = EventLoop.hostWithoutPort(hp, hb.count)
+                let hl = HostName.lengthWithoutPort(hp, hb.count)
                 return router.match(host: hp, hostLen: hl, path: pp, pathLen: pb.count, scratch: &scratch) { i in
                     let r = routes[Int(i)]
                     if !r.methods.isEmpty && !r.methods.contains(methodBytes) { return false }

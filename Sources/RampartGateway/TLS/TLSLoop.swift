@@ -26,7 +26,7 @@ extension EventLoop {
         case 0:
             return false
         default:
-            shared.metrics.recordTLSHandshakeFailure()
+            counters.count(.tlsHandshakeFailures)
             ERR_clear_error()
             closeClient(c)
             return false

@@ -8,14 +8,21 @@ final class CompiledNode: Sendable {
     let weight: Int
     let health: NodeHealth
     let index: Int
+    /// Where its upstream request counts go in a loop's counters (`MetricSlots`): one small integer
+    /// per (upstream, node), the same in every snapshot.
+    let metricSlot: Int
+    /// The key of its idle connections in a loop's pool (an integer: hashing the address cost ~2,000
+    /// instructions a request).
+    var poolKey: Int { metricSlot }
 
-    init(address: SocketAddress, host: String = "", label: String, weight: Int, health: NodeHealth, index: Int) {
+    init(address: SocketAddress, host: String = "", label: String, weight: Int, health: NodeHealth, index: Int, metricSlot: Int) {
         self.address = address
         self.host = host
         self.label = label
         self.weight = weight
         self.health = health
         self.index = index
+        self.metricSlot = metricSlot
     }
 }
 
@@ -50,7 +57,7 @@ final class CompiledUpstream: Sendable {
     /// `resolutions` holds the resolver's answers for node host names; IP literals need none. A name
     /// without an answer yet is unresolved ("not resolved yet") until the resolver hands one over.
     /// `reusing`: the same upstream compiled before, whose TLS client context is kept (a rebind).
-    init(key: String, config: UpstreamConfig, registry: HealthRegistry, loops: Int,
+    init(key: String, config: UpstreamConfig, registry: HealthRegistry, loops: Int, metricSlots: MetricSlots,
          resolutions: [NodeName: NodeResolution] = [:], reusing previous: CompiledUpstream? = nil) {
         self.key = key
         self.config = config
@@ -89,7 +96,8 @@ final class CompiledUpstream: Sendable {
             }
             let label = addr.description
             nodes.append(CompiledNode(address: addr, host: n.host, label: label, weight: n.weight,
-                                      health: registry.health(upstream: key, node: label), index: nodes.count))
+                                      health: registry.health(upstream: key, node: label), index: nodes.count,
+                                      metricSlot: metricSlots.node(upstream: key, node: label)))
         }
         self.nodes = nodes
         self.unresolved = unresolved
