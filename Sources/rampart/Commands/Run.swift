@@ -41,6 +41,9 @@ enum RunCommand {
       --max-connections N      refuse connections past N (\(Values.format(Bounds.maxConnections, as: .count)))
       --access-log off|stdout|FILE   JSON access log (default off)
       --trusted-proxies CIDRS  whose X-Forwarded-For is believed
+      --peers URLS             other instances (admin API base URLs) whose /healthz instanceOffline alerts probe
+      --peers-ca FILE          CA bundle to verify https peers with (e.g. their admin-tls.crt; default: system store)
+      --cgroup-root DIR        where cpuQuota/memoryQuota alerts read cgroup v2 files (default /sys/fs/cgroup)
       --help                   this text
 
     Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP re-reads the sources now.
@@ -52,7 +55,7 @@ enum RunCommand {
         "git-interval": .value, "gateway-group": .value, "state-dir": .value, "master-key-file": .value, "workers": .value,
         "log-format": .value, "log-level": .value, "leader-elect": .bool, "dev": .bool, "debounce": .value, "allow-empty": .bool,
         "drain-timeout": .value, "max-header-bytes": .value, "max-connections": .value, "access-log": .value,
-        "trusted-proxies": .value, "peers": .value, "cgroup-root": .value, "help": .bool,
+        "trusted-proxies": .value, "peers": .value, "peers-ca": .value, "cgroup-root": .value, "help": .bool,
     ]
 
     static func run(_ args: [String]) -> Int32 {
@@ -84,8 +87,7 @@ enum RunCommand {
 
     static func serve(_ a: Arguments) throws -> Int32 {
         // Flags of the contract whose features are not in this build: refuse them rather than ignore them.
-        let notYet = ["kubeconfig": "the Kubernetes source", "namespace": "the Kubernetes source", "leader-elect": "the Kubernetes source",
-                     "peers": "alerts", "cgroup-root": "alerts"]
+        let notYet = ["kubeconfig": "the Kubernetes source", "namespace": "the Kubernetes source", "leader-elect": "the Kubernetes source"]
         for (flag, feature) in notYet.sorted(by: { $0.key < $1.key }) where a.string(flag) != nil {
             throw UsageError(description: "--\(flag) comes with \(feature), which is not in this build yet")
         }
@@ -173,10 +175,12 @@ enum RunCommand {
                 return notServed.merging(secretProblems) { a, _ in a }
             })
         later.value = reconciler
+        let alerts = try AlertsRuntime(peers: a.string("peers"), peersCA: a.string("peers-ca"), cgroupRoot: a.string("cgroup-root"), admin: a.string("admin") ?? "127.0.0.1:9180",
+                                       adminTLS: adminTLS, reconciler: reconciler, gateway: gateway, metrics: metrics, secrets: secrets, log: log)
         let auth = try AdminAuth.load(tokenFile: a.string("admin-token-file"), stateDir: stateDir, log: log)
         let api = AdminAPI(reconciler: reconciler, auth: auth, secrets: secrets,
                            metrics: { gateway.metricsText() + metrics.text() + secrets.metricsText() },
-                           unresolvedNodes: { gateway.unresolvedNodes() }, log: log)
+                           unresolvedNodes: { gateway.unresolvedNodes() }, alerts: alerts, log: log)
         let admin = try AdminServer(listen: a.string("admin") ?? "127.0.0.1:9180", tls: adminTLS, handler: { api.handle($0) })
 
         try gateway.start()
@@ -186,6 +190,7 @@ enum RunCommand {
         log.info("admin API listening", ["address": admin.boundAddress, "scheme": adminTLS == nil ? "http" : "https"])
         reconciler.restoreFromStateFile()
         secrets.start()
+        alerts.start()
 
         let watcher: DirectoryWatcher? = git == nil ? try DirectoryWatcher(paths: paths, debounceMs: debounce) { reconciler.trigger("files changed") } : nil
         watcher?.start()
@@ -209,6 +214,7 @@ enum RunCommand {
             log.info("stopping: draining in-flight requests", ["timeout": "\(drain)ms"])
             watcher?.stop()
             secrets.stop()
+            alerts.stop()
             git?.stop()
             admin.stop()
             gateway.stop(drainTimeoutMs: drain)
