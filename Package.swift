@@ -56,6 +56,7 @@ let package = Package(
         .testTarget(name: "RampartSecretsTests", dependencies: ["RampartSecrets", "RampartModel", "RampartCrypto", "TestSupport"], exclude: ["aws-sigv4"]),
         .testTarget(name: "RampartSourcesTests", dependencies: ["RampartSources", "TestSupport"]),
         .testTarget(name: "RampartControllerTests", dependencies: ["RampartController", "RampartModel", "RampartCrypto", "TestSupport"]),
+        .testTarget(name: "RampartAlertsTests", dependencies: ["RampartAlerts", "RampartModel", "RampartGateway", "RampartCrypto", "RampartHTTPClient"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
 
         // Fuzz targets (make fuzz). Built with `--sanitize=fuzzer,address -Xswiftc -DFUZZING`, libFuzzer

@@ -95,7 +95,8 @@ public final class AlertEngine: Sendable {
     /// Replaces the rules and contact points. A rule whose spec is unchanged keeps its instances and memory;
     /// a changed contact point gets a new queue that takes over what was waiting.
     public func update(rules: [AlertRuleConfig], contactPoints: [ContactPointConfig]) {
-        let now = clock()
+        // New and changed rules are due at once, whatever the clock says.
+        let now = -Double.infinity
         var stoppedQueues: [DeliveryQueue] = []
         var startedQueues: [DeliveryQueue] = []
         state.withLock { st in

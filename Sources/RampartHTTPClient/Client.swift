@@ -36,6 +36,11 @@ public struct HTTPRequest: Sendable {
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var body: [UInt8]
+
+    public init(status: Int, body: [UInt8]) {
+        self.status = status
+        self.body = body
+    }
     public var text: String { String(decoding: body, as: UTF8.self) }
 }
 
