@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 LIBS := libyaml-dev libcurl4-openssl-dev libssl-dev pkg-config
-TEST_PKGS := curl python3 python3-pip git openssl procps redis-server bc nginx-light
+TEST_PKGS := curl python3 python3-pip git openssl procps redis-server bc nginx-light prometheus prometheus-alertmanager
 QUICKSTART_UPSTREAM_PORT := 9001
 
 .PHONY: run test build deps test-deps clean crds reference bench differential fuzz fuzz-build
