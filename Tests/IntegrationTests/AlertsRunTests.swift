@@ -310,4 +310,17 @@ final class AlertsRunTests: XCTestCase {
         let series = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ").dropLast().joined(separator: " ") }
         XCTAssertEqual(series.count, Set(series).count, "duplicate series")
     }
+
+    /// The README's examples: one AlertRule (at least) per condition type, all valid without a warning.
+    func testExamplesCoverEveryConditionAndValidate() throws {
+        let dir = PackagePaths.root.appendingPathComponent("examples/alerts").path
+        let r = try Command.rampart(["validate", dir])
+        XCTAssertEqual(r.code, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains(": 0 errors, 0 warnings"), r.stderr)
+        let text = try FileManager.default.contentsOfDirectory(atPath: dir).map { try String(contentsOfFile: dir + "/" + $0, encoding: .utf8) }.joined()
+        for type in ["certificateExpiry", "upstreamUnhealthy", "instanceOffline", "errorRate", "latency", "cpuQuota", "memoryQuota", "reloadFailed",
+                     "secretResolutionFailed"] {
+            XCTAssertTrue(text.contains("type: \(type)"), type)
+        }
+    }
 }

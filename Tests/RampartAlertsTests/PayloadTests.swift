@@ -75,6 +75,11 @@ final class PayloadTests: XCTestCase {
         XCTAssertEqual(SlackPayload.colour(n), "#36c5f0")
         n.status = .resolved
         XCTAssertEqual(SlackPayload.colour(n), "#2eb67d")
+        // A fact cannot mention @channel or forge a link.
+        n.message = "vault said <!channel> <https://evil.example|click> & more"
+        let text = String(decoding: SlackPayload.body(n), as: UTF8.self)
+        XCTAssertFalse(text.contains("<!channel>") || text.contains("<https://"), text)
+        XCTAssertTrue(text.contains("&lt;!channel&gt;"), text)
     }
 
     func testHeaderValueWithLineBreakIsRefusedWithoutShowingIt() {
