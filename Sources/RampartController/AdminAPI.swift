@@ -64,7 +64,7 @@ public struct AdminAPI: Sendable {
         case ("POST", "/api/v1/keyring/reencrypt"):
             return reencrypt(req)
         case ("GET", "/api/v1/alerts"):
-            return .json(200, alerts?.alertsJSON() ?? "{\"alerts\":[]}")
+            return .json(200, alerts?.alertsJSON(query: req.query) ?? "{\"alerts\":[]}")
         case (_, "/api/v1/config"), (_, "/api/v1/status"), (_, "/api/v1/diff"), (_, "/api/v1/secrets/refresh"), (_, "/api/v1/keyring/reencrypt"),
              (_, "/api/v1/alerts"):
             return .json(405, "{\"error\":\"method not allowed\"}")

@@ -150,9 +150,10 @@ public final class AlertsRuntime: Sendable {
 
     // MARK: Admin API views (never a secret: facts are figures and names).
 
-    /// `GET /api/v1/alerts`: active instances.
-    public func alertsJSON() -> String {
-        "{\"alerts\":[" + engine.instances().map { i in
+    /// `GET /api/v1/alerts[?rule=NAMESPACE/NAME]`: active instances (of one rule).
+    public func alertsJSON(query: String = "") -> String {
+        let rule = query.split(separator: "&").first { $0.hasPrefix("rule=") }.map { String($0.dropFirst(5)).removingPercentEncoding ?? "" }
+        return "{\"alerts\":[" + engine.instances().filter { rule == nil || $0.rule == rule }.map { i in
             var o = "{\"rule\":\(JSONWriter.quote(i.rule)),\"state\":\"\(i.state.rawValue)\",\"severity\":\(JSONWriter.quote(i.severity))"
             o += ",\"subject\":\(Self.map(i.subject)),\"value\":\(JSONWriter.quote(i.value)),\"facts\":\(Self.map(i.facts))"
             o += ",\"since\":\"\(Log.timestamp(Date(timeIntervalSince1970: i.activeAt)))\""

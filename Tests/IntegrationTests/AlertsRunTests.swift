@@ -69,6 +69,9 @@ final class AlertsRunTests: XCTestCase {
         // Rampart's id of the alert is Alertmanager's.
         let active = Self.activeAlerts(r)
         XCTAssertEqual(active.count, 1)
+        XCTAssertTrue(r.api("/api/v1/alerts?rule=default%2Fnode-down")?.body.contains("\"rule\":\"default/node-down\"") ?? false)
+        XCTAssertEqual(r.api("/api/v1/alerts?rule=default%2Fother")?.body, "{\"alerts\":[]}")
+        XCTAssertEqual(Curl.get(r.adminURL + "/api/v1/alerts")?.status, 401, "alerts need the token")
         XCTAssertEqual(active.first?["fingerprint"] as? String, alert?["fingerprint"] as? String)
         XCTAssertEqual(active.first?["state"] as? String, "firing")
         XCTAssertEqual((active.first?["facts"] as? [String: String])?["node"], node)
@@ -155,6 +158,17 @@ final class AlertsRunTests: XCTestCase {
         XCTAssertEqual(failed.code, 1, failed.stdout + failed.stderr)
         XCTAssertTrue(failed.stdout.contains("default/fail: failed: HTTP 500"), failed.stdout)
         XCTAssertEqual(try Command.rampart(["alerts", "test", "nope", cli, "--dev"]).code, 2)
+        // A header value from a secret that holds a line break would add headers of its own: refused, unseen.
+        let evil = try TempDir.make("alerts-evil")
+        try (Self.rule("to-evil", "{type: reloadFailed}", contactPoints: ["evil"]) + "---\n"
+             + Self.contactPoint("evil", url: ok.url, secret: hmac, extra: "  headers: {Authorization: {value: \"Bearer \(hmac)\\r\\nX-Evil: 1\"}}\n"))
+            .write(toFile: evil + "/a.yaml", atomically: true, encoding: .utf8)
+        let before = ok.received.count
+        let refused = try Command.rampart(["alerts", "test", "to-evil", evil, "--dev"])
+        XCTAssertEqual(refused.code, 1, refused.stdout + refused.stderr)
+        XCTAssertTrue(refused.stdout.contains("default/evil: failed: ContactPoint default/evil spec.headers.Authorization: the value holds a line break"), refused.stdout)
+        XCTAssertFalse((refused.stdout + refused.stderr).contains(hmac))
+        XCTAssertEqual(ok.received.count, before, "nothing was sent")
         XCTAssertEqual(SecretScan.find([hmac], inDirectories: [r.stateDir], texts: ["log": r.log, "cli": sent.stdout + sent.stderr + failed.stdout + failed.stderr]), [])
     }
 
@@ -322,5 +336,16 @@ final class AlertsRunTests: XCTestCase {
                      "secretResolutionFailed"] {
             XCTAssertTrue(text.contains("type: \(type)"), type)
         }
+    }
+
+    func testFlagsAndHelp() throws {
+        let help = try Command.rampart(["alerts", "--help"])
+        XCTAssertEqual(help.code, 0)
+        XCTAssertTrue(help.stdout.contains("Usage: rampart alerts test RULE [PATH...]"))
+        XCTAssertTrue(try Command.rampart(["run", "--help"]).stdout.contains("--cgroup-root DIR"))
+        let bad = try Command.rampart(["run", "--peers", "ftp://x", "--state-dir", try TempDir.make("peers") + "/s", "--admin-tls", "off"])
+        XCTAssertEqual(bad.code, 2)
+        XCTAssertTrue(bad.stderr.contains("--peers: \"ftp://x\" is not an http:// or https:// URL"), bad.stderr)
+        XCTAssertEqual(try Command.rampart(["alerts"]).code, 2)
     }
 }

@@ -70,3 +70,20 @@ final class DeliveryTests: XCTestCase {
         XCTAssertNil(Traffic.quantile(0.99, buckets: [0, 0, 0, 0], bounds: bounds))
     }
 }
+
+/// The counter samples a rate keeps stay bounded whatever the window and interval.
+final class WindowTests: XCTestCase {
+    func testSamplesAreBoundedAndTheBaselineStaysWithinTheWindow() {
+        var samples: [(at: Double, value: Int)] = []
+        let window = 7.0 * 86_400
+        var base: (at: Double, value: Int)?
+        for t in stride(from: 0.0, through: 8 * 86_400, by: 30) {
+            Window.append(&samples, (t, Int(t)), window: window)
+            base = Window.baseline(&samples, now: t, window: window)
+        }
+        XCTAssertLessThanOrEqual(samples.count, Int(Window.samplesPerWindow) + 3, "\(samples.count) samples")
+        let now = 8.0 * 86_400
+        XCTAssertLessThanOrEqual(now - (base?.at ?? 0), window + window / Window.samplesPerWindow + 30)
+        XCTAssertGreaterThanOrEqual(now - (base?.at ?? now), window - window / Window.samplesPerWindow - 30)
+    }
+}

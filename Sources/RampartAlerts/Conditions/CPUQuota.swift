@@ -10,7 +10,7 @@ enum CPUQuota {
             return [Observation(subject: [:], isTrue: false, value: "no limit", facts: ["usage": "", "limit": "max", "cgroup": sample.path])]
         }
         var samples = memory.cpu.map { (at: $0.at, value: $0.usage) }
-        samples.append((input.now, usage))
+        Window.append(&samples, (input.now, usage), window: input.rule.windowSeconds)
         let base = Window.baseline(&samples, now: input.now, window: input.rule.windowSeconds)
         memory.cpu = samples.map { (at: $0.at, usage: $0.value) }
         guard let base, usage >= base.value else { return [] }

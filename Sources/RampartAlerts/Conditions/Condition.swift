@@ -59,6 +59,18 @@ enum Conditions {
 
 /// Samples of a counter over time: the one kept at or just before `now - window` is the baseline.
 enum Window {
+    /// Samples kept per window at most (plus the baseline and the newest): a 7-day window checked every
+    /// second keeps 16 samples, not 600,000, at the cost of a baseline up to window/16 older than exact.
+    static let samplesPerWindow = 16.0
+
+    /// Adds the newest sample, first dropping the previous newest when it sits closer than window/16 to the one before it.
+    static func append<T>(_ samples: inout [(at: Double, value: T)], _ sample: (at: Double, value: T), window: Double) {
+        if samples.count >= 2, samples[samples.count - 1].at - samples[samples.count - 2].at < window / samplesPerWindow {
+            samples.removeLast()
+        }
+        samples.append(sample)
+    }
+
     /// Keeps the newest sample at or before the window's start and everything after it; returns that baseline
     /// (or the oldest sample, while the memory is younger than the window). nil until a second sample exists.
     static func baseline<T>(_ samples: inout [(at: Double, value: T)], now: Double, window: Double) -> (at: Double, value: T)? {

@@ -3,7 +3,7 @@
 enum ReloadFailed {
     static func observe(_ input: ConditionInput, _ reload: ReloadFact, memory: inout RuleMemory) -> [Observation] {
         var samples = memory.reloads.map { (at: $0.at, value: $0.failed) }
-        samples.append((input.now, reload.failedReloads))
+        Window.append(&samples, (input.now, reload.failedReloads), window: input.rule.windowSeconds)
         let base = Window.baseline(&samples, now: input.now, window: input.rule.windowSeconds)
         memory.reloads = samples.map { (at: $0.at, failed: $0.value) }
         let failed = max(0, reload.failedReloads - (base?.value ?? reload.failedReloads))

@@ -17,7 +17,7 @@ enum Traffic {
             now[r.route] = RouteTrafficSampleValue(requests: r.requests, serverErrors: r.serverErrors, buckets: r.buckets)
         }
         var samples = memory.traffic.map { (at: $0.at, value: $0.routes) }
-        samples.append((input.now, now))
+        Window.append(&samples, (input.now, now), window: input.rule.windowSeconds)
         let base = Window.baseline(&samples, now: input.now, window: input.rule.windowSeconds)
         memory.traffic = samples.map { (at: $0.at, routes: $0.value) }
         guard let base else { return nil }
