@@ -35,16 +35,17 @@ let package = Package(
         .target(name: "RampartModel", dependencies: ["RampartYAML"]),
         .target(name: "RampartCrypto", dependencies: ["COpenSSL", "CShims"]),
         .target(name: "RampartHTTPClient", dependencies: ["CCurl", "CShims"]),
+        .target(name: "RampartKubernetes", dependencies: ["RampartHTTPClient", "RampartYAML"]),
         .target(name: "RampartGateway", dependencies: ["RampartCrypto", "RampartModel", "CLinux", "COpenSSL", "CShims"]),
-        .target(name: "RampartSecrets", dependencies: ["RampartModel", "RampartYAML", "RampartHTTPClient", "RampartCrypto"]),
-        .target(name: "RampartSources", dependencies: ["RampartModel", "RampartHTTPClient", "RampartYAML", "CLinux"]),
+        .target(name: "RampartSecrets", dependencies: ["RampartModel", "RampartYAML", "RampartHTTPClient", "RampartKubernetes", "RampartCrypto"]),
+        .target(name: "RampartSources", dependencies: ["RampartModel", "RampartHTTPClient", "RampartKubernetes", "RampartYAML", "CLinux"]),
         .target(name: "RampartAlerts", dependencies: ["RampartModel", "RampartHTTPClient", "RampartGateway"]),
         .target(name: "RampartController", dependencies: [
-            "RampartModel", "RampartYAML", "RampartSources", "RampartSecrets", "RampartCrypto", "RampartGateway", "RampartAlerts",
+            "RampartModel", "RampartYAML", "RampartSources", "RampartSecrets", "RampartCrypto", "RampartGateway", "RampartAlerts", "RampartKubernetes",
         ]),
         .executableTarget(name: "rampart", dependencies: [
             "RampartController", "RampartModel", "RampartYAML", "RampartCrypto", "RampartGateway",
-            "RampartSources", "RampartHTTPClient",
+            "RampartSources", "RampartHTTPClient", "RampartKubernetes",
         ]),
 
         // Tests.
@@ -54,6 +55,7 @@ let package = Package(
         .testTarget(name: "RampartCryptoTests", dependencies: ["RampartCrypto"]),
         .testTarget(name: "RampartGatewayTests", dependencies: ["RampartGateway", "RampartModel", "TestSupport"]),
         .testTarget(name: "RampartSecretsTests", dependencies: ["RampartSecrets", "RampartModel", "RampartCrypto", "TestSupport"], exclude: ["aws-sigv4"]),
+        .testTarget(name: "RampartKubernetesTests", dependencies: ["RampartKubernetes", "RampartHTTPClient", "TestSupport"]),
         .testTarget(name: "RampartSourcesTests", dependencies: ["RampartSources", "TestSupport"]),
         .testTarget(name: "RampartControllerTests", dependencies: ["RampartController", "RampartModel", "RampartCrypto", "TestSupport"]),
         .testTarget(name: "RampartAlertsTests", dependencies: ["RampartAlerts", "RampartModel", "RampartGateway", "RampartCrypto", "RampartHTTPClient"]),

@@ -61,16 +61,32 @@ public final class AlertsRuntime: Sendable {
         pending.value = self
     }
 
-    /// From `rampart run`'s flags: `--peers URL,...`, `--peers-ca FILE`, `--cgroup-root DIR`, the admin listener and its certificate.
-    public convenience init(peers: String?, peersCA: String?, cgroupRoot: String?, admin: String, adminTLS: AdminTLSConfig?,
+    /// `rampart run`'s alert flags as given.
+    public struct Flags: Sendable {
+        /// `--peers URL,...`.
+        public var peers: String?
+        /// `--peers-ca FILE`.
+        public var peersCA: String?
+        /// `--cgroup-root DIR`.
+        public var cgroupRoot: String?
+
+        public init(peers: String? = nil, peersCA: String? = nil, cgroupRoot: String? = nil) {
+            self.peers = peers
+            self.peersCA = peersCA
+            self.cgroupRoot = cgroupRoot
+        }
+    }
+
+    /// From the flags, the admin listener and its certificate; refuses a bad `--peers` or an unreadable `--peers-ca`.
+    public convenience init(flags: Flags, admin: String, adminTLS: AdminTLSConfig?, isLeader: @escaping @Sendable () -> Bool,
                             reconciler: Reconciler, gateway: Gateway, metrics: ControlMetrics, secrets: SecretsBridge?, log: Log) throws {
-        let urls = try PeerProbe.parse(peers ?? "")
-        if let ca = peersCA, !FileManager.default.isReadableFile(atPath: ca) { throw PeerProbe.Invalid(description: "--peers-ca: cannot read \(ca)") }
-        self.init(options: Options(peers: urls, peersCA: peersCA, cgroupRoot: cgroupRoot ?? "/sys/fs/cgroup",
-                                   adminURL: (adminTLS == nil ? "http://" : "https://") + admin,
-                                   adminCertificateNotAfter: adminTLS?.chain.first?.notAfter),
+        let urls = try PeerProbe.parse(flags.peers ?? "")
+        if let ca = flags.peersCA, !FileManager.default.isReadableFile(atPath: ca) { throw PeerProbe.Invalid(description: "--peers-ca: cannot read \(ca)") }
+        let root = flags.cgroupRoot ?? "/sys/fs/cgroup"
+        self.init(options: Options(peers: urls, peersCA: flags.peersCA, cgroupRoot: root, adminURL: (adminTLS == nil ? "http://" : "https://") + admin,
+                                   adminCertificateNotAfter: adminTLS?.chain.first?.notAfter, isLeader: isLeader),
                   reconciler: reconciler, gateway: gateway, metrics: metrics, secrets: secrets, log: log)
-        log.info("alerts: engine ready", ["peers": urls.joined(separator: ","), "cgroupRoot": cgroupRoot ?? "/sys/fs/cgroup"])
+        log.info("alerts: engine ready", ["peers": urls.joined(separator: ","), "cgroupRoot": root])
     }
 
     public func start() {
@@ -231,13 +247,4 @@ final class RuntimeFacts: AlertFacts {
     func heartbeats() -> [HeartbeatFact] { probe?.heartbeats() ?? [] }
 
     func cgroup() -> CgroupSample { cgroupReader.sample() }
-}
-
-/// A value set after the closures that read it are made (breaks an init cycle).
-final class Later<T: AnyObject & Sendable>: Sendable {
-    private let box = Mutex<T?>(nil)
-    var value: T? {
-        get { box.withLock { $0 } }
-        set { box.withLock { $0 = newValue } }
-    }
 }

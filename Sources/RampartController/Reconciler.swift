@@ -7,17 +7,14 @@ import Synchronization
 
 /// What `rampart run` reconciles from.
 public struct ControllerConfig: Sendable {
+    /// The manifest paths of the default directory source (when no sources are given) and of diagnostics about the whole source.
     public var paths: [String]
     public var gatewayGroup: String
     public var allowEmpty: Bool
     public var dev: Bool
-    /// Names where the current files came from (`dir`, `git:<sha>`): the audit log's actor.
-    public var origin: @Sendable () -> String
 
-    public init(paths: [String], gatewayGroup: String = "default", allowEmpty: Bool = false, dev: Bool = false,
-                origin: @escaping @Sendable () -> String = { "dir" }) {
+    public init(paths: [String], gatewayGroup: String = "default", allowEmpty: Bool = false, dev: Bool = false) {
         self.paths = paths
-        self.origin = origin
         self.gatewayGroup = gatewayGroup
         self.allowEmpty = allowEmpty
         self.dev = dev
@@ -48,9 +45,11 @@ public struct ControllerView: Sendable {
     public var ready = false
 }
 
-/// Level-triggered reconcile of the whole desired state: read all → validate → keep last good → apply if changed.
+/// Level-triggered reconcile of the whole desired state: the store's partitions → validate and cross-check →
+/// keep last good → resolve secrets → apply if changed → persist → audit → status.
 ///
-/// All mutable state lives on one serial queue; triggers coalesce, so a burst is one reconcile.
+/// Sources push into the store from their own threads and trigger; all mutable state of the reconcile
+/// lives on one serial queue, and triggers coalesce, so a burst of events is one reconcile.
 public final class Reconciler: @unchecked Sendable {
     public let config: ControllerConfig
     private let log: Log
@@ -64,13 +63,13 @@ public final class Reconciler: @unchecked Sendable {
     /// What the state's SecretRef fields resolve to now (keyed digests): part of each generation's identity.
     private let resolveValues: @Sendable (DesiredState) -> [ResourceKey: [String: ResolvedValue]]
     private let viewBox = Mutex(ControllerView())
+    /// What the sources said; read once per reconcile.
+    public let store: Store
+    public let sources: [any Source]
+    private let reportObservers = Mutex<[@Sendable (ControllerView) -> Void]>([])
 
     // Owned by `queue`.
     private var serving = DesiredState.empty
-    private var lastGoodByFile: [String: [Resource]] = [:]
-    /// Decoded files by path, reused while the file's stat stamp is unchanged (a 10,000-route file is not re-read to apply a one-line change elsewhere).
-    private var fileCache: [String: (stamp: FileStamp, result: ManifestDecoder.Result, digests: [ResourceKey: String])] = [:]
-    private let forgetCache = Atomic<Bool>(false)
     private var loggedErrors: Set<String> = []
     /// The ciphertexts in `state.json` by resource and field path, as last written or read.
     private var stored: [ResourceKey: [String: String]] = [:]
@@ -79,7 +78,9 @@ public final class Reconciler: @unchecked Sendable {
     /// Resources in the serving state that the data plane left out, with why.
     private var notServed: [ResourceKey: String] = [:]
 
-    public init(config: ControllerConfig, log: Log, stateDir: StateDir, audit: AuditLog, metrics: ControlMetrics,
+    /// `sources`: nil reads `config.paths` as one directory source that is read on each reconcile
+    /// request (`reconcileNow`, `trigger`) and not watched (tests, one-shot tools).
+    public init(config: ControllerConfig, sources: [any Source]? = nil, log: Log, stateDir: StateDir, audit: AuditLog, metrics: ControlMetrics,
                 values: SensitiveValues = SensitiveValues(master: nil, lookup: nil),
                 resolveValues: @escaping @Sendable (DesiredState) -> [ResourceKey: [String: ResolvedValue]] = { _ in [:] },
                 apply: @escaping @Sendable (DesiredState) throws -> [ResourceKey: String]) {
@@ -91,7 +92,48 @@ public final class Reconciler: @unchecked Sendable {
         self.audit = audit
         self.metrics = metrics
         applyState = apply
+        let store = Store()
+        self.store = store
+        if let sources {
+            self.sources = sources
+            pullsSources = false
+        } else {
+            let dir = DirectorySource(paths: config.paths, decoder: ManifestDecoder(dev: config.dev), watches: false)
+            self.sources = [dir]
+            pullsSources = true
+            try? dir.start(sink: { [store] events in store.apply(source: dir.name, events) })
+        }
     }
+
+    /// Unwatched default sources are read on every reconcile request instead.
+    private let pullsSources: Bool
+
+    /// Starts the sources: from now on their events reach the store and each change triggers one reconcile.
+    public func startSources() throws {
+        for source in sources {
+            try source.start(sink: { [weak self, store] events in
+                if store.apply(source: source.name, events) { self?.trigger(source.origin) }
+            })
+        }
+    }
+
+    /// Reads every source again now (SIGHUP: `full` re-reads every file) and reconciles what changed.
+    public func resyncSources(full: Bool) {
+        for source in sources { source.resync(full: full) }
+        trigger("resync")
+    }
+
+    /// Stops the sources' watches and fetches.
+    public func stopSources() {
+        for source in sources { source.stop() }
+    }
+
+    /// Called with the view after each reconcile (the Kubernetes status writer, alerts).
+    public func onReport(_ observer: @escaping @Sendable (ControllerView) -> Void) {
+        reportObservers.withLock { $0.append(observer) }
+    }
+
+    private var origin: String { sources.map(\.origin).joined(separator: ",") }
 
     public var view: ControllerView { viewBox.withLock { $0 } }
 
@@ -158,79 +200,62 @@ public final class Reconciler: @unchecked Sendable {
         }
     }
 
-    /// Asks for a reconcile; concurrent triggers coalesce into one. `full` re-reads every file (SIGHUP).
+    /// Asks for a reconcile; concurrent triggers coalesce into one.
     /// A changed secret needs nothing more: its digest is part of the generation's hash.
-    public func trigger(_ reason: String, full: Bool = false) {
-        if full { forgetCache.store(true, ordering: .releasing) }
+    public func trigger(_ reason: String) {
         guard !pending.exchange(true, ordering: .acquiringAndReleasing) else { return }
         queue.async { [self] in
             pending.store(false, ordering: .releasing)
+            if pullsSources { for source in sources { source.resync(full: false) } }
             reconcile(reason)
         }
     }
 
     /// Reconciles now and waits (tests, start-up).
     public func reconcileNow(_ reason: String) {
-        queue.sync { reconcile(reason) }
+        queue.sync {
+            if pullsSources { for source in sources { source.resync(full: false) } }
+            reconcile(reason)
+        }
     }
 
     private func reconcile(_ reason: String) {
         let started = Date()
         defer { metrics.reconcile(seconds: Date().timeIntervalSince(started)) }
-        var diagnostics: [Diagnostic] = []
-        let files: [String]
-        do {
-            files = try ManifestFiles.collect(config.paths)
-        } catch {
-            report([Diagnostic(file: config.paths.joined(separator: ","), mark: .init(line: 1, column: 1), resource: nil, path: "",
-                               message: "\(error); keeping the serving config")], statuses: [:])
+        let snapshot = store.snapshot()
+        // A source that has not listed yet (a git fetch, a Kubernetes LIST in flight) would read as
+        // "everything deleted": until each has spoken, state.json keeps serving.
+        let silent = sources.filter { !snapshot.reported.contains($0.name) }
+        if !silent.isEmpty {
+            // Not ready on this account: only a restored state.json makes an instance ready before its sources list.
+            report(snapshot.failures, statuses: statuses(serving: serving, invalid: [:], kept: []), ready: false)
             return
         }
-        let decoder = ManifestDecoder(dev: config.dev)
-        if forgetCache.exchange(false, ordering: .acquiringAndReleasing) { fileCache = [:] }
+        var diagnostics: [Diagnostic] = snapshot.failures
         var known: [ResourceKey: String] = [:]
         var candidates: [Resource] = []
         var keptLastGood: Set<ResourceKey> = []
         var rejectedOrigins: [(key: ResourceKey, origin: Origin)] = []
         var closedRoutes: [Resource] = []
         var invalidMessages: [ResourceKey: [String]] = [:]
-        var newByFile: [String: [Resource]] = [:]
+        var newLastGood: [String: [Resource]] = [:]
         /// Keyrings whose source version has no keys left (`keys: []` or none): a removal of every key.
         var emptiedKeyrings: Set<ResourceKey> = []
-        var nextCache: [String: (stamp: FileStamp, result: ManifestDecoder.Result, digests: [ResourceKey: String])] = [:]
-        for file in files {
-            let d: ManifestDecoder.Result
-            if let stamp = FileStamp(file), let cached = fileCache[file], cached.stamp == stamp {
-                d = cached.result
-                known.merge(cached.digests) { a, _ in a }
-                nextCache[file] = cached
-            } else {
-                let stamp = FileStamp(file)
-                guard let data = FileManager.default.contents(atPath: file) else {
-                    diagnostics.append(Diagnostic(file: file, mark: .init(line: 1, column: 1), resource: nil, path: "", message: "cannot read file"))
-                    candidates += lastGoodByFile[file] ?? []
-                    newByFile[file] = lastGoodByFile[file]
-                    continue
-                }
-                d = decoder.decode(file: file, bytes: [UInt8](data))
-                if let stamp {
-                    var digests: [ResourceKey: String] = [:]
-                    for r in d.resources { digests[r.key] = DesiredState.digest(r) }
-                    known.merge(digests) { a, _ in a }
-                    nextCache[file] = (stamp, d, digests)
-                }
-            }
+        for entry in snapshot.entries {
+            let id = entry.partition.id
+            let d = entry.partition.decoded
+            known.merge(entry.digests) { a, _ in a }
             diagnostics += d.diagnostics
             if d.unreadable {
                 // A broken file keeps its resources' last good versions: never delete what a typo hid.
-                let kept = lastGoodByFile[file] ?? []
+                let kept = snapshot.lastGood[id] ?? []
                 for r in kept { if let digest = serving.digests[r.key] { known[r.key] = digest } }
                 candidates += kept
                 keptLastGood.formUnion(kept.map(\.key))
-                newByFile[file] = kept
+                newLastGood[id] = kept
                 continue
             }
-            var fileResources = d.resources
+            var partResources = d.resources
             rejectedOrigins += d.rejectedOrigins
             closedRoutes += d.closedRoutes
             for key in d.rejected {
@@ -238,13 +263,13 @@ public final class Reconciler: @unchecked Sendable {
                 invalidMessages[key] = errors.map(\.description)
                 if key.kind == .keyring, errors.contains(where: { $0.path == "spec.keys" }) { emptiedKeyrings.insert(key) }
                 if let old = serving.resources[key] {
-                    fileResources.append(old)
+                    partResources.append(old)
                     keptLastGood.insert(key)
                     if let digest = serving.digests[key] { known[key] = digest }
                 }
             }
-            candidates += fileResources
-            newByFile[file] = fileResources
+            candidates += partResources
+            newLastGood[id] = partResources
         }
         candidates = candidates.filter { $0.metadata.gatewayGroup == config.gatewayGroup }
         let decoded = Date()
@@ -280,13 +305,11 @@ public final class Reconciler: @unchecked Sendable {
             report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
             return
         }
-        fileCache = nextCache
-
-        let proposed = DesiredState(generation: serving.generation + 1, origin: config.origin(), resources: desired, known: known, heldClosed: held)
+        let proposed = DesiredState(generation: serving.generation + 1, origin: origin, resources: desired, known: known, heldClosed: held)
         let next = proposed.resolving(resolveValues(proposed))
         let hashed = Date()
         if next.hash == serving.hash {
-            lastGoodByFile = newByFile
+            store.setLastGood(newLastGood)
             report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
             return
         }
@@ -312,7 +335,7 @@ public final class Reconciler: @unchecked Sendable {
             report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
             return
         }
-        lastGoodByFile = newByFile
+        store.setLastGood(newLastGood)
         serving = next
         metrics.reload(ok: true, generation: next.generation)
         log.info("applied generation \(next.generation)", ["reason": reason, "resources": "\(next.resources.count)", "hash": String(next.hash.prefix(12))])
@@ -486,37 +509,21 @@ public final class Reconciler: @unchecked Sendable {
     }
 
     /// Publishes the view and logs each problem once per change, not once per loop.
-    private func report(_ diagnostics: [Diagnostic], statuses: [ResourceKey: ResourceStatus]) {
+    private func report(_ diagnostics: [Diagnostic], statuses: [ResourceKey: ResourceStatus], ready: Bool = true) {
         let lines = Set(diagnostics.map(\.description))
         for d in diagnostics.sorted(by: Diagnostic.sourceOrder) where !loggedErrors.contains(d.description) {
             if d.severity == .error { log.error(d.description) } else { log.warn(d.description) }
         }
         loggedErrors = lines
         let serving = self.serving
-        viewBox.withLock {
+        store.setStatuses(statuses)
+        let view = viewBox.withLock {
             $0.serving = serving
             $0.statuses = statuses.keys.sorted().compactMap { statuses[$0] }
             $0.errors = diagnostics.filter { $0.severity == .error }
-            $0.ready = true
+            if ready { $0.ready = true }
+            return $0
         }
-    }
-}
-
-/// What identifies a file's content without reading it: device, inode, size and modification time.
-struct FileStamp: Equatable {
-    var dev: UInt64
-    var ino: UInt64
-    var size: Int64
-    var mtimeSec: Int
-    var mtimeNsec: Int
-
-    init?(_ path: String) {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        dev = UInt64(st.st_dev)
-        ino = UInt64(st.st_ino)
-        size = Int64(st.st_size)
-        mtimeSec = st.st_mtim.tv_sec
-        mtimeNsec = st.st_mtim.tv_nsec
+        for observer in reportObservers.withLock({ $0 }) { observer(view) }
     }
 }

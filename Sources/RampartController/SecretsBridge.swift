@@ -8,6 +8,8 @@ import Synchronization
 public final class SecretsBridge: Sendable {
     public let resolver: SecretResolver
     private let registered = Mutex<[String: String]>([:])
+    /// SecretRefs of the `kubernetes` provider by the Secret they read (`namespace/name`).
+    private let kubernetesTargets = Mutex<[String: Set<String>]>([:])
     private let stopping = Atomic<Bool>(false)
 
     /// `onChange(ref)`: a refreshed secret differs (the caller reconciles and hot-reloads).
@@ -27,10 +29,14 @@ public final class SecretsBridge: Sendable {
         let resolve = values.resolver(for: state)
         var seen = Set<String>()
         var added: [String] = []
+        var targets: [String: Set<String>] = [:]
         for r in state.sorted where r.kind == .secretRef {
             guard let spec = r.secretRef else { continue }
             let ref = "\(r.key.namespace)/\(r.key.name)"
             seen.insert(ref)
+            if spec.provider == "kubernetes", let name = spec.config?["secretName"]?.scalar?.text {
+                targets["\(spec.config?["namespace"]?.scalar?.text ?? r.key.namespace)/\(name)", default: []].insert(ref)
+            }
             let digest = state.digests[r.key] ?? ""
             if registered.withLock({ $0[ref] }) == digest { continue }
             // Auth secrets of a provider (a Vault token, AWS keys) are sensitive values themselves,
@@ -58,8 +64,17 @@ public final class SecretsBridge: Sendable {
             resolver.remove(ref)
             registered.withLock { _ = $0.removeValue(forKey: ref) }
         }
+        kubernetesTargets.withLock { $0 = targets }
         prefetch(added)
         return problems
+    }
+
+    /// A watched Kubernetes Secret changed: the SecretRefs that read it are fetched now, off the
+    /// caller's thread, so a rotated Secret is served without waiting for `refreshInterval`.
+    public func kubernetesSecretChanged(namespace: String, name: String) {
+        let refs = kubernetesTargets.withLock { $0["\(namespace)/\(name)"] ?? [] }
+        guard !refs.isEmpty else { return }
+        DispatchQueue.global().async { [resolver] in for ref in refs.sorted() { resolver.refresh(ref) } }
     }
 
     /// The keyed digest and version of what each SecretRef field of the state resolves to now (the

@@ -39,7 +39,9 @@ public enum SecretProviders {
         case "aws":
             return try AWSSecretsManagerProvider(ref: ref, config: AWSConfig(node: need(), ref: ref, namespace: namespace), resolve: resolve)
         case "kubernetes":
-            return KubernetesSecretProvider(ref: ref)
+            let cfg = try need()
+            guard let name = cfg.string("secretName") else { throw SecretError(.config, ref: ref, "spec.kubernetes.secretName is missing") }
+            return KubernetesSecretProvider(ref: ref, namespace: cfg.string("namespace") ?? namespace, secretName: name)
         default:
             throw SecretError(.config, ref: ref, "unknown provider \"\(provider)\"")
         }

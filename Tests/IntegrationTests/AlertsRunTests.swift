@@ -293,7 +293,9 @@ final class AlertsRunTests: XCTestCase {
         let base = try TempDir.make("prom-run")
         let manifests = base + "/manifests", state = base + "/state"
         try FileManager.default.createDirectory(atPath: manifests, withIntermediateDirectories: true)
-        try Self.rule("reload", "{type: reloadFailed}", contactPoints: ["hook"]).appending("---\n" + Self.contactPoint("hook", url: "http://127.0.0.1:9/x", secret: "k"))
+        try (Self.rule("reload", "{type: reloadFailed}", contactPoints: ["hook"]) + "---\n"
+             + Self.rule("admin-cert", "{type: certificateExpiry, threshold: 3650d}", contactPoints: ["hook"]) + "---\n"
+             + Self.contactPoint("hook", url: "http://127.0.0.1:9/x", secret: "k"))
             .write(toFile: manifests + "/a.yaml", atomically: true, encoding: .utf8)
         let admin = Ports.free()
         let p = try Background(PackagePaths.rampart, ["run", manifests, "--listen", "127.0.0.1:\(Ports.free())", "--admin", "127.0.0.1:\(admin)",
@@ -316,6 +318,13 @@ final class AlertsRunTests: XCTestCase {
         XCTAssertTrue(Poll.until(timeout: 30, interval: 0.2) {
             prom.query("rampart_alerts{state=\"inactive\"}").contains { $0.labels["rule"] == "default/reload" }
         })
+
+        // The admin API's own certificate is watched too (a self-signed one lasts far less than ten years).
+        let token = try String(contentsOfFile: state + "/admin-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(Poll.until(timeout: 20) {
+            let r = try? Command.run("/usr/bin/curl", ["-sS", "--cacert", ca, "-H", "Authorization: Bearer \(token)", "https://127.0.0.1:\(admin)/api/v1/alerts"])
+            return r?.stdout.contains("\"subject\":{\"certificate\":\"admin\"}") ?? false
+        }, p.output)
 
         let text = try XCTUnwrap(scrape())
         let lint = try Command.run("/usr/bin/promtool", ["check", "metrics"], stdin: text)

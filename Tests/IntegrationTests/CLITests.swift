@@ -33,7 +33,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try Command.rampart(["frobnicate"]).code, 2)
         let later = try Command.rampart(["run", "--leader-elect", "--state-dir", NSTemporaryDirectory() + "rampart-unused"])
         XCTAssertEqual(later.code, 2)
-        XCTAssertTrue(later.stderr.contains("--leader-elect comes with the Kubernetes source"), later.stderr)
+        XCTAssertTrue(later.stderr.contains("--leader-elect is for --source kubernetes"), later.stderr)
         for cmd in ["validate", "crds", "explain", "version", "run", "diff", "hash-password"] {
             let h = try Command.rampart([cmd, "--help"])
             XCTAssertEqual(h.code, 0, cmd)

@@ -43,10 +43,10 @@ final class LocalProviderTests: XCTestCase {
         assertNoSecrets([missing?.description ?? ""] + renderings(try p.fetch()), ["file-secret-one", "file-secret-two"])
     }
 
-    func testKubernetesProviderIsUnsupportedForNow() {
-        let e = secretError { try KubernetesSecretProvider(ref: "shop/k").fetch() }
+    func testKubernetesProviderWithoutAnAPISaysSo() {
+        let e = secretError { try KubernetesSecretProvider(ref: "shop/k", namespace: "shop", secretName: "k").fetch() }
         XCTAssertEqual(e?.kind, .unsupported)
-        XCTAssertTrue(e?.description.contains("needs the kubernetes source") ?? false)
+        XCTAssertTrue(e?.description.contains("no Kubernetes API configured") ?? false)
     }
 
     func testSecretValueKeysAndMasking() throws {
@@ -86,7 +86,8 @@ final class LocalProviderTests: XCTestCase {
         XCTAssertEqual(vp.config.namespace, "team-a")
         let bad = secretError { try SecretProviders.make(ref: "shop/x", namespace: "shop", provider: "env", config: nil, resolve: inlineResolver) }
         XCTAssertEqual(bad?.kind, .config)
-        let k = try SecretProviders.make(ref: "shop/k", namespace: "shop", provider: "kubernetes", config: nil, resolve: inlineResolver)
+        let k = try SecretProviders.make(ref: "shop/k", namespace: "shop", provider: "kubernetes",
+                                         config: try Parser().parse(bytes: Array("{secretName: api}".utf8))[0], resolve: inlineResolver)
         XCTAssertEqual(k.kind, "kubernetes")
     }
 }

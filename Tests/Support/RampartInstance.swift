@@ -8,8 +8,11 @@ public final class RampartInstance: @unchecked Sendable {
     public let adminPort: Int
     public private(set) var process: Background?
     public let extraArgs: [String]
+    /// Added to the process environment (`POD_NAME` for a Lease identity, say).
+    public let env: [String: String]
 
-    public init(manifests: String? = nil, stateDir: String? = nil, extraArgs: [String] = []) throws {
+    public init(manifests: String? = nil, stateDir: String? = nil, extraArgs: [String] = [], env: [String: String] = [:]) throws {
+        self.env = env
         let base = try TempDir.make("run")
         self.manifests = manifests ?? base + "/manifests"
         self.stateDir = stateDir ?? base + "/state"
@@ -27,7 +30,7 @@ public final class RampartInstance: @unchecked Sendable {
         process = try Background(PackagePaths.rampart, ["run"] + (paths ?? [manifests]) + [
             "--listen", "127.0.0.1:\(port)", "--admin", "127.0.0.1:\(adminPort)", "--admin-tls", "off",
             "--state-dir", stateDir, "--workers", "1", "--debounce", "20ms",
-        ] + extraArgs)
+        ] + extraArgs, env: env)
     }
 
     /// Polls `/readyz` until 200.

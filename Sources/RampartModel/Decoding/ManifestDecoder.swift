@@ -32,6 +32,8 @@ public struct ManifestDecoder: Sendable {
         public var closedRoutes: [Resource] = []
         /// The file could not be parsed at all.
         public var unreadable = false
+
+        public init() {}
     }
 
     public func decode(file: String, bytes: [UInt8]) -> Result {

@@ -1,5 +1,10 @@
 import RampartYAML
 
+extension Kind {
+    /// The API's plural resource name (`routes`), as in the CRDs and request paths.
+    public var plural: String { CRDGenerator.names(self).plural }
+}
+
 /// Generates `apiextensions.k8s.io/v1` CustomResourceDefinitions from the same field tables the decoder uses.
 public enum CRDGenerator {
     struct Names {

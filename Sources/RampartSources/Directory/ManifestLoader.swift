@@ -1,7 +1,7 @@
 import Foundation
 import RampartModel
 
-/// Reads and decodes manifest files, then runs the cross-resource checks over all of them.
+/// Reads and decodes manifest files, then runs the cross-resource checks over all of them (`validate`, `diff`, `encrypt`).
 public struct ManifestLoader: Sendable {
     public var decoder: ManifestDecoder
 
@@ -21,24 +21,14 @@ public struct ManifestLoader: Sendable {
         public var errorCount: Int { diagnostics.filter { $0.severity == .error }.count }
     }
 
-    /// Reads `files` (`-` = standard input) and decodes them all.
+    /// Reads `files` (`-` = standard input) through the directory source's reader and decodes them all.
     public func load(files: [String]) -> Result {
         var r = Result()
-        for file in files {
-            let bytes: [UInt8]
-            if file == "-" {
-                bytes = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
-            } else if let data = FileManager.default.contents(atPath: file) {
-                bytes = [UInt8](data)
-            } else {
-                r.unreadableFiles.append(file)
-                r.diagnostics.append(Diagnostic(file: file, mark: .init(line: 1, column: 1), resource: nil, path: "", message: "cannot read file"))
-                continue
-            }
-            let d = decoder.decode(file: file == "-" ? "<stdin>" : file, bytes: bytes)
+        for part in DirectorySource.read(files, decoder: decoder) {
+            let d = part.decoded
             r.resources += d.resources
             r.rejected += d.rejectedOrigins
-            if d.unreadable { r.unreadableFiles.append(file) }
+            if d.unreadable { r.unreadableFiles.append(part.id) }
             r.diagnostics += d.diagnostics
         }
         let cross = CrossCheck.run(r.resources, rejected: r.rejected)

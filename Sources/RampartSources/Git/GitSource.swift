@@ -1,11 +1,12 @@
 import Foundation
+import RampartModel
 import Synchronization
 
 /// Follows a git ref with the `git` CLI: fetches into a bare clone in the state dir, checks each new
 /// commit out into a fresh directory and swaps the `current` symlink atomically.
 ///
 /// A fetch failure keeps the last commit serving and is retried with capped exponential backoff.
-public final class GitSource: Sendable {
+public final class GitSource: Source {
     public struct Config: Sendable {
         public var url: String
         public var ref: String
@@ -33,18 +34,37 @@ public final class GitSource: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let log: @Sendable (String) -> Void
 
-    public init(config: Config, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    /// The checked-out commit's manifests, read after each new commit.
+    private let files: DirectorySource
+
+    public init(config: Config, decoder: ManifestDecoder = ManifestDecoder(), log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.config = config
         self.log = log
+        let path = config.path.isEmpty ? config.workDir + "/current"
+            : config.workDir + "/current/" + config.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        files = DirectorySource(paths: [path], decoder: decoder, watches: false)
+    }
+
+    public var name: String { "git" }
+    public var origin: String { currentCommit.map { "git:" + $0 } ?? "git" }
+
+    /// Fetches on its own thread; each new commit's files are pushed as one listing.
+    public func start(sink: @escaping @Sendable ([SourceEvent]) -> Void) throws {
+        try files.start(sink: sink)
+        poll { [files] _ in files.resync(full: false) }
+    }
+
+    /// Re-reads the current checkout; before the first fetch there is nothing to read (state.json serves).
+    public func resync(full: Bool) {
+        guard currentCommit != nil else { return }
+        files.resync(full: full)
     }
 
     var bare: String { config.workDir + "/repo.git" }
     var currentLink: String { config.workDir + "/current" }
 
     /// The manifests directory of the checked-out commit (through the `current` symlink).
-    public var manifestsPath: String {
-        config.path.isEmpty ? currentLink : currentLink + "/" + config.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-    }
+    public var manifestsPath: String { files.paths[0] }
 
     /// The commit being served, if any.
     public var currentCommit: String? { commit.withLock { $0 } }
@@ -84,7 +104,7 @@ public final class GitSource: Sendable {
     }
 
     /// Polls every `intervalMs`; calls `onChange` after a new commit is in place.
-    public func start(onChange: @escaping @Sendable (String) -> Void) {
+    public func poll(onChange: @escaping @Sendable (String) -> Void) {
         let t = Thread { [self] in
             var delay = config.intervalMs
             while !stopping.load(ordering: .relaxed) {

@@ -1,6 +1,7 @@
 import Foundation
 import RampartController
 import RampartHTTPClient
+import RampartKubernetes
 import RampartModel
 import RampartSources
 import RampartYAML
@@ -8,7 +9,7 @@ import RampartYAML
 /// `rampart diff`: the dry run; what applying PATH would change, sensitive values masked.
 enum DiffCommand {
     static let help = """
-    Usage: rampart diff PATH... [--against URL | --against-state DIR] [flags]
+    Usage: rampart diff PATH... [--against URL | --against-state DIR | --kubeconfig FILE] [flags]
 
     Shows what applying PATH would change, as a unified diff per resource of the
     canonical form (sorted keys, defaults filled). Sensitive values print as ***;
@@ -24,6 +25,9 @@ enum DiffCommand {
       --cacert FILE          CA bundle to verify --against with (default STATE_DIR/admin-tls.crt)
       --insecure             do not verify --against's certificate
       --against-state DIR    a state dir to compare with (same as --state-dir)
+      --kubeconfig FILE      the objects in a cluster (as kubectl diff: only those PATH names)
+      --context NAME         kubeconfig context (default: current-context)
+      --namespace NS         list one namespace only (default: all)
       --state-dir DIR        default ./.rampart
       --output text|json     json: a machine-readable change list
       --color auto|always|never
@@ -38,7 +42,7 @@ enum DiffCommand {
         do {
             a = try Arguments(args, spec: .init(flags: [
                 "against": .value, "against-state": .value, "state-dir": .value, "token-file": .value, "cacert": .value,
-                "insecure": .bool, "output": .value, "color": .value, "dev": .bool, "help": .bool,
+                "insecure": .bool, "kubeconfig": .value, "context": .value, "namespace": .value, "output": .value, "color": .value, "dev": .bool, "help": .bool,
             ]))
         } catch {
             eprint("rampart diff: \(error)\n\n\(help)")
@@ -58,7 +62,18 @@ enum DiffCommand {
         }
         let stateDir = a.string("against-state") ?? a.string("state-dir") ?? "./.rampart"
         let changes: [ResourceChange]
-        if let url = a.string("against") {
+        if let kubeconfig = a.string("kubeconfig") {
+            do {
+                let client = KubernetesClient(config: try KubeConfig.resolve(kubeconfig: kubeconfig, context: a.string("context")))
+                let wanted = Set(loaded.resources.map(\.key))
+                let cluster = try KubernetesSource.listOnce(client: client, namespace: a.string("namespace"), decoder: ManifestDecoder(dev: true))
+                    .filter { wanted.contains($0.key) }
+                changes = StateDiff.changes(from: cluster, to: loaded.resources, oldLabel: "cluster", newLabel: "proposed")
+            } catch {
+                eprint("rampart diff: \(error)")
+                return Exit.usage
+            }
+        } else if let url = a.string("against") {
             do {
                 let token = try readToken(a.string("token-file") ?? stateDir + "/admin-token")
                 let resp = try HTTPClient.send(HTTPRequest(url: url.trimmingSuffix("/") + "/api/v1/config", headers: [("Authorization", "Bearer \(token)")],

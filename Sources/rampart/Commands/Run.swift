@@ -1,9 +1,9 @@
 import Foundation
 import RampartController
 import RampartGateway
+import RampartKubernetes
 import RampartModel
 import RampartSources
-import Synchronization
 
 /// `rampart run`: the controller and the embedded gateway in one process.
 enum RunCommand {
@@ -21,7 +21,12 @@ enum RunCommand {
                                5 s to send a request head; wrong tokens past a budget get 429)
       --admin-tls MODE         auto (default: self-signed cert made once in the state dir) | off | CERT_FILE,KEY_FILE
       --admin-token-file FILE  PBKDF2 token hashes, one per line (rampart hash-password)
-      --source KIND            dir (default) or git; kubernetes is not in this build
+      --source KIND            dir (default), git or kubernetes
+      --kubeconfig FILE        kubernetes source: kubeconfig (default: KUBECONFIG, in cluster, ~/.kube/config)
+      --context NAME           kubernetes source: kubeconfig context (default: current-context)
+      --namespace NS           kubernetes source: watch one namespace (default: all namespaces)
+      --leader-elect           kubernetes source: a Lease (in POD_NAMESPACE) picks the one replica that
+                               writes status; every replica serves (identity: POD_NAME, else the hostname)
       --git-url URL            git source: repository URL (file://, https://, ssh)
       --git-ref REF            git source: branch or tag (default main)
       --git-path DIR           git source: manifests directory inside the repository
@@ -51,7 +56,7 @@ enum RunCommand {
 
     static let flags: [String: Arguments.Kind] = [
         "listen": .value, "listen-tls": .value, "admin": .value, "admin-tls": .value, "admin-token-file": .value,
-        "source": .value, "kubeconfig": .value, "namespace": .value, "git-url": .value, "git-ref": .value, "git-path": .value,
+        "source": .value, "kubeconfig": .value, "context": .value, "namespace": .value, "git-url": .value, "git-ref": .value, "git-path": .value,
         "git-interval": .value, "gateway-group": .value, "state-dir": .value, "master-key-file": .value, "workers": .value,
         "log-format": .value, "log-level": .value, "leader-elect": .bool, "dev": .bool, "debounce": .value, "allow-empty": .bool,
         "drain-timeout": .value, "max-header-bytes": .value, "max-connections": .value, "access-log": .value,
@@ -86,13 +91,11 @@ enum RunCommand {
     }
 
     static func serve(_ a: Arguments) throws -> Int32 {
-        // Flags of the contract whose features are not in this build: refuse them rather than ignore them.
-        let notYet = ["kubeconfig": "the Kubernetes source", "namespace": "the Kubernetes source", "leader-elect": "the Kubernetes source"]
-        for (flag, feature) in notYet.sorted(by: { $0.key < $1.key }) where a.string(flag) != nil {
-            throw UsageError(description: "--\(flag) comes with \(feature), which is not in this build yet")
-        }
         let source = a.string("source") ?? "dir"
-        guard source == "dir" || source == "git" else { throw UsageError(description: "--source \(source) is not in this build yet; use dir or git") }
+        guard ["dir", "git", "kubernetes"].contains(source) else { throw UsageError(description: "--source: dir, git or kubernetes") }
+        for flag in ["kubeconfig", "context", "namespace", "leader-elect"] where source != "kubernetes" && a.string(flag) != nil {
+            throw UsageError(description: "--\(flag) is for --source kubernetes")
+        }
         guard let level = Log.Level(name: a.string("log-level") ?? "info") else { throw UsageError(description: "--log-level: debug, info, warn or error") }
         let format = a.string("log-format") ?? "text"
         guard format == "text" || format == "json" else { throw UsageError(description: "--log-format: text or json") }
@@ -112,32 +115,37 @@ enum RunCommand {
         let debounce = try quantity(a, "debounce", .duration, in: Bounds.debounce) ?? 50
         let drain = try quantity(a, "drain-timeout", .duration, in: Bounds.drainTimeout) ?? 30_000
         let stateDirPath = a.string("state-dir") ?? "./.rampart"
-        let git: GitSource?
+        let decoder = ManifestDecoder(dev: a.flag("dev"))
+        let sourceImpl: any Source
+        let paths: [String]
         if source == "git" {
             guard let url = a.string("git-url") else { throw UsageError(description: "--source git needs --git-url") }
             if !a.positionals.isEmpty { throw UsageError(description: "--source git takes no PATH; use --git-path") }
-            git = GitSource(config: .init(url: url, ref: a.string("git-ref") ?? "main", path: a.string("git-path") ?? "",
-                                          intervalMs: try quantity(a, "git-interval", .duration, in: Bounds.gitInterval) ?? 30_000, workDir: stateDirPath + "/git"),
-                            log: { log.warn($0) })
+            let git = GitSource(config: .init(url: url, ref: a.string("git-ref") ?? "main", path: a.string("git-path") ?? "",
+                                              intervalMs: try quantity(a, "git-interval", .duration, in: Bounds.gitInterval) ?? 30_000, workDir: stateDirPath + "/git"),
+                                decoder: decoder, log: { log.warn($0) })
+            paths = [git.manifestsPath]
+            sourceImpl = git
+        } else if source == "kubernetes" {
+            if !a.positionals.isEmpty { throw UsageError(description: "--source kubernetes takes no PATH") }
+            let config = try KubeConfig.resolve(kubeconfig: a.string("kubeconfig"), context: a.string("context"))
+            for warning in config.warnings { log.warn("kubernetes: \(warning)") }
+            let namespace = a.string("namespace")
+            // A namespace is a DNS label; anything else could add path segments to every request.
+            if let namespace, !namespace.isEmpty,
+               namespace.utf8.count > 63 || !namespace.utf8.allSatisfy({ (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-") }) {
+                throw UsageError(description: "--namespace: \"\(namespace)\" is not a namespace name")
+            }
+            paths = []
+            sourceImpl = KubernetesSource(client: KubernetesClient(config: config), namespace: namespace.flatMap { $0.isEmpty ? nil : $0 },
+                                          decoder: decoder, log: { log.info($0) })
+            log.info("kubernetes source", ["server": config.server, "namespace": namespace ?? "(all)", "config": config.origin])
         } else {
-            git = nil
+            paths = a.positionals.isEmpty ? ["./manifests"] : a.positionals
+            sourceImpl = DirectorySource(paths: paths, decoder: decoder, debounceMs: debounce)
         }
-        let paths = git.map { [$0.manifestsPath] } ?? (a.positionals.isEmpty ? ["./manifests"] : a.positionals)
         let listenTLS = (a.string("listen-tls") ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 
-        let stateDir = try StateDir(stateDirPath)
-        let stateLock = try StateDirLock(stateDir)
-        let master = try SensitiveValues.loadMaster(path: a.string("master-key-file"))
-        let adminTLS = try AdminTLS.load(mode: a.string("admin-tls") ?? "auto", stateDir: stateDir, log: log, master: master)
-        let audit = try AuditLog(dir: stateDir)
-        if let repaired = audit.repaired { log.warn("audit log repaired at start", ["path": stateDir.file(AuditLog.fileName), "repair": repaired]) }
-        let metrics = ControlMetrics()
-        let later = Later<Reconciler>()
-        let secrets = SecretsBridge { ref in
-            log.info("secret changed; reconciling", ["secretRef": ref])
-            later.value?.trigger("secret \(ref) changed")
-        }
-        let values = SensitiveValues(master: master, lookup: secrets.lookup, digest: audit.digest)
         let gateway = try Gateway(config: GatewayConfig(
             listen: [a.string("listen") ?? "0.0.0.0:8080"], listenTLS: listenTLS, workers: workers, maxHeaderBytes: maxHeader,
             maxConnections: maxConnections, accessLog: accessLog, trustedProxies: trusted,
@@ -150,89 +158,34 @@ enum RunCommand {
                 case .error: log.error(text)
                 }
             }))
-        let reconciler = Reconciler(
-            config: ControllerConfig(paths: paths, gatewayGroup: a.string("gateway-group") ?? "default",
-                                     allowEmpty: a.flag("allow-empty"), dev: a.flag("dev"),
-                                     origin: { git.flatMap { $0.currentCommit.map { "git:" + $0 } } ?? "dir" }),
-            log: log, stateDir: stateDir, audit: audit, metrics: metrics, values: values,
-            resolveValues: { state in
-                secrets.sync(state, values: values)
-                return secrets.resolvedValues(state, digest: audit.digest)
-            },
-            apply: { state in
-                let secretProblems = secrets.sync(state, values: values)
-                let out = SnapshotBuilder.build(state, resolve: values.resolver(for: state))
-                for (k, w) in out.warnings.sorted(by: { $0.key < $1.key }) { log.warn("\(k): \(w)") }
-                gateway.apply(out.snapshot)
-                var notServed = out.notServed
-                // What the gateway itself refused to compile is reported on the resource too.
-                for (kind, refused) in [(Kind.ssl, gateway.rejectedCertificates), (Kind.route, gateway.rejectedRoutes)] {
-                    for (name, reason) in refused {
-                        let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
-                        if parts.count == 2 { notServed[ResourceKey(kind, parts[0], parts[1])] = reason }
-                    }
-                }
-                return notServed.merging(secretProblems) { a, _ in a }
-            })
-        later.value = reconciler
-        let alerts = try AlertsRuntime(peers: a.string("peers"), peersCA: a.string("peers-ca"), cgroupRoot: a.string("cgroup-root"), admin: a.string("admin") ?? "127.0.0.1:9180",
-                                       adminTLS: adminTLS, reconciler: reconciler, gateway: gateway, metrics: metrics, secrets: secrets, log: log)
-        let auth = try AdminAuth.load(tokenFile: a.string("admin-token-file"), stateDir: stateDir, log: log)
-        let api = AdminAPI(reconciler: reconciler, auth: auth, secrets: secrets,
-                           metrics: { gateway.metricsText() + metrics.text() + secrets.metricsText() },
-                           unresolvedNodes: { gateway.unresolvedNodes() }, alerts: alerts, log: log)
-        let admin = try AdminServer(listen: a.string("admin") ?? "127.0.0.1:9180", tls: adminTLS, handler: { api.handle($0) })
+        let controller = try Controller(
+            options: .init(reconcile: ControllerConfig(paths: paths, gatewayGroup: a.string("gateway-group") ?? "default",
+                                                       allowEmpty: a.flag("allow-empty"), dev: a.flag("dev")),
+                           stateDir: stateDirPath, masterKeyFile: a.string("master-key-file"), adminTLS: a.string("admin-tls") ?? "auto",
+                           adminListen: a.string("admin") ?? "127.0.0.1:9180", adminTokenFile: a.string("admin-token-file"),
+                           leaderElect: a.flag("leader-elect"),
+                           alerts: .init(peers: a.string("peers"), peersCA: a.string("peers-ca"), cgroupRoot: a.string("cgroup-root"))),
+            sources: [sourceImpl], gateway: gateway, log: log)
 
         try gateway.start()
-        try admin.start()
         log.info("gateway listening", ["addresses": gateway.boundAddresses.joined(separator: ","), "workers": "\(workers)"])
         if !listenTLS.isEmpty { log.info("gateway TLS listening", ["addresses": gateway.boundTLSAddresses.joined(separator: ",")]) }
-        log.info("admin API listening", ["address": admin.boundAddress, "scheme": adminTLS == nil ? "http" : "https"])
-        reconciler.restoreFromStateFile()
-        secrets.start()
-        alerts.start()
-
-        let watcher: DirectoryWatcher? = git == nil ? try DirectoryWatcher(paths: paths, debounceMs: debounce) { reconciler.trigger("files changed") } : nil
-        watcher?.start()
-        if let git {
-            // The first sync happens on the git thread; until then state.json (if any) serves.
-            git.start { sha in
-                log.info("git: new commit", ["commit": sha])
-                reconciler.trigger("git:" + sha)
-            }
-        } else {
-            reconciler.reconcileNow("start")
-        }
+        try controller.start()
 
         let signals = SignalHandlers()
         signals.on(SIGHUP) {
             log.info("SIGHUP: re-reading sources and secrets")
-            secrets.resolver.refreshAll()
-            reconciler.trigger("SIGHUP", full: true)
+            controller.reload()
         }
         let stop: @Sendable () -> Void = {
             log.info("stopping: draining in-flight requests", ["timeout": "\(drain)ms"])
-            watcher?.stop()
-            secrets.stop()
-            alerts.stop()
-            git?.stop()
-            admin.stop()
-            gateway.stop(drainTimeoutMs: drain)
+            controller.stop(drainTimeoutMs: drain)
             log.info("stopped")
-            withExtendedLifetime(stateLock) { exit(Exit.ok) }
+            exit(Exit.ok)
         }
         signals.on(SIGTERM, stop)
         signals.on(SIGINT, stop)
         dispatchMain()
-    }
-}
-
-/// A value set after the closures that read it are made (breaks an init cycle).
-final class Later<T: Sendable>: Sendable {
-    private let box = Mutex<T?>(nil)
-    var value: T? {
-        get { box.withLock { $0 } }
-        set { box.withLock { $0 = newValue } }
     }
 }
 

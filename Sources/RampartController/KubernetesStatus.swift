@@ -1,0 +1,97 @@
+import Foundation
+import RampartKubernetes
+import RampartModel
+import RampartSources
+import Synchronization
+
+/// Writes each reconcile's conditions back to the objects of the Kubernetes source (status
+/// subresource, merge patch) and a `Warning` Event per rejection, on its own thread, while this
+/// instance leads; the newest view replaces one not yet written, so a burst of reconciles is one pass.
+public final class KubernetesStatus: Sendable {
+    private let writer: StatusWriter
+    private let events: EventRecorder
+    private let source: KubernetesSource
+    private let isLeader: @Sendable () -> Bool
+    private let log: Log
+    private let pending = Mutex<(view: ControllerView?, stopped: Bool, written: Set<ResourceKey>)>((nil, false, []))
+    private let wake = DispatchSemaphore(value: 0)
+
+    public init(client: KubernetesClient, source: KubernetesSource, identity: String, isLeader: @escaping @Sendable () -> Bool, log: Log) {
+        writer = StatusWriter(client: client)
+        events = EventRecorder(client: client, instance: identity)
+        self.source = source
+        self.isLeader = isLeader
+        self.log = log
+    }
+
+    /// Follows the reconciler's reports from now on.
+    public func attach(to reconciler: Reconciler) {
+        reconciler.onReport { [weak self] view in self?.submit(view) }
+        let thread = Thread { [self] in run() }
+        thread.name = "rampart-k8s-status"
+        thread.start()
+    }
+
+    /// Writes the last view again (leadership just began: the previous leader's writes may be stale).
+    public func rewrite(_ view: ControllerView) { submit(view) }
+
+    public func stop() {
+        pending.withLock { $0.stopped = true }
+        wake.signal()
+    }
+
+    private func submit(_ view: ControllerView) {
+        pending.withLock { $0.view = view }
+        wake.signal()
+    }
+
+    private func run() {
+        while true {
+            wake.wait()
+            let (view, stopped) = pending.withLock { state -> (ControllerView?, Bool) in
+                defer { state.view = nil }
+                return (state.view, state.stopped)
+            }
+            if stopped { return }
+            guard let view, isLeader() else { continue }
+            write(view)
+        }
+    }
+
+    private func write(_ view: ControllerView) {
+        for status in view.statuses where status.origin.hasPrefix("kubernetes:") || source.object(status.key.kind, namespace: status.key.namespace, name: status.key.name) != nil {
+            guard isLeader() else { return }
+            let key = status.key
+            guard let object = source.object(key.kind, namespace: key.namespace, name: key.name) else { continue }
+            let type = KubernetesSource.resourceType(key.kind)
+            let observed = (try? object.json()).map { ObservedStatus(object: $0) }
+            let conditions = Self.conditions(status)
+            do {
+                try writer.update(type, namespace: key.namespace, name: key.name, observedGeneration: object.metadata.generation ?? 0,
+                                  conditions: conditions, observed: observed)
+                if let accepted = status.conditions.first(where: { $0.type == "Accepted" }), !accepted.status {
+                    _ = try events.warning(InvolvedObject(object.metadata), reason: accepted.reason, message: accepted.message)
+                }
+            } catch {
+                log.warn("kubernetes: cannot write status", ["resource": "\(key)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// The admin view's conditions as Kubernetes conditions, with `ResolvedRefs` (API.md 1.8):
+    /// false when a reference (another resource, a secret) is what keeps the resource out.
+    static func conditions(_ status: ResourceStatus) -> [ConditionSpec] {
+        var out: [ConditionSpec] = []
+        var refs = ConditionSpec(type: "ResolvedRefs", status: .true, reason: "Resolved")
+        for condition in status.conditions {
+            out.append(ConditionSpec(type: condition.type, status: condition.status ? .true : .false, reason: condition.reason, message: condition.message))
+            if !condition.status, condition.reason == "SecretPending" || condition.message.contains("SecretRef") {
+                refs = ConditionSpec(type: "ResolvedRefs", status: .false, reason: "SecretUnavailable", message: condition.message)
+            } else if !condition.status, condition.message.contains("does not exist") {
+                refs = ConditionSpec(type: "ResolvedRefs", status: .false, reason: "RefNotFound", message: condition.message)
+            }
+        }
+        out.insert(refs, at: min(1, out.count))
+        return out
+    }
+}

@@ -1,0 +1,134 @@
+import RampartModel
+import RampartSources
+import Synchronization
+
+/// What the sources have said, held between reconciles: each source's partitions (files, API objects)
+/// with their decoded resources and digests, what each partition last gave that served, and each
+/// resource's status.
+///
+/// Sources write from their own threads; the reconciler reads a snapshot. Digests are computed when a
+/// partition arrives and reused while its revision is unchanged, so a burst of one-file changes at
+/// 10,000 routes hashes only what changed.
+public final class Store: Sendable {
+    /// One partition as the store holds it.
+    public struct Entry: Sendable {
+        public var source: String
+        public var partition: SourcePartition
+        /// Content digest of each resource the partition decoded (`DesiredState.digest`).
+        public var digests: [ResourceKey: String]
+    }
+
+    /// Everything the reconciler reads at once, in source then listing order (first wins on duplicates).
+    public struct Snapshot: Sendable {
+        public var entries: [Entry]
+        /// Sources that cannot be read now, with why; their last partitions stay in `entries`.
+        public var failures: [Diagnostic]
+        public var lastGood: [String: [Resource]]
+        /// Sources that have given a listing (or an upsert) at least once.
+        public var reported: Set<String>
+    }
+
+    private struct State {
+        var sources: [String] = []
+        var order: [String: [String]] = [:]
+        var entries: [String: [String: Entry]] = [:]
+        var failures: [String: Diagnostic] = [:]
+        /// By source, then partition id: the resources a partition gave in the last generation that
+        /// was applied or found unchanged; an unreadable partition serves these.
+        var lastGood: [String: [Resource]] = [:]
+        var statuses: [ResourceKey: ResourceStatus] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Takes a source's events; says whether anything changed (a listing identical to what is held is not a change).
+    @discardableResult
+    public func apply(source: String, _ events: [SourceEvent]) -> Bool {
+        // Digests are computed outside the lock: a 10,000-route file does not stall the reconciler's snapshot.
+        let held = state.withLock { $0.entries[source] ?? [:] }
+        var prepared: [(event: SourceEvent, entries: [Entry])] = []
+        for event in events {
+            switch event {
+            case .upsert(let p): prepared.append((event, [entry(source, p, previous: held[p.id])]))
+            case .replaceAll(let ps): prepared.append((event, ps.map { entry(source, $0, previous: held[$0.id]) }))
+            case .delete, .failed: prepared.append((event, []))
+            }
+        }
+        return state.withLock { st in
+            if !st.sources.contains(source) { st.sources.append(source) }
+            var changed = false
+            for (event, entries) in prepared {
+                switch event {
+                case .upsert(let p):
+                    if st.entries[source]?[p.id] == nil { st.order[source, default: []].append(p.id) }
+                    if st.entries[source]?[p.id]?.partition.revision != p.revision || p.revision.isEmpty { changed = true }
+                    st.entries[source, default: [:]][p.id] = entries[0]
+                    changed = st.failures.removeValue(forKey: source) != nil || changed
+                case .delete(let id):
+                    if st.entries[source]?.removeValue(forKey: id) != nil {
+                        st.order[source]?.removeAll { $0 == id }
+                        st.lastGood[id] = nil
+                        changed = true
+                    }
+                case .replaceAll:
+                    let ids = entries.map(\.partition.id)
+                    let listed = Set(ids)
+                    let old = st.entries[source] ?? [:]
+                    // A source's first listing is news even when empty: it says "I have spoken".
+                    if st.entries[source] == nil || ids != st.order[source] ?? [] || entries.contains(where: { old[$0.partition.id]?.partition.revision != $0.partition.revision || $0.partition.revision.isEmpty }) {
+                        changed = true
+                    }
+                    for id in old.keys where !listed.contains(id) { st.lastGood[id] = nil }
+                    st.order[source] = ids
+                    st.entries[source] = Dictionary(entries.map { ($0.partition.id, $0) }, uniquingKeysWith: { _, last in last })
+                    changed = st.failures.removeValue(forKey: source) != nil || changed
+                case .failed(let d):
+                    if st.failures[source]?.description != d.description { changed = true }
+                    st.failures[source] = d
+                }
+            }
+            return changed
+        }
+    }
+
+    private func entry(_ source: String, _ p: SourcePartition, previous: Entry?) -> Entry {
+        if let previous, !p.revision.isEmpty, previous.partition.revision == p.revision {
+            return Entry(source: source, partition: p, digests: previous.digests)
+        }
+        var digests: [ResourceKey: String] = [:]
+        for r in p.decoded.resources { digests[r.key] = DesiredState.digest(r) }
+        return Entry(source: source, partition: p, digests: digests)
+    }
+
+    public func snapshot() -> Snapshot {
+        state.withLock { st in
+            var entries: [Entry] = []
+            for source in st.sources {
+                for id in st.order[source] ?? [] { if let e = st.entries[source]?[id] { entries.append(e) } }
+            }
+            return Snapshot(entries: entries, failures: st.sources.compactMap { st.failures[$0] }, lastGood: st.lastGood,
+                            reported: Set(st.entries.keys))
+        }
+    }
+
+    /// Records what each partition gave in the generation that now serves (the reconciler, after an apply or a no-op).
+    func setLastGood(_ byPartition: [String: [Resource]]) {
+        state.withLock { $0.lastGood = byPartition }
+    }
+
+    func setStatuses(_ statuses: [ResourceKey: ResourceStatus]) {
+        state.withLock { $0.statuses = statuses }
+    }
+
+    /// A resource's status as last reconciled.
+    public func status(_ key: ResourceKey) -> ResourceStatus? {
+        state.withLock { $0.statuses[key] }
+    }
+
+    /// Every resource's status as last reconciled, in key order.
+    public var statuses: [ResourceStatus] {
+        state.withLock { st in st.statuses.keys.sorted().compactMap { st.statuses[$0] } }
+    }
+}
