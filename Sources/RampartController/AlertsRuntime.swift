@@ -22,9 +22,12 @@ public final class AlertsRuntime: Sendable {
         public var adminCertificateNotAfter: Date?
         /// With leader election, whether this instance sends notifications.
         public var isLeader: @Sendable () -> Bool
+        /// Other replicas' heartbeats besides `peers` (Kubernetes: their instance Leases).
+        public var heartbeats: @Sendable () -> [HeartbeatFact]
 
         public init(peers: [String] = [], peersCA: String? = nil, cgroupRoot: String = "/sys/fs/cgroup", adminURL: String = "", adminCertificateNotAfter: Date? = nil,
-                    isLeader: @escaping @Sendable () -> Bool = { true }) {
+                    isLeader: @escaping @Sendable () -> Bool = { true }, heartbeats: @escaping @Sendable () -> [HeartbeatFact] = { [] }) {
+            self.heartbeats = heartbeats
             self.peers = peers
             self.peersCA = peersCA
             self.cgroupRoot = cgroupRoot
@@ -49,7 +52,7 @@ public final class AlertsRuntime: Sendable {
         self.log = log
         let probe = options.peers.isEmpty ? nil : PeerProbe(peers: options.peers, caFile: options.peersCA)
         self.probe = probe
-        let facts = RuntimeFacts(gateway: gateway, reconciler: reconciler, metrics: metrics, secrets: secrets, probe: probe,
+        let facts = RuntimeFacts(gateway: gateway, reconciler: reconciler, metrics: metrics, secrets: secrets, probe: probe, leases: options.heartbeats,
                                  cgroup: CgroupReader(root: options.cgroupRoot), adminNotAfter: options.adminCertificateNotAfter)
         self.facts = facts
         let base = options.adminURL
@@ -79,12 +82,14 @@ public final class AlertsRuntime: Sendable {
 
     /// From the flags, the admin listener and its certificate; refuses a bad `--peers` or an unreadable `--peers-ca`.
     public convenience init(flags: Flags, admin: String, adminTLS: AdminTLSConfig?, isLeader: @escaping @Sendable () -> Bool,
+                            heartbeats: @escaping @Sendable () -> [HeartbeatFact] = { [] },
                             reconciler: Reconciler, gateway: Gateway, metrics: ControlMetrics, secrets: SecretsBridge?, log: Log) throws {
         let urls = try PeerProbe.parse(flags.peers ?? "")
         if let ca = flags.peersCA, !FileManager.default.isReadableFile(atPath: ca) { throw PeerProbe.Invalid(description: "--peers-ca: cannot read \(ca)") }
         let root = flags.cgroupRoot ?? "/sys/fs/cgroup"
         self.init(options: Options(peers: urls, peersCA: flags.peersCA, cgroupRoot: root, adminURL: (adminTLS == nil ? "http://" : "https://") + admin,
-                                   adminCertificateNotAfter: adminTLS?.chain.first?.notAfter, isLeader: isLeader),
+                                   adminCertificateNotAfter: adminTLS?.chain.first?.notAfter, isLeader: isLeader,
+                                   heartbeats: heartbeats),
                   reconciler: reconciler, gateway: gateway, metrics: metrics, secrets: secrets, log: log)
         log.info("alerts: engine ready", ["peers": urls.joined(separator: ","), "cgroupRoot": root])
     }
@@ -204,12 +209,14 @@ final class RuntimeFacts: AlertFacts {
     let metrics: ControlMetrics
     let secretsBridge: SecretsBridge?
     let probe: PeerProbe?
+    let leases: @Sendable () -> [HeartbeatFact]
     let cgroupReader: CgroupReader
     let adminNotAfter: Date?
     let clientCertificates = Mutex<[CertificateFact]>([])
 
-    init(gateway: Gateway, reconciler: Reconciler, metrics: ControlMetrics, secrets: SecretsBridge?, probe: PeerProbe?, cgroup: CgroupReader,
-         adminNotAfter: Date?) {
+    init(gateway: Gateway, reconciler: Reconciler, metrics: ControlMetrics, secrets: SecretsBridge?, probe: PeerProbe?,
+         leases: @escaping @Sendable () -> [HeartbeatFact], cgroup: CgroupReader, adminNotAfter: Date?) {
+        self.leases = leases
         self.gateway = gateway
         self.reconciler = reconciler
         self.metrics = metrics
@@ -244,7 +251,7 @@ final class RuntimeFacts: AlertFacts {
         }
     }
 
-    func heartbeats() -> [HeartbeatFact] { probe?.heartbeats() ?? [] }
+    func heartbeats() -> [HeartbeatFact] { (probe?.heartbeats() ?? []) + leases() }
 
     func cgroup() -> CgroupSample { cgroupReader.sample() }
 }

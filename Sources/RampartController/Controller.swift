@@ -46,6 +46,8 @@ public final class Controller: Sendable {
     public let admin: AdminServer
     public let adminScheme: String
     public let alerts: AlertsRuntime
+    /// Kubernetes: the other replicas' instance Leases, for `instanceOffline`.
+    private let leaseHeartbeats: LeaseHeartbeats?
     private let gateway: Gateway
     private let stateLock: StateDirLock
     private let log: Log
@@ -80,8 +82,9 @@ public final class Controller: Sendable {
             },
             apply: { state in Self.apply(state, to: gateway, secrets: secrets, values: values, log: log) })
         later.value = reconciler
-        let elected = Later<LeaderElector>()
+        let elected = Later<LeaderElector>(), leases = Later<LeaseHeartbeats>()
         alerts = try AlertsRuntime(flags: options.alerts, admin: options.adminListen, adminTLS: adminTLS, isLeader: { elected.value?.isLeader ?? true },
+                                   heartbeats: { leases.value?.heartbeats() ?? [] },
                                    reconciler: reconciler, gateway: gateway, metrics: metrics, secrets: secrets, log: log)
         let auth = try AdminAuth.load(tokenFile: options.adminTokenFile, stateDir: stateDir, log: log)
         let api = AdminAPI(reconciler: reconciler, auth: auth, secrets: secrets,
@@ -97,6 +100,7 @@ public final class Controller: Sendable {
             let elector = options.leaderElect
                 ? LeaderElector(client: client, config: .init(namespace: leaseNamespace, identity: options.identity), log: { log.info($0) }) : nil
             elected.value = elector
+            leases.value = LeaseHeartbeats(client: client, namespace: leaseNamespace, identity: options.identity, log: { log.warn($0) })
             let status = KubernetesStatus(client: client, source: source, identity: options.identity,
                                           isLeader: { elector?.isLeader ?? true }, log: log)
             status.attach(to: reconciler)
@@ -104,6 +108,7 @@ public final class Controller: Sendable {
         } else {
             kubernetes = nil
         }
+        leaseHeartbeats = leases.value
     }
 
     /// Compiles one desired state and hands it to the gateway; returns every resource that is not
@@ -131,6 +136,7 @@ public final class Controller: Sendable {
         reconciler.restoreFromStateFile()
         secrets.start()
         alerts.start()
+        leaseHeartbeats?.start()
         if let kubernetes {
             kubernetes.heartbeat.start()
             kubernetes.elector?.start(
@@ -155,6 +161,7 @@ public final class Controller: Sendable {
     /// Stops reading, then the admin API, then drains the gateway; the state dir lock goes with the process.
     public func stop(drainTimeoutMs: Int) {
         reconciler.stopSources()
+        leaseHeartbeats?.stop()
         if let kubernetes {
             kubernetes.status.stop()
             kubernetes.elector?.stop(release: true)

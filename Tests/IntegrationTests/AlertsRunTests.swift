@@ -357,4 +357,35 @@ final class AlertsRunTests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("--peers: \"ftp://x\" is not an http:// or https:// URL"), bad.stderr)
         XCTAssertEqual(try Command.rampart(["alerts"]).code, 2)
     }
+
+    /// Kubernetes source: each replica renews its instance Lease; a replica killed (no clean-up) stops
+    /// renewing, and the other's instanceOffline fires for it by its identity.
+    func testInstanceOfflineFromInstanceLeasesInKubernetes() throws {
+        let api = try KubernetesAPIStandIn()
+        let hmac = secret("hmac")
+        let hook = try WebhookReceiver(secret: hmac)
+        let args = ["--source", "kubernetes", "--kubeconfig", api.kubeconfigPath, "--dev"]
+        let a = try RampartInstance(extraArgs: args, env: ["POD_NAME": "rampart-a"])
+        let b = try RampartInstance(extraArgs: args, env: ["POD_NAME": "rampart-b"])
+        try a.start(paths: [])
+        try b.start(paths: [])
+        XCTAssertTrue(a.waitReady() && b.waitReady(), a.log + b.log)
+        // Leases are renewed every 5 s: 12 s without one is offline.
+        let applied = api.kubectl(["apply", "--validate=false", "-f", "-"], stdin: Self.rule("replica-down", "{type: instanceOffline, threshold: 12s}", contactPoints: ["hook"])
+            + "---\n" + Self.contactPoint("hook", url: hook.url, secret: hmac))
+        XCTAssertEqual(applied.code, 0, applied.stderr)
+        XCTAssertTrue(Poll.until(timeout: 30) { Self.activeAlerts(a).isEmpty && Self.ruleStatus(a, "default/replica-down")?["lastEvaluation"] != nil }, a.log)
+        // Both alive for longer than the threshold: b's renewals are seen (a subject checked and fine), nothing fires.
+        let started = Date()
+        XCTAssertTrue(Poll.until(timeout: 30, interval: 0.2) {
+            Date().timeIntervalSince(started) > 15
+                && (a.api("/metrics")?.body.contains("rampart_alerts{rule=\"default/replica-down\",state=\"inactive\"} 1\n") ?? false)
+        }, a.api("/metrics")?.body ?? "")
+        XCTAssertTrue(hook.received.isEmpty, "\(hook.received.map(\.body))")
+        b.process?.kill9()
+        let firing = hook.wait(timeout: 45) { $0.status == "firing" }
+        XCTAssertEqual(firing?.subject, ["peer": "rampart-b"], a.log)
+        XCTAssertFalse(hook.received.contains { $0.subject["peer"] == "rampart-a" }, "a replica never reports itself")
+        XCTAssertEqual(a.stop(), 0)
+    }
 }
