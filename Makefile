@@ -56,7 +56,7 @@ TEST_FUZZ_SECONDS ?= 10
 FUZZ_BUILD := .build-fuzz
 FUZZ_OUT ?= $(FUZZ_BUILD)/out
 FUZZ_TARGETS := FuzzRequestHead:http FuzzResponseHead:http FuzzChunked:http FuzzManifest:yaml \
-	FuzzEncryptedValue FuzzSecretResponses:json FuzzPEM:pem FuzzPathNormalForm:path
+	FuzzEncryptedValue FuzzSecretResponses:json FuzzPEM:pem FuzzPathNormalForm:path FuzzWatchStream:json
 # SwiftPM passes --sanitize values one flag each and the driver keeps only the last for compiling,
 # so the combined flag goes through -Xswiftc (with --sanitize=fuzzer for the link).
 FUZZ_FLAGS := --build-path $(FUZZ_BUILD) -c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING

@@ -13,6 +13,7 @@ let fuzzTargets: [(name: String, modules: [Target.Dependency])] = [
     ("FuzzSecretResponses", ["RampartSecrets"]),
     ("FuzzPEM", ["RampartCrypto"]),
     ("FuzzPathNormalForm", ["RampartModel"]),
+    ("FuzzWatchStream", ["RampartKubernetes"]),
 ]
 
 let package = Package(
@@ -49,7 +50,7 @@ let package = Package(
         ]),
 
         // Tests.
-        .target(name: "TestSupport", dependencies: [], path: "Tests/Support"),
+        .target(name: "TestSupport", dependencies: ["RampartYAML"], path: "Tests/Support"),
         .testTarget(name: "RampartYAMLTests", dependencies: ["RampartYAML"], exclude: ["yaml-test-suite"]),
         .testTarget(name: "RampartModelTests", dependencies: ["RampartModel", "RampartYAML", "RampartSources", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RampartCryptoTests", dependencies: ["RampartCrypto"]),
@@ -60,6 +61,8 @@ let package = Package(
         .testTarget(name: "RampartControllerTests", dependencies: ["RampartController", "RampartModel", "RampartCrypto", "TestSupport"]),
         .testTarget(name: "RampartAlertsTests", dependencies: ["RampartAlerts", "RampartModel", "RampartGateway", "RampartCrypto", "RampartHTTPClient"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
+        // The deploy artefacts: manifests/, charts/rampart/, the Dockerfile, and the RBAC checker.
+        .testTarget(name: "DeployTests", dependencies: ["TestSupport", "RampartYAML"]),
 
         // Fuzz targets (make fuzz). Built with `--sanitize=fuzzer,address -Xswiftc -DFUZZING`, libFuzzer
         // supplies main; in a plain build each is a replay tool (`FuzzX FILE...`), so no libFuzzer is linked.

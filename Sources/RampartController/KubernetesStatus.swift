@@ -13,7 +13,10 @@ public final class KubernetesStatus: Sendable {
     private let source: KubernetesSource
     private let isLeader: @Sendable () -> Bool
     private let log: Log
-    private let pending = Mutex<(view: ControllerView?, stopped: Bool, written: Set<ResourceKey>)>((nil, false, []))
+    private let pending = Mutex<(view: ControllerView?, stopped: Bool)>((nil, false))
+    /// What was last brought to each object (its generation and conditions), on the writer thread only:
+    /// a pass over 10,000 unchanged resources compares, it does not parse or send.
+    private let written = Mutex<[ResourceKey: (generation: Int64, uid: String, conditions: [ConditionSpec])]>([:])
     private let wake = DispatchSemaphore(value: 0)
 
     public init(client: KubernetesClient, source: KubernetesSource, identity: String, isLeader: @escaping @Sendable () -> Bool, log: Log) {
@@ -33,7 +36,10 @@ public final class KubernetesStatus: Sendable {
     }
 
     /// Writes the last view again (leadership just began: the previous leader's writes may be stale).
-    public func rewrite(_ view: ControllerView) { submit(view) }
+    public func rewrite(_ view: ControllerView) {
+        written.withLock { $0 = [:] }
+        submit(view)
+    }
 
     public func stop() {
         pending.withLock { $0.stopped = true }
@@ -59,16 +65,22 @@ public final class KubernetesStatus: Sendable {
     }
 
     private func write(_ view: ControllerView) {
-        for status in view.statuses where status.origin.hasPrefix("kubernetes:") || source.object(status.key.kind, namespace: status.key.namespace, name: status.key.name) != nil {
+        var done = written.withLock { $0 }
+        defer { written.withLock { $0 = done } }
+        for status in view.statuses {
             guard isLeader() else { return }
             let key = status.key
             guard let object = source.object(key.kind, namespace: key.namespace, name: key.name) else { continue }
             let type = KubernetesSource.resourceType(key.kind)
-            let observed = (try? object.json()).map { ObservedStatus(object: $0) }
             let conditions = Self.conditions(status)
+            let generation = object.metadata.generation ?? 0
+            if let last = done[key], last.generation == generation, last.uid == object.metadata.uid, last.conditions == conditions { continue }
+            // The status as the watch last saw it, so a restarted leader does not rewrite what is already there.
+            let observed = done[key] == nil ? (try? object.json()).map { ObservedStatus(object: $0) } : nil
             do {
-                try writer.update(type, namespace: key.namespace, name: key.name, observedGeneration: object.metadata.generation ?? 0,
+                try writer.update(type, namespace: key.namespace, name: key.name, observedGeneration: generation,
                                   conditions: conditions, observed: observed)
+                done[key] = (generation, object.metadata.uid, conditions)
                 if let accepted = status.conditions.first(where: { $0.type == "Accepted" }), !accepted.status {
                     _ = try events.warning(InvolvedObject(object.metadata), reason: accepted.reason, message: accepted.message)
                 }

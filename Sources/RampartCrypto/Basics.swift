@@ -6,18 +6,24 @@ public enum Random {
     /// `n` random bytes (empty for `n <= 0`). A failing system CSPRNG is unrecoverable and stops the process.
     public static func bytes(_ n: Int) -> [UInt8] {
         guard n > 0 else { return [] }
-        var out = [UInt8](repeating: 0, count: n)
+        return [UInt8](unsafeUninitializedCapacity: n) { buffer, initialized in
+            fill(UnsafeMutableRawBufferPointer(buffer))
+            initialized = n
+        }
+    }
+
+    /// Fills `buffer` with random bytes in place (a nonce written straight into its output).
+    static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard let base = buffer.baseAddress else { return }
         var offset = 0
-        while offset < n {
-            let chunk = min(n - offset, Int(Int32.max))
-            let rc = out.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress! + offset, Int32(chunk)) }
-            if rc != 1 {
+        while offset < buffer.count {
+            let chunk = min(buffer.count - offset, Int(Int32.max))
+            if RAND_bytes(base.assumingMemoryBound(to: UInt8.self) + offset, Int32(chunk)) != 1 {
                 // Returning predictable bytes would be worse than stopping: nonces and keys depend on this.
                 fatalError("RAND_bytes failed: \(OpenSSLErrors.drain())")
             }
             offset += chunk
         }
-        return out
     }
 }
 

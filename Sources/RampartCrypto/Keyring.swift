@@ -9,7 +9,8 @@ public struct Keyring: Sendable, CustomStringConvertible, CustomDebugStringConve
     /// One named 32-byte key. Prints as `Key(id: ID, ***)`.
     public struct Key: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
         public let id: String
-        let secret: SecretBytes
+        /// The key with its cipher contexts, shared by every copy of this Key (and of keyrings holding it).
+        let cipher: AEADKey
 
         /// From a material string: base64 of exactly 32 bytes is the key itself; anything else is a
         /// passphrase stretched by PBKDF2-HMAC-SHA256, 600,000 iterations, salt = UTF-8 of `id`.
@@ -19,14 +20,14 @@ public struct Keyring: Sendable, CustomStringConvertible, CustomDebugStringConve
                 throw CryptoError(.invalidArgument, "keyring: key \(id) has empty material", keyID: id)
             }
             if var raw = Base64.decode(material, padding: true), raw.count == AEAD.keyByteCount {
-                secret = SecretBytes(raw)
+                cipher = try AEADKey(secret: SecretBytes(raw))
                 wipe(&raw)
             } else {
                 var pass = Array(material.utf8)
                 defer { wipe(&pass) }
                 var derived = try PBKDF2.sha256(password: pass, salt: Array(id.utf8),
                                                 iterations: Keyring.passphraseIterations, length: AEAD.keyByteCount)
-                secret = SecretBytes(derived)
+                cipher = try AEADKey(secret: SecretBytes(derived))
                 wipe(&derived)
             }
             self.id = id
@@ -40,7 +41,7 @@ public struct Keyring: Sendable, CustomStringConvertible, CustomDebugStringConve
                                   keyID: id)
             }
             self.id = id
-            secret = SecretBytes(rawKey)
+            cipher = try AEADKey(secret: SecretBytes(rawKey))
         }
 
         /// A fresh random key (for `rampart keyring new` and tests).
@@ -96,9 +97,7 @@ public struct Keyring: Sendable, CustomStringConvertible, CustomDebugStringConve
 
     private func seal(_ plaintext: [UInt8], binding: EncryptionBinding, with key: Key) throws -> String {
         let ad = EncryptedValue.additionalData(keyID: key.id, binding: binding)
-        let sealed = try key.secret.withUnsafeBytes {
-            try AEAD.seal(plaintext, rawKey: $0, additionalData: ad, nonce: Random.bytes(AEAD.nonceByteCount))
-        }
+        let sealed = try key.cipher.seal(plaintext, additionalData: ad)
         return try EncryptedValue(keyID: key.id, sealed: sealed).description
     }
 
@@ -123,7 +122,7 @@ public struct Keyring: Sendable, CustomStringConvertible, CustomDebugStringConve
         let key = try key(for: value)
         let ad = EncryptedValue.additionalData(keyID: key.id, binding: binding)
         do {
-            return try key.secret.withUnsafeBytes { try AEAD.open(value.sealed, rawKey: $0, additionalData: ad) }
+            return try key.cipher.open(value.sealed, additionalData: ad)
         } catch let e as CryptoError where e.kind == .authenticationFailed {
             throw CryptoError(.authenticationFailed,
                               "keyring: value for \(binding) does not decrypt with key \(key.id) "
@@ -166,7 +165,7 @@ public struct Keyring: Sendable, CustomStringConvertible, CustomDebugStringConve
         let ad = EncryptedValue.legacyAdditionalData(keyID: key.id, fieldPath: binding.fieldPath)
         var plain: [UInt8]
         do {
-            plain = try key.secret.withUnsafeBytes { try AEAD.open(value.sealed, rawKey: $0, additionalData: ad) }
+            plain = try key.cipher.open(value.sealed, additionalData: ad)
         } catch let e as CryptoError where e.kind == .authenticationFailed {
             throw CryptoError(.authenticationFailed,
                               "keyring: legacy value for \(binding) does not decrypt with key \(key.id) (wrong key material, or altered)",

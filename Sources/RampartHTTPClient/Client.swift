@@ -61,6 +61,12 @@ public struct HTTPRequest: Sendable {
     }
 }
 
+// Headers carry bearer tokens and bodies credentials: printing or dumping a request shows neither.
+extension HTTPRequest: CustomStringConvertible, CustomReflectable {
+    public var description: String { "\(method) \(url)" }
+    public var customMirror: Mirror { Mirror(self, children: ["method": method, "url": url]) }
+}
+
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var body: [UInt8]

@@ -175,9 +175,17 @@ public final class LeaderElector: Sendable {
     private func run(_ started: @Sendable () -> Void, _ stopped: @Sendable () -> Void) {
         let observed = Observation()
         while !signal.isStopped {
-            // Campaign.
+            // Campaign. A failing API is logged when its error changes, not every retry period.
+            var lastError = ""
             while !signal.isStopped {
-                if (try? attempt(observed, timeout: config.renewDeadline)) == .held { break }
+                do {
+                    if try attempt(observed, timeout: config.renewDeadline) == .held { break }
+                    lastError = ""
+                } catch {
+                    let text = "\(error)"
+                    if text != lastError, !signal.isStopped { log("leader election: cannot read or take the Lease: \(text)") }
+                    lastError = text
+                }
                 if signal.wait(seconds: config.retryPeriod * Double.random(in: 1.0...1.2)) { return }
             }
             if signal.isStopped { return }
@@ -191,7 +199,9 @@ public final class LeaderElector: Sendable {
             var lastRenewal = ContinuousClock.now
             var reason = "stopped"
             while true {
-                if signal.wait(seconds: config.retryPeriod) { break }
+                // Wake at the deadline at the latest, so that stepping down is not a retry period late.
+                let untilDeadline = config.renewDeadline - seconds(ContinuousClock.now - lastRenewal)
+                if signal.wait(seconds: min(config.retryPeriod, max(0, untilDeadline))) { break }
                 let remaining = config.renewDeadline - seconds(ContinuousClock.now - lastRenewal)
                 var outcome: Outcome
                 do {

@@ -31,14 +31,15 @@ public final class ListWatch: Sendable {
         public var watchTimeoutSeconds: Int
         /// A single event (one line) larger than this is refused and the watch restarted.
         public var maxEventBytes: Int
-        /// A list with more objects than this is refused (a server paging forever).
+        /// A list with more objects, or more bytes over all its pages, is refused (a server paging forever).
         public var maxListObjects: Int
+        public var maxListBytes: Int
         public var backoffInitial: Double
         public var backoffMax: Double
 
         public init(path: String, kind: String, labelSelector: String? = nil, fieldSelector: String? = nil, pageSize: Int = 500,
                     watchTimeoutSeconds: Int = 300, maxEventBytes: Int = 16 << 20, maxListObjects: Int = 1_000_000,
-                    backoffInitial: Double = 0.5, backoffMax: Double = 30) {
+                    maxListBytes: Int = 1 << 30, backoffInitial: Double = 0.5, backoffMax: Double = 30) {
             self.path = path
             self.kind = kind
             self.labelSelector = labelSelector
@@ -47,6 +48,7 @@ public final class ListWatch: Sendable {
             self.watchTimeoutSeconds = watchTimeoutSeconds
             self.maxEventBytes = maxEventBytes
             self.maxListObjects = maxListObjects
+            self.maxListBytes = maxListBytes
             self.backoffInitial = backoffInitial
             self.backoffMax = backoffMax
         }
@@ -158,20 +160,23 @@ public final class ListWatch: Sendable {
         var objects: [KubeObject] = []
         var token: String?
         var restarts = 0
+        var bytes = 0
         while true {
             var query = [("limit", String(max(1, config.pageSize)))]
             query += selectors
             if let token { query.append(("continue", token)) }
             let body: [UInt8]
             do {
-                body = try client.send("GET", config.path, query: query, maxBodyBytes: 256 << 20, stop: signal)
+                body = try client.send("GET", config.path, query: query, maxBodyBytes: max(1, min(256 << 20, config.maxListBytes - bytes)), stop: signal)
             } catch let error as APIStatusError where error.code == 410 && token != nil && restarts < 3 {
                 // The continue token expired mid-list: start over for one consistent snapshot.
                 restarts += 1
                 objects = []
                 token = nil
+                bytes = 0
                 continue
             }
+            bytes += body.count
             let page = try KubeJSON.object(body, maxBytes: 256 << 20)
             guard let meta = page["metadata"] as? [String: Any], let version = KubeJSON.string(meta["resourceVersion"]), !version.isEmpty else {
                 throw KubeJSON.Failure(description: "list answer without metadata.resourceVersion")
@@ -283,35 +288,59 @@ public final class ListWatch: Sendable {
 
     /// Acts on one event line; a non-nil answer ends this watch.
     private func handle(line: [UInt8], _ handler: @Sendable (WatchEvent) -> Void) throws -> WatchEnd? {
+        switch WatchLine.decode(line, maxBytes: config.maxEventBytes, path: config.path) {
+        case .event(let event, let item):
+            guard item.metadata.kind == config.kind else {
+                log("kubernetes \(config.kind): ignored an event for an object of kind \(printable(item.metadata.kind, max: 64)) from \(config.path)")
+                return nil
+            }
+            if !item.metadata.resourceVersion.isEmpty { state.withLock { $0.resourceVersion = item.metadata.resourceVersion } }
+            handler(event)
+            return nil
+        case .bookmark(let version):
+            if let version { state.withLock { $0.resourceVersion = version } }
+            return nil
+        case .expired:
+            return .expired
+        case .invalid(let reason):
+            return .failed(reason)
+        }
+    }
+}
+
+/// One line of a watch stream, decoded: the single parser of watch events (the reflector and the fuzz target use it).
+public enum WatchLine: Sendable {
+    /// ADDED, MODIFIED or DELETED, with the object.
+    case event(WatchEvent, KubeObject)
+    /// A BOOKMARK and the resourceVersion it carries (nil: none usable).
+    case bookmark(String?)
+    /// An ERROR event meaning 410: the resourceVersion is too old.
+    case expired
+    /// Not a usable event (bad JSON, unknown type, another ERROR): the watch is restarted.
+    case invalid(String)
+
+    public static func decode(_ line: [UInt8], maxBytes: Int = 16 << 20, path: String = "") -> WatchLine {
         let event: [String: Any]
-        do { event = try KubeJSON.object(line, maxBytes: config.maxEventBytes) } catch {
-            return .failed("a watch event is not a JSON object (\(error))")
+        do { event = try KubeJSON.object(line, maxBytes: maxBytes) } catch {
+            return .invalid("a watch event is not a JSON object (\(error))")
         }
         guard let type = KubeJSON.string(event["type"]), let object = event["object"] as? [String: Any] else {
-            return .failed("a watch event without type or object")
+            return .invalid("a watch event without type or object")
         }
         switch type {
         case "ADDED", "MODIFIED", "DELETED":
             let item: KubeObject
-            do { item = try KubeObject(json: object) } catch { return .failed("\(type) event: \(error)") }
-            guard item.metadata.kind == config.kind else {
-                log("kubernetes \(config.kind): ignored a \(type) event for an object of kind \(printable(item.metadata.kind, max: 64)) from \(config.path)")
-                return nil
-            }
-            if !item.metadata.resourceVersion.isEmpty { state.withLock { $0.resourceVersion = item.metadata.resourceVersion } }
-            handler(type == "ADDED" ? .added(item) : type == "MODIFIED" ? .modified(item) : .deleted(item))
-            return nil
+            do { item = try KubeObject(json: object) } catch { return .invalid("\(type) event: \(error)") }
+            return .event(type == "ADDED" ? .added(item) : type == "MODIFIED" ? .modified(item) : .deleted(item), item)
         case "BOOKMARK":
-            if let meta = object["metadata"] as? [String: Any], let version = KubeJSON.string(meta["resourceVersion"]), !version.isEmpty {
-                state.withLock { $0.resourceVersion = version }
-            }
-            return nil
+            let meta = object["metadata"] as? [String: Any]
+            return .bookmark(KubeJSON.string(meta?["resourceVersion"]).flatMap { $0.isEmpty ? nil : $0 })
         case "ERROR":
-            let status = APIStatusError.decode(status: 0, object: object, verb: "WATCH", path: config.path)
+            let status = APIStatusError.decode(status: 0, object: object, verb: "WATCH", path: path)
             if status.code == 410 || status.reason == "Expired" || status.reason == "Gone" { return .expired }
-            return .failed("ERROR event: \(status)")
+            return .invalid("ERROR event: \(status)")
         default:
-            return .failed("a watch event of unknown type \(printable(type, max: 32))")
+            return .invalid("a watch event of unknown type \(printable(type, max: 32))")
         }
     }
 }

@@ -260,3 +260,131 @@ final class KubernetesLiveTests: XCTestCase {
         XCTAssertEqual(follower.stop(), 0)
     }
 }
+
+/// A long stream of changes with dropped watches and expired resourceVersions (410 in both shapes)
+/// in between ends with the served state equal to the final desired state: nothing lost,
+/// resurrected or duplicated.
+final class KubernetesStreamTests: XCTestCase {
+    static let driver = #"""
+    import json, random, sys, urllib.request
+    url, token, seed, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    random.seed(seed)
+    base = url + "/apis/rampart.io/v1alpha1/namespaces/default/routes"
+    def call(method, path, body=None, ctype="application/json"):
+        req = urllib.request.Request(path, method=method, data=None if body is None else json.dumps(body).encode())
+        req.add_header("Authorization", "Bearer " + token)
+        req.add_header("Content-Type", ctype)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r: return r.status
+        except urllib.error.HTTPError as e: return e.code
+    for i in range(count):
+        n = "r%d" % random.randrange(40)
+        op = random.random()
+        if op < 0.2:
+            call("DELETE", base + "/" + n)
+        else:
+            body = {"apiVersion": "rampart.io/v1alpha1", "kind": "Route", "metadata": {"name": n},
+                    "spec": {"paths": ["/%s/v%d" % (n, i)], "upstreamRef": {"name": "web"}}}
+            if call("POST", base, body) == 409:
+                call("PATCH", base + "/" + n, {"spec": body["spec"]}, "application/merge-patch+json")
+    """#
+
+    func testThousandChangesWithDropsAndExpiryEndEqual() throws {
+        let api = try KubernetesAPIStandIn(bookmarkInterval: 0.5)
+        let up = try TestUpstream(name: "up")
+        let r = try RampartInstance(extraArgs: ["--source", "kubernetes", "--kubeconfig", api.kubeconfigPath])
+        try r.start(paths: [])
+        XCTAssertTrue(r.waitReady(), r.log)
+        XCTAssertEqual(api.kubectl(["apply", "--validate=false", "-f", "-"], stdin: Manifests.upstream("web", port: up.port)).code, 0)
+        for round in 0..<10 {
+            switch round % 4 {
+            case 0: api.watchFault(pathContaining: "/routes", dropAfter: 7)
+            case 1: api.watchFault(pathContaining: "/routes", errorAfter: 5, errorReason: "Expired")
+            case 2: api.setExpiredShape(.status); api.compact()
+            default: api.watchFault(pathContaining: "/routes", splitLines: 3)
+            }
+            let out = try Command.run("/usr/bin/env", ["python3", "-c", Self.driver, api.url, api.token, String(round), "100"])
+            XCTAssertEqual(out.code, 0, out.stderr)
+            if round == 5 { api.compact() }
+        }
+        // The desired state: what the API server holds now.
+        func desired() -> [String: [String]] {
+            let items = (api.requestJSON(path: "/apis/rampart.io/v1alpha1/namespaces/default/routes").json?["items"] as? [[String: Any]]) ?? []
+            var out: [String: [String]] = [:]
+            for item in items {
+                guard let name = (item["metadata"] as? [String: Any])?["name"] as? String else { continue }
+                out[name] = ((item["spec"] as? [String: Any])?["paths"] as? [String]) ?? []
+            }
+            return out
+        }
+        func served() -> [String: [String]] {
+            guard let body = r.api("/api/v1/config")?.body,
+                  let root = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] else { return [:] }
+            var out: [String: [String]] = [:]
+            for item in (root["resources"] as? [[String: Any]]) ?? [] where item["kind"] as? String == "Route" {
+                guard let name = (item["metadata"] as? [String: Any])?["name"] as? String else { continue }
+                out[name] = ((item["spec"] as? [String: Any])?["paths"] as? [String]) ?? []
+            }
+            return out
+        }
+        let want = desired()
+        XCTAssertFalse(want.isEmpty)
+        XCTAssertTrue(Poll.until(timeout: 60) { served() == want }, "served \(served().count) routes, want \(want.count): \(r.log.suffix(2000))")
+        // And the gateway serves exactly that: each route's current path, no deleted one.
+        for (name, paths) in want.sorted(by: { $0.key < $1.key }).prefix(10) {
+            XCTAssertEqual(Curl.get(r.url + (paths.first ?? "/"))?.status, 200, name)
+        }
+        for gone in (0..<40).map({ "r\($0)" }) where want[gone] == nil {
+            XCTAssertEqual(Curl.get(r.url + "/\(gone)/v0")?.status, 404, gone)
+        }
+        XCTAssertTrue(r.log.contains("kubernetes"), r.log)
+        XCTAssertEqual(r.stop(), 0)
+    }
+}
+
+/// The RBAC in manifests/ allows exactly what the controller does: every call the stand-in recorded
+/// while a leader ran the whole repertoire (lists, watches, status, Events, Leases, Secrets,
+/// EndpointSlices) is allowed by manifests/rbac.yaml for the controller's service account.
+final class KubernetesRBACTests: XCTestCase {
+    func testEveryRecordedCallIsAllowedByTheDeployedRBAC() throws {
+        // The test's own calls go as "admin"; the controller has the service account's token.
+        let controllerUser = "system:serviceaccount:rampart-system:rampart"
+        let api = try KubernetesAPIStandIn(user: "admin")
+        api.addToken("service-account-token", user: controllerUser)
+        let kubeconfig = api.dir + "/kubeconfig-sa"
+        try api.writeKubeconfig(to: kubeconfig, token: "service-account-token")
+        let up = try TestUpstream(name: "up")
+        XCTAssertEqual(api.request(method: "POST", path: "/api/v1/namespaces/default/secrets",
+                                   body: #"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"k"},"data":{"key":"\#(Data("v".utf8).base64EncodedString())"}}"#).status, 201)
+        let r = try RampartInstance(extraArgs: ["--source", "kubernetes", "--kubeconfig", kubeconfig, "--leader-elect", "--dev"],
+                                    env: ["POD_NAME": "rampart-0", "POD_NAMESPACE": "rampart-system"])
+        try r.start(paths: [])
+        XCTAssertTrue(r.waitReady(), r.log)
+        let applied = api.kubectl(["apply", "--validate=false", "-f", "-"], stdin: Manifests.upstream("web", port: up.port) + "---\n"
+            + Manifests.route("keyed", paths: ["/k"], upstream: "web", extra: "  plugins:\n    key-auth: {keys: [{secretRef: {name: k, key: key}}]}\n")
+            + "---\napiVersion: rampart.io/v1alpha1\nkind: SecretRef\nmetadata: {name: k}\nspec: {provider: kubernetes, kubernetes: {secretName: k}}\n"
+            + "---\n" + Manifests.route("bad", paths: ["/b"], upstream: "web", extra: "  priority: lots\n"))
+        XCTAssertEqual(applied.code, 0, applied.stderr)
+        XCTAssertTrue(Poll.until(timeout: 30) { Curl.get(r.url + "/k", headers: ["apikey: v"])?.status == 200 }, r.log)
+        XCTAssertTrue(Poll.until(timeout: 30) {
+            let events = (api.requestJSON(path: "/api/v1/namespaces/default/events").json?["items"] as? [[String: Any]]) ?? []
+            return !events.isEmpty
+        }, r.log)
+        XCTAssertTrue(Poll.until(timeout: 30) {
+            api.requestJSON(path: "/apis/coordination.k8s.io/v1/namespaces/rampart-system/leases/rampart-instance-rampart-0").status == 200
+        }, r.log)
+        XCTAssertEqual(r.stop(), 0)
+
+        let policy = try RBACPolicy(yaml: String(contentsOfFile: PackagePaths.root.appendingPathComponent("manifests/rbac.yaml").path, encoding: .utf8),
+                                    file: "manifests/rbac.yaml")
+        let calls = api.calls().filter { $0.user == controllerUser }.map {
+            KubernetesAPICall(verb: $0.verb, group: $0.group, version: $0.version, resource: $0.resource, subresource: $0.subresource,
+                              namespace: $0.namespace, name: $0.name, user: $0.user)
+        }
+        XCTAssertGreaterThan(calls.count, 20, "the controller's calls were recorded")
+        for needed in ["list", "watch", "patch", "create", "get"] { XCTAssertTrue(calls.contains { $0.verb == needed }, needed) }
+        XCTAssertTrue(calls.contains { $0.resource == "leases" && $0.namespace == "rampart-system" })
+        XCTAssertTrue(calls.contains { $0.resource == "events" && $0.verb == "create" })
+        XCTAssertEqual(Set(policy.denied(calls).map(\.description)).sorted(), [], "calls the deployed RBAC would refuse")
+    }
+}

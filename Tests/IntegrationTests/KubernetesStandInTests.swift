@@ -311,6 +311,30 @@ final class KubernetesStandInTests: XCTestCase {
         XCTAssertEqual(api.state().resourceVersion, resourceVersion(update.json ?? [:]), "no failed write moved the resourceVersion")
     }
 
+    func testFinalizersHoldADeleteAndDryRunWritesNothing() throws {
+        let api = try KubernetesAPIStandIn()
+        let created = api.requestJSON(method: "POST", path: Self.routes, body: routeJSON("held").replacingOccurrences(
+            of: "\"labels\":{}", with: "\"finalizers\":[\"rampart.io/cleanup\"]"))
+        XCTAssertEqual(created.status, 201)
+        let stream = try api.startStream(path: Self.routes + "?watch=1&resourceVersion=\(resourceVersion(created.json ?? [:]))&timeoutSeconds=2")
+        XCTAssertTrue(api.waitForWatches(pathContaining: "routes"))
+        let deleting = api.requestJSON(method: "DELETE", path: Self.routes + "/held")
+        XCTAssertEqual(deleting.status, 200)
+        XCTAssertNotNil(metadata(deleting.json ?? [:])["deletionTimestamp"], "a finalizer holds the object, marked for deletion")
+        XCTAssertEqual(api.request(path: Self.routes + "/held").status, 200)
+        XCTAssertEqual(api.request(method: "PATCH", path: Self.routes + "/held", body: "{\"metadata\":{\"finalizers\":null}}",
+                                   contentType: "application/merge-patch+json").status, 200)
+        XCTAssertEqual(api.request(path: Self.routes + "/held").status, 404, "the last finalizer gone, the object goes")
+        XCTAssertEqual(stream.waitForExit(timeout: 15), 0)
+        XCTAssertEqual(stream.events.map { $0["type"] as? String ?? "" }, ["MODIFIED", "DELETED"])
+
+        let before = api.state().resourceVersion
+        let dry = api.requestJSON(method: "POST", path: Self.routes + "?dryRun=All", body: routeJSON("dry"))
+        XCTAssertEqual(dry.status, 201)
+        XCTAssertEqual(api.request(path: Self.routes + "/dry").status, 404)
+        XCTAssertEqual(api.state().resourceVersion, before, "a dry run writes nothing")
+    }
+
     func testSecretsServicesEndpointSlicesLeasesAndEvents() throws {
         let api = try KubernetesAPIStandIn(tls: true)
         let secret = api.requestJSON(method: "POST", path: "/api/v1/namespaces/default/secrets", body: """
@@ -329,10 +353,14 @@ final class KubernetesStandInTests: XCTestCase {
         XCTAssertEqual(secrets["kind"] as? String, "SecretList")
         XCTAssertNil(((secrets["items"] as? [[String: Any]])?.first)?["kind"])
         XCTAssertTrue(api.kubectl(["get", "secrets"]).stdout.contains("keys"))
-        // kubectl sends built-in kinds as protobuf, which the stand-in refuses plainly (tests use JSON over curl).
-        let proto = api.kubectl(["create", "secret", "generic", "p", "--from-literal=a=b"])
-        XCTAssertNotEqual(proto.code, 0)
-        XCTAssertTrue(proto.stderr.contains("JSON only"), proto.stderr)
+        // kubectl 1.32 sends built-in kinds as protobuf, which the stand-in refuses plainly (tests use JSON over
+        // curl); Debian's kubectl 1.20 sends JSON, which it takes.
+        let created = api.kubectl(["create", "secret", "generic", "p", "--from-literal=a=b"])
+        if created.code == 0 {
+            XCTAssertEqual(api.requestJSON(path: "/api/v1/namespaces/default/secrets/p").json?["data"] as? [String: String], ["a": "Yg=="])
+        } else {
+            XCTAssertTrue(created.stderr.contains("JSON only"), created.stderr)
+        }
 
         XCTAssertEqual(api.request(method: "POST", path: "/api/v1/namespaces/default/services", body: """
             {"apiVersion":"v1","kind":"Service","metadata":{"name":"orders"},"spec":{"ports":[{"name":"http","port":8080,"targetPort":9376}]}}
@@ -372,6 +400,55 @@ final class KubernetesStandInTests: XCTestCase {
         XCTAssertTrue((metadata(event.json ?? [:])["name"] as? String ?? "").hasPrefix("orders."))
     }
 
+    func testCustomResourcesAreCheckedAgainstTheirCRDSchemaAsTheAPIServerDoes() throws {
+        let api = try KubernetesAPIStandIn(tls: true)
+        let wrongType = api.requestJSON(method: "POST", path: Self.routes, body: routeJSON("typed").replacingOccurrences(
+            of: "\"hosts\":[\"api.example.com\"]", with: "\"hosts\":\"api.example.com\""))
+        XCTAssertEqual(wrongType.status, 422)
+        XCTAssertEqual(wrongType.json?["reason"] as? String, "Invalid")
+        let causes = ((wrongType.json?["details"] as? [String: Any])?["causes"] as? [[String: Any]]) ?? []
+        XCTAssertEqual(causes.compactMap { $0["field"] as? String }, ["spec.hosts"], String(describing: wrongType.json))
+        let noPaths = api.request(method: "POST", path: Self.routes, body: routeJSON("nopaths").replacingOccurrences(of: "\"paths\":[\"/nopaths\"],", with: ""))
+        XCTAssertEqual(noPaths.status, 422)
+        XCTAssertTrue(noPaths.body.contains("spec.paths: Required value"), noPaths.body)
+
+        // Unknown fields are dropped (with a warning), or refused with fieldValidation=Strict; defaults are filled in.
+        let withExtras = routeJSON("extras").replacingOccurrences(of: "\"upstreamRef\"",
+            with: "\"colour\":\"blue\",\"plugins\":{\"cors\":{\"allowOrigins\":[\"https://a.example\"]}},\"upstreamRef\"")
+        XCTAssertEqual(api.request(method: "POST", path: Self.routes + "?fieldValidation=Strict", body: withExtras).status, 400)
+        let pruned = api.requestJSON(method: "POST", path: Self.routes, body: withExtras)
+        XCTAssertEqual(pruned.status, 201)
+        let spec = (pruned.json?["spec"] as? [String: Any]) ?? [:]
+        XCTAssertNil(spec["colour"])
+        let cors = ((spec["plugins"] as? [String: Any])?["cors"] as? [String: Any]) ?? [:]
+        XCTAssertEqual(cors["maxAge"] as? String, "5s", "the CRD default")
+        XCTAssertEqual(cors["allowCredentials"] as? Bool, false)
+        // (kubectl validates on the client from OpenAPI documents, which the stand-in does not serve: --validate=false.)
+        let applied = api.kubectl(["apply", "--validate=false", "-f", "-"], stdin: withExtras.replacingOccurrences(of: "extras", with: "applied"))
+        XCTAssertEqual(applied.code, 0, applied.stderr)
+        XCTAssertNil((json(api.kubectl(["get", "route", "applied", "-o", "json"]).stdout)["spec"] as? [String: Any])?["colour"])
+
+        // Conditions as the CRD defines them: status enum, date-time, one entry per type.
+        createRoute(api, "orders")
+        func statusPatch(_ conditions: String) -> (status: Int, body: String) {
+            api.request(method: "PATCH", path: Self.routes + "/orders/status", body: "{\"status\":{\"conditions\":[\(conditions)]}}",
+                        contentType: "application/merge-patch+json")
+        }
+        let lowercase = statusPatch("{\"type\":\"Ready\",\"status\":\"true\"}")
+        XCTAssertEqual(lowercase.status, 422)
+        XCTAssertTrue(lowercase.body.contains("status.conditions[0].status: Unsupported value: \\\"true\\\""), lowercase.body)
+        let badTime = statusPatch("{\"type\":\"Ready\",\"status\":\"True\",\"lastTransitionTime\":\"yesterday\"}")
+        XCTAssertEqual(badTime.status, 422)
+        XCTAssertTrue(badTime.body.contains("status.conditions[0].lastTransitionTime"), badTime.body)
+        let twice = statusPatch("{\"type\":\"Ready\",\"status\":\"True\"},{\"type\":\"Ready\",\"status\":\"False\"}")
+        XCTAssertEqual(twice.status, 422)
+        XCTAssertTrue(twice.body.contains("status.conditions[1]: Duplicate value"), twice.body)
+        XCTAssertEqual(statusPatch("{\"type\":\"Ready\",\"status\":\"True\",\"lastTransitionTime\":\"2026-01-01T00:00:00Z\"}").status, 200)
+
+        api.setSchemaValidation(false)
+        XCTAssertEqual(statusPatch("{\"type\":\"Ready\",\"status\":\"true\"}").status, 200, "switched off, the stand-in stores it")
+    }
+
     // MARK: auth
 
     func testBearerTokenIsRequiredAndBadTokensGet401() throws {
@@ -383,6 +460,12 @@ final class KubernetesStandInTests: XCTestCase {
             XCTAssertEqual(json(answer.body)["reason"] as? String, "Unauthorized")
         }
         XCTAssertEqual(api.request(path: "/api", token: "nope").status, 401, "discovery needs credentials too")
+        // The scheme is case-insensitive; any other scheme, or an empty token, is not a credential.
+        XCTAssertEqual(api.request(path: Self.routes, token: "", headers: ["Authorization: bearer \(api.token)"]).status, 200)
+        for header in ["Authorization: Basic \(Data("a:\(api.token)".utf8).base64EncodedString())", "Authorization: Bearer ",
+                       "Authorization: \(api.token)", "Authorization: Bearer \(api.token) extra"] {
+            XCTAssertEqual(api.request(path: Self.routes, token: "", headers: [header]).status, 401, header)
+        }
         let kubeconfig = api.dir + "/wrong-kubeconfig"
         try api.writeKubeconfig(to: kubeconfig, token: "wrong-token")
         let refused = api.kubectl(["get", "routes"], kubeconfig: kubeconfig)
@@ -396,6 +479,25 @@ final class KubernetesStandInTests: XCTestCase {
         XCTAssertEqual(plain.kubectl(["get", "routes"]).code, 0)
         XCTAssertEqual(plain.calls().last?.user, "system:anonymous")
         XCTAssertEqual(plain.request(path: Self.routes, token: "wrong").status, 401)
+    }
+
+    func testServiceAccountFilesAuthenticateAsInACluster() throws {
+        let api = try KubernetesAPIStandIn(tls: true)
+        let mount = api.dir + "/serviceaccount"
+        try api.writeServiceAccount(to: mount)
+        let token = try String(contentsOfFile: mount + "/token", encoding: .utf8)
+        let host = api.inClusterEnvironment["KUBERNETES_SERVICE_HOST"] ?? "", port = api.inClusterEnvironment["KUBERNETES_SERVICE_PORT"] ?? ""
+        let answer = try Command.run("/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", mount + "/ca.crt",
+                                                       "-H", "Authorization: Bearer \(token)", "https://\(host):\(port)/api/v1/namespaces/"
+                                                       + (try String(contentsOfFile: mount + "/namespace", encoding: .utf8)) + "/secrets"])
+        XCTAssertEqual(answer.stdout, "200", answer.stderr)
+        // A rotated token: the new one works once added, the old one until it is removed.
+        api.addToken("rotated-token", user: "system:serviceaccount:rampart-system:rampart")
+        try api.writeServiceAccount(to: mount, token: "rotated-token")
+        XCTAssertEqual(api.request(path: "/api/v1/namespaces/rampart-system/secrets", token: "rotated-token").status, 200)
+        XCTAssertEqual(api.request(path: "/api/v1/namespaces/rampart-system/secrets").status, 200)
+        api.removeToken(api.token)
+        XCTAssertEqual(api.request(path: "/api/v1/namespaces/rampart-system/secrets").status, 401)
     }
 
     func testClientCertificateAuthOverTLS() throws {

@@ -173,11 +173,11 @@ final class KeyringTests: XCTestCase {
     /// A legacy value decrypts under the field alone, so `decrypt` refuses it; only `rebindLegacy`
     /// (state.json migration) opens it, and the result is bound to the resource given.
     func testLegacyValuesAreRefusedAndRebound() throws {
-        let key = try Keyring.Key.random(id: "k1")
+        let k1Bytes = Random.bytes(32)
+        let key = try Keyring.Key(id: "k1", rawKey: k1Bytes)
         let ring = try Keyring(keys: [Keyring.Key.random(id: "k2"), key])
         let path = "spec.vault.auth.token"
         // Made the way v1 did: AD = key id, NUL, field path; under k1's bytes.
-        let k1Bytes = key.secret.withUnsafeBytes { Array($0) }
         let legacy = try EncryptedValue(keyID: "k1", sealed: try AEAD.seal(Array("old-token".utf8), key: k1Bytes,
                                                                          additionalData: EncryptedValue.legacyAdditionalData(keyID: "k1", fieldPath: path)),
                                         version: .v1).description

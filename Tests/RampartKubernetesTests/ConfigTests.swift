@@ -162,6 +162,18 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    func testRequestWithTheTokenPrintsWithoutIt() throws {
+        let client = KubernetesClient(config: try parse(kubeconfig(user: "    token: \(token)")))
+        let request = try client.httpRequest("GET", "/api/v1/secrets")
+        XCTAssertTrue(request.headers.contains { $0.0 == "Authorization" && $0.1 == "Bearer " + token })
+        var dumped = ""
+        dump(request, to: &dumped)
+        for text in ["\(request)", String(reflecting: request), dumped] {
+            XCTAssertFalse(text.contains("c2VjcmV0LXRva2Vu"), text)
+        }
+        XCTAssertEqual("\(request)", "GET https://127.0.0.1:6443/api/v1/secrets")
+    }
+
     func testExplicitContextAndKUBECONFIGFirstFile() throws {
         let dir = try TempDir.make("kc")
         let text = kubeconfig(user: "    token: abc", extra: """

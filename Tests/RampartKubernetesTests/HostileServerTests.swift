@@ -35,6 +35,10 @@ final class HostileServerTests: XCTestCase {
             if path.startswith("/_count/"):
                 with lock: n = watches[mode]
                 return reply(c, 200, {"watches": n})
+            if mode == "pagesforever" and "watch=1" not in query:
+                return reply(c, 200, {"kind": "ThingList", "apiVersion": "h.io/v1",
+                                      "metadata": {"resourceVersion": "5", "continue": str(time.time_ns())},
+                                      "items": [thing("p%d" % time.time_ns(), rv="5")]})
             if "watch=1" not in query:
                 items = [thing("listed", rv="5")]
                 if mode == "wrongkind": items.append(thing("intruder", kind="Secret", rv="5"))
@@ -155,6 +159,19 @@ final class HostileServerTests: XCTestCase {
         let recorder = run("errorflood")
         XCTAssertEqual(recorder.all, ["replaced listed"])
         XCTAssertFalse(recorder.logLines.isEmpty)
+    }
+
+    /// A server that pages forever (a fresh continue token each time) is cut off at the object limit.
+    func testListThatNeverEndsIsRefused() {
+        let recorder = Recorder()
+        let client = KubernetesClient(config: KubeConfig(server: "http://127.0.0.1:\(port)"))
+        let reflector = ListWatch(client: client, config: .init(path: "/apis/h.io/v1/namespaces/ns/pagesforever", kind: "Thing", maxListObjects: 20,
+                                                                backoffInitial: 0.05, backoffMax: 0.1),
+                                  log: { line in recorder.logs.withLock { $0.append(line) } })
+        reflector.start { _ in recorder.events.withLock { $0.append("event") } }
+        XCTAssertTrue(Poll.until(timeout: 20) { recorder.logLines.contains { $0.contains("list has over 20 objects") } }, "\(recorder.logLines)")
+        reflector.stop()
+        XCTAssertEqual(recorder.all, [], "no partial list is reported")
     }
 
     /// `stop()` returns promptly even while the watch is in the middle of a 30-second stall.

@@ -13,26 +13,29 @@ let kubernetesStandInPythonSource = #"""
 # and with Rampart's client. In memory, one global resourceVersion counter, JSON only (no protobuf, no
 # server-side apply, no admission, no schema validation, no RBAC: calls are recorded so tests check RBAC).
 # Options: --token T --token-user U --anonymous USER --tls-cert F --tls-key F --client-ca F --crds YAML
-#          --bookmark-interval SECONDS --expired-shape status|event|alternate --port N (0: any; printed first)
+#          --bookmark-interval SECONDS --expired-shape status|event|alternate --schema-validation on|off
+#          --port N (0: any; printed first)
 # Test control (not Kubernetes API) under /_standin/, no credentials, answered only to 127.0.0.1:
 #   GET calls | POST calls/reset | GET state (resourceVersion, compacted, open watches)
 #   POST fail {path, status, count, retryAfter, method}: the next `count` matching requests get `status`
 #   POST watch-fault {path, dropAfter, errorAfter, errorReason, splitLines, hugeEventBytes, count} | POST faults/reset
 #   POST compact: resourceVersions before the current one expire | POST expired-shape {shape}
-#   POST bookmark-interval {seconds} | POST tokens {token, user}
-import base64, bisect, copy, datetime, json, random, re, select, socket, ssl, sys, threading, time, uuid
+#   POST bookmark-interval {seconds} | POST tokens {token, user | remove} | POST schema-validation {on}
+import base64, bisect, copy, datetime, json, random, re, select, socket, ssl, sys, threading, time, traceback, uuid
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from urllib.parse import urlsplit, parse_qs
 
 opts = {"token": "", "token-user": "standin-user", "tls-cert": "", "tls-key": "", "client-ca": "", "crds": "",
-        "bookmark-interval": "1", "expired-shape": "status", "port": "0", "anonymous": ""}
+        "bookmark-interval": "1", "expired-shape": "status", "port": "0", "anonymous": "",
+        "schema-validation": "on"}
 args = sys.argv[1:]
 for i in range(0, len(args) - 1, 2):
     opts[args[i].lstrip("-")] = args[i + 1]
 
 cond = threading.Condition()
 tokens = {opts["token"]: opts["token-user"]} if opts["token"] else {}
-settings = {"bookmark": float(opts["bookmark-interval"]), "shape": opts["expired-shape"], "alternate_next": "status"}
+settings = {"bookmark": float(opts["bookmark-interval"]), "shape": opts["expired-shape"], "alternate_next": "status",
+            "schema": opts["schema-validation"] != "off"}
 state = {"rv": 1, "compacted": 0, "watches": []}
 store = {}            # (group, plural) -> {(namespace, name): object}
 log = []              # events in resourceVersion order: {"rv", "type", "gk", "key", "obj", "prev"}
@@ -112,6 +115,7 @@ def register_crd(crd):
                  status="status" in (v.get("subresources") or {}), generation=True, singular=names.get("singular", ""),
                  short=names.get("shortNames", []), categories=names.get("categories", []), columns=cols, builtin=False)
         kinds[(group, v["name"], plural)]["listKind"] = names.get("listKind", kind + "List")
+        kinds[(group, v["name"], plural)]["schema"] = (v.get("schema") or {}).get("openAPIV3Schema")
 
 
 def unregister_crd(crd):
@@ -410,6 +414,147 @@ def json_patch(doc, ops):
     return doc
 
 
+
+# ---------------------------------------------------------------- structural schema: defaults, pruning, validation
+# The API server checks a custom resource against its CRD's openAPIV3Schema on every write: it fills in defaults,
+# drops fields the schema does not know (an error with fieldValidation=Strict) and rejects values of the wrong
+# type, outside enum/pattern/bounds, or duplicate keys of a map-list. This subset covers what the rampart CRDs use.
+DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+PATTERNS = {}
+
+
+def json_type(value):
+    if value is None: return "null"
+    if isinstance(value, bool): return "boolean"
+    if isinstance(value, int): return "integer"
+    if isinstance(value, float): return "number"
+    if isinstance(value, str): return "string"
+    if isinstance(value, list): return "array"
+    return "object"
+
+
+def show(value):
+    return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else '"%s"' % value
+
+
+def structural(schema, value, path, errors, pruned):
+    if not isinstance(schema, dict):
+        return value
+    if value is None:
+        if not schema.get("nullable"):
+            errors.append((path, 'Invalid value: "null": %s in body must be of type %s: "null"' % (path, schema.get("type", "object"))))
+        return value
+    if schema.get("x-kubernetes-int-or-string"):
+        if json_type(value) not in ("integer", "string"):
+            errors.append((path, 'Invalid value: "%s": %s in body must be of type integer,string: "%s"' % (json_type(value), path, json_type(value))))
+        return value
+    want = schema.get("type")
+    have = json_type(value)
+    if want and not (have == want or (want == "number" and have == "integer")
+                     or (want == "integer" and have == "number" and float(value).is_integer())):
+        errors.append((path, 'Invalid value: "%s": %s in body must be of type %s: "%s"' % (have, path, want, have)))
+        return value
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append((path, "Unsupported value: %s: supported values: %s" % (show(value), ", ".join(show(v) for v in schema["enum"]))))
+    if have == "object":
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        keep = schema.get("x-kubernetes-preserve-unknown-fields") or extra is True
+        out = {}
+        for k, v in value.items():
+            if k in props:
+                out[k] = v
+            elif isinstance(extra, dict) or keep:
+                out[k] = v
+            else:
+                pruned.append(path + "." + k)
+        for k, sub in props.items():
+            if k not in out and isinstance(sub, dict) and "default" in sub:
+                out[k] = copy.deepcopy(sub["default"])
+        for k in list(out):
+            sub = props.get(k, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                out[k] = structural(sub, out[k], path + "." + k, errors, pruned)
+        for k in schema.get("required") or []:
+            if k not in out:
+                errors.append((path + "." + k, "Required value"))
+        if "maxProperties" in schema and len(out) > schema["maxProperties"]:
+            errors.append((path, "Too many: %d: must have at most %d items" % (len(out), schema["maxProperties"])))
+        return out
+    if have == "array":
+        items = schema.get("items")
+        out = [structural(items, v, "%s[%d]" % (path, i), errors, pruned) for i, v in enumerate(value)]
+        if "maxItems" in schema and len(out) > schema["maxItems"]:
+            errors.append((path, "Too many: %d: must have at most %d items" % (len(out), schema["maxItems"])))
+        if "minItems" in schema and len(out) < schema["minItems"]:
+            errors.append((path, "Invalid value: %d: %s in body should have at least %d items" % (len(out), path, schema["minItems"])))
+        list_type = schema.get("x-kubernetes-list-type")
+        seen = set()
+        for i, v in enumerate(out):
+            if list_type == "map" and isinstance(v, dict):
+                key = json.dumps({k: v.get(k) for k in schema.get("x-kubernetes-list-map-keys") or []}, sort_keys=True)
+            elif list_type == "set":
+                key = json.dumps(v, sort_keys=True)
+            else:
+                continue
+            if key in seen:
+                errors.append(("%s[%d]" % (path, i), "Duplicate value: %s" % key))
+            seen.add(key)
+        return out
+    if have == "string":
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            errors.append((path, "Too long: may not be more than %d bytes" % schema["maxLength"]))
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            errors.append((path, "Invalid value: %s: %s in body should be at least %d chars long" % (show(value), path, schema["minLength"])))
+        pattern = schema.get("pattern")
+        if pattern:
+            if pattern not in PATTERNS:
+                try: PATTERNS[pattern] = re.compile(pattern)
+                except re.error: PATTERNS[pattern] = None
+            if PATTERNS[pattern] is not None and not PATTERNS[pattern].search(value):
+                errors.append((path, "Invalid value: %s: %s in body should match '%s'" % (show(value), path, pattern)))
+        if schema.get("format") == "date-time" and not DATE_TIME.match(value):
+            errors.append((path, "Invalid value: %s: %s in body must be of type date-time: %s" % (show(value), path, show(value))))
+    if have in ("integer", "number"):
+        if "maximum" in schema and value > schema["maximum"]:
+            errors.append((path, "Invalid value: %s: %s in body should be less than or equal to %s" % (value, path, schema["maximum"])))
+        if "minimum" in schema and value < schema["minimum"]:
+            errors.append((path, "Invalid value: %s: %s in body should be greater than or equal to %s" % (value, path, schema["minimum"])))
+    return value
+
+
+def check_schema(kind, obj, parts, strict, warnings):
+    """Defaults, prunes and validates the top-level fields `parts` (e.g. spec, status) of a custom resource."""
+    schema = kind.get("schema")
+    if not schema:
+        return obj
+    props = schema.get("properties") or {}
+    errors, pruned = [], []
+    for field in list(obj):
+        if field in ("apiVersion", "kind", "metadata"):
+            continue
+        if field not in props and not schema.get("x-kubernetes-preserve-unknown-fields"):
+            if field in parts:
+                pruned.append("." + field)
+                del obj[field]
+            continue
+        if field in parts:
+            obj[field] = structural(props[field], obj[field], field, errors, pruned)
+    for field in schema.get("required") or []:
+        if field in parts and field not in obj:
+            errors.append((field, "Required value"))
+    name = (obj.get("metadata") or {}).get("name", "")
+    if pruned and strict:
+        raise APIError(400, "BadRequest", '%s in version "%s" cannot be handled as a %s: strict decoding error: %s' % (
+            kind["kind"], kind["version"], kind["kind"], ", ".join('unknown field "%s"' % p.lstrip(".") for p in pruned)))
+    warnings.extend('unknown field "%s"' % p.lstrip(".") for p in pruned)
+    if errors:
+        text = "; ".join("%s: %s" % e for e in errors) if len(errors) == 1 else "[" + ", ".join("%s: %s" % e for e in errors) + "]"
+        raise APIError(422, "Invalid", '%s.%s "%s" is invalid: %s' % (kind["kind"], kind["group"], name, text),
+                       {"name": name, "group": kind["group"], "kind": kind["kind"],
+                        "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in errors]})
+    return obj
+
 # ---------------------------------------------------------------- the store (callers hold cond)
 def next_rv():
     state["rv"] += 1
@@ -468,7 +613,7 @@ MAX_BODY = 3 * 1024 * 1024     # the API server's request body limit
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
-def create(kind, ns, body, dry):
+def create(kind, ns, body, dry, strict=False, warnings=None):
     gk = (kind["group"], kind["plural"])
     md = body.setdefault("metadata", {})
     if not isinstance(md, dict):
@@ -495,6 +640,9 @@ def create(kind, ns, body, dry):
         body.pop("status", None)
     if kind["kind"] == "Namespace":
         body.setdefault("status", {"phase": "Active"})
+    if not kind["builtin"] and settings["schema"]:
+        body = check_schema(kind, body, set(body) - {"apiVersion", "kind", "metadata"}, strict,
+                            warnings if warnings is not None else [])
     for f in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp", "managedFields", "generation", "selfLink"):
         md.pop(f, None)
     key = (md.get("namespace", ""), name)
@@ -520,7 +668,7 @@ def create(kind, ns, body, dry):
     return body
 
 
-def write(kind, ns, name, new, sub, dry, check_rv=True):
+def write(kind, ns, name, new, sub, dry, check_rv=True, strict=False, warnings=None):
     """An update of the whole object (PUT, or PATCH after the patch was applied)."""
     gk = (kind["group"], kind["plural"])
     key = (ns if kind["namespaced"] else "", name)
@@ -564,6 +712,9 @@ def write(kind, ns, name, new, sub, dry, check_rv=True):
         result["apiVersion"], result["kind"] = old["apiVersion"], old["kind"]
         if kind["generation"] and spec_part(result) != spec_part(old):
             rmd["generation"] = int(old["metadata"].get("generation", 1)) + 1
+    if not kind["builtin"] and settings["schema"]:
+        parts = {"status"} if sub == "status" else set(result) - {"apiVersion", "kind", "metadata"} - ({"status"} if kind["status"] else set())
+        result = check_schema(kind, result, parts, strict, warnings if warnings is not None else [])
     result["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
     if result == old:
         return old        # a no-op write does not change the resourceVersion, as on a real server
@@ -684,7 +835,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Cache-Control", "no-cache, private")
-        for k, v in (headers or {}).items():
+        for k, v in (headers.items() if isinstance(headers, dict) else headers or []):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -737,9 +888,10 @@ class Handler(BaseHTTPRequestHandler):
             # kubectl sends no bearer token over plain http; in that mode the stand-in (like an API server with
             # anonymous auth) takes a request without credentials as the anonymous user, when told to.
             return opts["anonymous"] or None
-        if auth.startswith("Bearer "):
+        scheme, _, credential = auth.strip().partition(" ")
+        if scheme.lower() == "bearer" and credential.strip():     # the scheme is case-insensitive, as in the API server
             with cond:
-                return tokens.get(auth[7:].strip())
+                return tokens.get(credential.strip())
         return None
 
     def handle_any(self, method):
@@ -750,7 +902,8 @@ class Handler(BaseHTTPRequestHandler):
             except OSError: pass
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
-        except Exception as e:  # a stand-in bug shows as a 500 Status, never as a hung connection
+        except Exception as e:  # a stand-in bug shows as a 500 Status (and a traceback in its log), never as a hang
+            traceback.print_exc()
             try: self.reply(500, status_obj(500, "InternalError", "stand-in error: %r" % e))
             except OSError: pass
 
@@ -847,6 +1000,12 @@ class Handler(BaseHTTPRequestHandler):
         if kind["namespaced"] and not ns and name:
             raise APIError(404, "NotFound", "the server could not find the requested resource")
         dry = q.get("dryRun") == "All"
+        strict = q.get("fieldValidation") == "Strict"
+        warnings = []
+        quiet = q.get("fieldValidation") == "Ignore"
+
+        def warned():
+            return [] if quiet else [("Warning", '299 - "%s"' % w.replace('"', '\\"')) for w in warnings]
         accept = self.headers.get("Accept") or ""
         as_table = "as=Table" in accept
         if method == "GET" and name:
@@ -868,12 +1027,12 @@ class Handler(BaseHTTPRequestHandler):
                 raise APIError(400, "BadRequest", "the API version in the data (%s) does not match the expected API version (%s)"
                                % (body.get("apiVersion"), group_version(kind)))
             with cond:
-                obj = create(kind, ns, body, dry)
-            return self.reply(201, obj)
+                obj = create(kind, ns, body, dry, strict, warnings)
+            return self.reply(201, obj, warned())
         if method == "PUT":
             with cond:
-                obj = write(kind, ns, name, body, sub, dry)
-            return self.reply(200, obj)
+                obj = write(kind, ns, name, body, sub, dry, True, strict, warnings)
+            return self.reply(200, obj, warned())
         if method == "PATCH":
             with cond:
                 cur = store[(kind["group"], kind["plural"])].get((ns, name))
@@ -895,8 +1054,8 @@ class Handler(BaseHTTPRequestHandler):
                 if wanted and wanted != cur["metadata"]["resourceVersion"]:
                     raise conflict(kind, name)
                 patched.setdefault("metadata", {})["resourceVersion"] = cur["metadata"]["resourceVersion"]
-                obj = write(kind, ns, name, patched, sub, dry, check_rv=False)
-            return self.reply(200, obj)
+                obj = write(kind, ns, name, patched, sub, dry, False, strict, warnings)
+            return self.reply(200, obj, warned())
         if method == "DELETE":
             with cond:
                 obj = delete(kind, ns, name, body if isinstance(body, dict) else None, dry)
@@ -1179,8 +1338,14 @@ class Handler(BaseHTTPRequestHandler):
             if what == "bookmark-interval" and method == "POST":
                 settings["bookmark"] = float(body.get("seconds", 1))
                 return self.reply(200, {})
+            if what == "schema-validation" and method == "POST":
+                settings["schema"] = bool(body.get("on", True))
+                return self.reply(200, {})
             if what == "tokens" and method == "POST":
-                tokens[str(body.get("token"))] = str(body.get("user", "standin-user"))
+                if body.get("remove"):
+                    tokens.pop(str(body.get("token")), None)
+                else:
+                    tokens[str(body.get("token"))] = str(body.get("user", "standin-user"))
                 return self.reply(200, {})
             if what == "state" and method == "GET":
                 return self.reply(200, {"resourceVersion": str(state["rv"]), "compacted": str(state["compacted"]),
@@ -1193,6 +1358,7 @@ def load_crds(path):
     with open(path) as f:
         for doc in yaml.safe_load_all(f):
             if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                doc = json.loads(json.dumps(doc, default=str))     # YAML dates and the like become JSON strings
                 create(kinds[("apiextensions.k8s.io", "v1", "customresourcedefinitions")], "", doc, False)
 
 
@@ -1278,10 +1444,12 @@ public final class KubernetesAPIStandIn: @unchecked Sendable {
     /// - allowAnonymous: take requests without credentials as `system:anonymous`. Default: only over plain http,
     ///   where kubectl sends no bearer token.
     /// - crds: a YAML file of CustomResourceDefinitions installed at start (nil: none).
+    /// - schemaValidation: check custom resources against their CRD schema (defaults, pruning, types, enums,
+    ///   patterns, bounds) as the API server does; off lets a test store what the schema would refuse.
     public init(token: String = "standin-token", user: String = "system:serviceaccount:rampart-system:rampart",
                 tls: Bool = false, clientCA: Bool = false, allowAnonymous: Bool? = nil,
                 crds: String? = KubernetesAPIStandIn.defaultCRDs, bookmarkInterval: Double = 1,
-                expiredShape: ExpiredShape = .status) throws {
+                expiredShape: ExpiredShape = .status, schemaValidation: Bool = true) throws {
         self.token = token
         self.tls = tls || clientCA
         dir = try TempDir.make("k8s-standin")
@@ -1290,6 +1458,7 @@ public final class KubernetesAPIStandIn: @unchecked Sendable {
                     "--expired-shape", expiredShape.rawValue]
         if allowAnonymous ?? !self.tls { args += ["--anonymous", "system:anonymous"] }
         if let crds { args += ["--crds", crds] }
+        if !schemaValidation { args += ["--schema-validation", "off"] }
         if let pki {
             args += ["--tls-cert", pki.path("localhost.crt"), "--tls-key", pki.path("localhost.key")]
             if clientCA { args += ["--client-ca", pki.path("ca.crt")] }
@@ -1354,6 +1523,20 @@ public final class KubernetesAPIStandIn: @unchecked Sendable {
 
         """
         try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// Writes what a pod's service-account volume holds (`token`, `ca.crt`, `namespace`) into `directory`, for tests
+    /// of in-cluster configuration; needs `tls` (in-cluster clients speak https). `token` nil: the stand-in's token.
+    public func writeServiceAccount(to directory: String, namespace: String = "rampart-system", token: String? = nil) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try (token ?? self.token).write(toFile: directory + "/token", atomically: true, encoding: .utf8)
+        try (pki?.pem("ca.crt") ?? "").write(toFile: directory + "/ca.crt", atomically: true, encoding: .utf8)
+        try namespace.write(toFile: directory + "/namespace", atomically: true, encoding: .utf8)
+    }
+
+    /// The environment a pod sees for the API server: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT.
+    public var inClusterEnvironment: [String: String] {
+        ["KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": String(port)]
     }
 
     private static func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
@@ -1471,7 +1654,9 @@ public final class KubernetesAPIStandIn: @unchecked Sendable {
 
     public func setExpiredShape(_ shape: ExpiredShape) { control("expired-shape", ["shape": shape.rawValue]) }
     public func setBookmarkInterval(_ seconds: Double) { control("bookmark-interval", ["seconds": seconds]) }
+    public func setSchemaValidation(_ on: Bool) { control("schema-validation", ["on": on]) }
     public func addToken(_ token: String, user: String) { control("tokens", ["token": token, "user": user]) }
+    public func removeToken(_ token: String) { control("tokens", ["token": token, "remove": true]) }
 
     /// The current resourceVersion and the paths of the watches open right now.
     public func state() -> (resourceVersion: String, watches: [String]) {

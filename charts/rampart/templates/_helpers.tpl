@@ -77,15 +77,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- else if ne $source "dir" }}
 {{- fail (printf "source.type must be kubernetes, dir or git, not %q" $source) }}
 {{- end }}
-{{- if .Values.leaderElect }}
+{{- if and .Values.leaderElect (eq $source "kubernetes") }}
 - --leader-elect
 {{- end }}
 - --gateway-group
 - {{ .Values.gatewayGroup | quote }}
+{{- if eq .Values.mode "sidecar" }}
+{{- /* Only the pod itself reaches its sidecar. */}}
+- --listen
+- {{ printf "127.0.0.1:%v" .Values.containerPorts.http | quote }}
+{{- else }}
 - --listen
 - {{ printf "0.0.0.0:%v" .Values.containerPorts.http | quote }}
 - --listen-tls
 - {{ printf "0.0.0.0:%v" .Values.containerPorts.https | quote }}
+{{- end }}
 - --admin
 - {{ printf "0.0.0.0:%v" .Values.containerPorts.admin | quote }}
 - --admin-tls
