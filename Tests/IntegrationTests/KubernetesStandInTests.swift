@@ -401,7 +401,7 @@ final class KubernetesStandInTests: XCTestCase {
     }
 
     func testCustomResourcesAreCheckedAgainstTheirCRDSchemaAsTheAPIServerDoes() throws {
-        let api = try KubernetesAPIStandIn(tls: true)
+        let api = try KubernetesAPIStandIn(tls: true, schemaValidation: .all)
         let wrongType = api.requestJSON(method: "POST", path: Self.routes, body: routeJSON("typed").replacingOccurrences(
             of: "\"hosts\":[\"api.example.com\"]", with: "\"hosts\":\"api.example.com\""))
         XCTAssertEqual(wrongType.status, 422)
@@ -445,8 +445,16 @@ final class KubernetesStandInTests: XCTestCase {
         XCTAssertTrue(twice.body.contains("status.conditions[1]: Duplicate value"), twice.body)
         XCTAssertEqual(statusPatch("{\"type\":\"Ready\",\"status\":\"True\",\"lastTransitionTime\":\"2026-01-01T00:00:00Z\"}").status, 200)
 
-        api.setSchemaValidation(false)
+        api.setSchemaValidation(.off)
         XCTAssertEqual(statusPatch("{\"type\":\"Ready\",\"status\":\"true\"}").status, 200, "switched off, the stand-in stores it")
+
+        // By default only status writes are checked: fixtures may be ones a real server would refuse.
+        let relaxed = try KubernetesAPIStandIn()
+        XCTAssertEqual(relaxed.request(method: "POST", path: Self.routes, body: routeJSON("typed").replacingOccurrences(
+            of: "\"hosts\":[\"api.example.com\"]", with: "\"hosts\":\"api.example.com\"")).status, 201)
+        XCTAssertEqual(relaxed.request(method: "PATCH", path: Self.routes + "/typed/status",
+                                       body: "{\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"true\"}]}}",
+                                       contentType: "application/merge-patch+json").status, 422)
     }
 
     // MARK: auth

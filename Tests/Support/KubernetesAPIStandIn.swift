@@ -3,31 +3,31 @@
 // CRUD with optimistic concurrency, LIST with limit/continue, WATCH as a chunked stream with bookmarks, 410 Expired in
 // both shapes, the status subresource, Table output from the CRDs' printer columns, bearer-token and client-certificate
 // auth, faults on demand and a record of every call. It proves the wire format a client speaks and how it handles the
-// answers, nothing about a real cluster: no protobuf, no server-side apply, no admission, no schema validation, no RBAC
-// (the calls are recorded so that a test checks them against the Role instead).
+// answers, nothing about a real cluster: no protobuf, no server-side apply, no admission, a subset of CRD schema checks
+// (status writes by default), no RBAC (the calls are recorded so that a test checks them against the Role instead).
 import Foundation
 
 let kubernetesStandInPythonSource = #"""
 # k8s_standin.py: a Kubernetes-API TEST STAND-IN (NOT a Kubernetes API server), written from the
 # Kubernetes "API Concepts" / "API Conventions" wire rules so that tests can drive it with the real kubectl
 # and with Rampart's client. In memory, one global resourceVersion counter, JSON only (no protobuf, no
-# server-side apply, no admission, no schema validation, no RBAC: calls are recorded so tests check RBAC).
+# server-side apply, no admission, a subset of CRD schema checks, no RBAC: calls are recorded so tests check RBAC).
 # Options: --token T --token-user U --anonymous USER --tls-cert F --tls-key F --client-ca F --crds YAML
-#          --bookmark-interval SECONDS --expired-shape status|event|alternate --schema-validation on|off
+#          --bookmark-interval SECONDS --expired-shape status|event|alternate --schema-validation all|status|off
 #          --port N (0: any; printed first)
 # Test control (not Kubernetes API) under /_standin/, no credentials, answered only to 127.0.0.1:
 #   GET calls | POST calls/reset | GET state (resourceVersion, compacted, open watches)
 #   POST fail {path, status, count, retryAfter, method}: the next `count` matching requests get `status`
 #   POST watch-fault {path, dropAfter, errorAfter, errorReason, splitLines, hugeEventBytes, count} | POST faults/reset
 #   POST compact: resourceVersions before the current one expire | POST expired-shape {shape}
-#   POST bookmark-interval {seconds} | POST tokens {token, user | remove} | POST schema-validation {on}
+#   POST bookmark-interval {seconds} | POST tokens {token, user | remove} | POST schema-validation {mode}
 import base64, bisect, copy, datetime, json, random, re, select, socket, ssl, sys, threading, time, traceback, uuid
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from urllib.parse import urlsplit, parse_qs
 
 opts = {"token": "", "token-user": "standin-user", "tls-cert": "", "tls-key": "", "client-ca": "", "crds": "",
         "bookmark-interval": "1", "expired-shape": "status", "port": "0", "anonymous": "",
-        "schema-validation": "on"}
+        "schema-validation": "status"}
 args = sys.argv[1:]
 for i in range(0, len(args) - 1, 2):
     opts[args[i].lstrip("-")] = args[i + 1]
@@ -35,7 +35,7 @@ for i in range(0, len(args) - 1, 2):
 cond = threading.Condition()
 tokens = {opts["token"]: opts["token-user"]} if opts["token"] else {}
 settings = {"bookmark": float(opts["bookmark-interval"]), "shape": opts["expired-shape"], "alternate_next": "status",
-            "schema": opts["schema-validation"] != "off"}
+            "schema": opts["schema-validation"]}
 state = {"rv": 1, "compacted": 0, "watches": []}
 store = {}            # (group, plural) -> {(namespace, name): object}
 log = []              # events in resourceVersion order: {"rv", "type", "gk", "key", "obj", "prev"}
@@ -419,6 +419,7 @@ def json_patch(doc, ops):
 # The API server checks a custom resource against its CRD's openAPIV3Schema on every write: it fills in defaults,
 # drops fields the schema does not know (an error with fieldValidation=Strict) and rejects values of the wrong
 # type, outside enum/pattern/bounds, or duplicate keys of a map-list. This subset covers what the rampart CRDs use.
+# Mode "status" (the default) checks status writes only: what a controller writes; "all" checks every write.
 DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 PATTERNS = {}
 
@@ -640,7 +641,7 @@ def create(kind, ns, body, dry, strict=False, warnings=None):
         body.pop("status", None)
     if kind["kind"] == "Namespace":
         body.setdefault("status", {"phase": "Active"})
-    if not kind["builtin"] and settings["schema"]:
+    if not kind["builtin"] and settings["schema"] == "all":
         body = check_schema(kind, body, set(body) - {"apiVersion", "kind", "metadata"}, strict,
                             warnings if warnings is not None else [])
     for f in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp", "managedFields", "generation", "selfLink"):
@@ -712,7 +713,7 @@ def write(kind, ns, name, new, sub, dry, check_rv=True, strict=False, warnings=N
         result["apiVersion"], result["kind"] = old["apiVersion"], old["kind"]
         if kind["generation"] and spec_part(result) != spec_part(old):
             rmd["generation"] = int(old["metadata"].get("generation", 1)) + 1
-    if not kind["builtin"] and settings["schema"]:
+    if not kind["builtin"] and (settings["schema"] == "all" or (settings["schema"] == "status" and sub == "status")):
         parts = {"status"} if sub == "status" else set(result) - {"apiVersion", "kind", "metadata"} - ({"status"} if kind["status"] else set())
         result = check_schema(kind, result, parts, strict, warnings if warnings is not None else [])
     result["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
@@ -1339,7 +1340,9 @@ class Handler(BaseHTTPRequestHandler):
                 settings["bookmark"] = float(body.get("seconds", 1))
                 return self.reply(200, {})
             if what == "schema-validation" and method == "POST":
-                settings["schema"] = bool(body.get("on", True))
+                if body.get("mode") not in ("all", "status", "off"):
+                    return self.reply(400, {"error": "mode: all|status|off"})
+                settings["schema"] = body["mode"]
                 return self.reply(200, {})
             if what == "tokens" and method == "POST":
                 if body.get("remove"):
@@ -1419,6 +1422,13 @@ public final class KubernetesAPIStandIn: @unchecked Sendable {
         case alternate   // status, event, status, ...
     }
 
+    /// Which writes of custom resources the stand-in checks against the CRD schema.
+    public enum SchemaValidation: String, Sendable {
+        case all       // every write, as a real API server does
+        case status    // status writes only: what a controller writes (fixtures may be ones a real server refuses)
+        case off
+    }
+
     public let process: Background
     public let port: Int
     public let token: String
@@ -1444,12 +1454,12 @@ public final class KubernetesAPIStandIn: @unchecked Sendable {
     /// - allowAnonymous: take requests without credentials as `system:anonymous`. Default: only over plain http,
     ///   where kubectl sends no bearer token.
     /// - crds: a YAML file of CustomResourceDefinitions installed at start (nil: none).
-    /// - schemaValidation: check custom resources against their CRD schema (defaults, pruning, types, enums,
-    ///   patterns, bounds) as the API server does; off lets a test store what the schema would refuse.
+    /// - schemaValidation: which writes of custom resources are checked against their CRD schema (defaults,
+    ///   pruning, types, enums, patterns, bounds), as the API server checks all of them.
     public init(token: String = "standin-token", user: String = "system:serviceaccount:rampart-system:rampart",
                 tls: Bool = false, clientCA: Bool = false, allowAnonymous: Bool? = nil,
                 crds: String? = KubernetesAPIStandIn.defaultCRDs, bookmarkInterval: Double = 1,
-                expiredShape: ExpiredShape = .status, schemaValidation: Bool = true) throws {
+                expiredShape: ExpiredShape = .status, schemaValidation: SchemaValidation = .status) throws {
         self.token = token
         self.tls = tls || clientCA
         dir = try TempDir.make("k8s-standin")
@@ -1458,7 +1468,7 @@ public final class KubernetesAPIStandIn: @unchecked Sendable {
                     "--expired-shape", expiredShape.rawValue]
         if allowAnonymous ?? !self.tls { args += ["--anonymous", "system:anonymous"] }
         if let crds { args += ["--crds", crds] }
-        if !schemaValidation { args += ["--schema-validation", "off"] }
+        args += ["--schema-validation", schemaValidation.rawValue]
         if let pki {
             args += ["--tls-cert", pki.path("localhost.crt"), "--tls-key", pki.path("localhost.key")]
             if clientCA { args += ["--client-ca", pki.path("ca.crt")] }
@@ -1654,7 +1664,7 @@ public final class KubernetesAPIStandIn: @unchecked Sendable {
 
     public func setExpiredShape(_ shape: ExpiredShape) { control("expired-shape", ["shape": shape.rawValue]) }
     public func setBookmarkInterval(_ seconds: Double) { control("bookmark-interval", ["seconds": seconds]) }
-    public func setSchemaValidation(_ on: Bool) { control("schema-validation", ["on": on]) }
+    public func setSchemaValidation(_ mode: SchemaValidation) { control("schema-validation", ["mode": mode.rawValue]) }
     public func addToken(_ token: String, user: String) { control("tokens", ["token": token, "user": user]) }
     public func removeToken(_ token: String) { control("tokens", ["token": token, "remove": true]) }
 
