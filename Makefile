@@ -8,7 +8,7 @@ LIBS := libyaml-dev libcurl4-openssl-dev libssl-dev pkg-config
 # The Kubernetes stand-in tests drive the real /usr/bin/kubectl: this machine's comes from the `kubectl` package of
 # Google's Cloud SDK apt repository; where it is missing, Debian's own `kubernetes-client` package provides one.
 KUBECTL_PKG := $(if $(wildcard /usr/bin/kubectl),,kubernetes-client)
-TEST_PKGS := curl python3 python3-pip python3-yaml git openssl procps redis-server bc nginx-light $(KUBECTL_PKG)
+TEST_PKGS := curl python3 python3-pip python3-yaml git openssl procps redis-server bc nginx-light prometheus prometheus-alertmanager $(KUBECTL_PKG)
 QUICKSTART_UPSTREAM_PORT := 9001
 
 .PHONY: run test build deps test-deps clean crds reference bench differential fuzz fuzz-build

@@ -59,6 +59,7 @@ let package = Package(
         .testTarget(name: "RampartKubernetesTests", dependencies: ["RampartKubernetes", "RampartHTTPClient", "TestSupport"]),
         .testTarget(name: "RampartSourcesTests", dependencies: ["RampartSources", "TestSupport"]),
         .testTarget(name: "RampartControllerTests", dependencies: ["RampartController", "RampartModel", "RampartCrypto", "TestSupport"]),
+        .testTarget(name: "RampartAlertsTests", dependencies: ["RampartAlerts", "RampartModel", "RampartGateway", "RampartCrypto", "RampartHTTPClient"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
         // The deploy artefacts: manifests/, charts/rampart/, the Dockerfile, and the RBAC checker.
         .testTarget(name: "DeployTests", dependencies: ["TestSupport", "RampartYAML"]),

@@ -9,13 +9,15 @@ public struct AdminAPI: Sendable {
     let metrics: @Sendable () -> String
     let log: Log
     let secrets: SecretsBridge?
+    let alerts: AlertsRuntime?
 
     /// Upstream nodes whose host name does not resolve: upstream → node → reason.
     let unresolvedNodes: @Sendable () -> [String: [String: String]]
 
     public init(reconciler: Reconciler, auth: AdminAuth, secrets: SecretsBridge? = nil, metrics: @escaping @Sendable () -> String,
-                unresolvedNodes: @escaping @Sendable () -> [String: [String: String]] = { [:] }, log: Log) {
+                unresolvedNodes: @escaping @Sendable () -> [String: [String: String]] = { [:] }, alerts: AlertsRuntime? = nil, log: Log) {
         self.unresolvedNodes = unresolvedNodes
+        self.alerts = alerts
         self.reconciler = reconciler
         self.secrets = secrets
         self.auth = auth
@@ -31,7 +33,7 @@ public struct AdminAPI: Sendable {
             return reconciler.view.ready ? .text(200, "ready\n") : .text(503, "not ready\n")
         case ("GET", "/metrics"):
             return AdminResponse(status: 200, headers: [HeaderPair(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")],
-                                 body: Array((metrics() + auth.metricsText()).utf8))
+                                 body: Array((metrics() + auth.metricsText() + (alerts?.metricsText() ?? "")).utf8))
         default:
             break
         }
@@ -61,7 +63,10 @@ public struct AdminAPI: Sendable {
             return .json(200, "{\"refreshed\":\(secrets.resolver.refs.count),\"secrets\":\(secrets.statusJSON())}")
         case ("POST", "/api/v1/keyring/reencrypt"):
             return reencrypt(req)
-        case (_, "/api/v1/config"), (_, "/api/v1/status"), (_, "/api/v1/diff"), (_, "/api/v1/secrets/refresh"), (_, "/api/v1/keyring/reencrypt"):
+        case ("GET", "/api/v1/alerts"):
+            return .json(200, alerts?.alertsJSON(query: req.query) ?? "{\"alerts\":[]}")
+        case (_, "/api/v1/config"), (_, "/api/v1/status"), (_, "/api/v1/diff"), (_, "/api/v1/secrets/refresh"), (_, "/api/v1/keyring/reencrypt"),
+             (_, "/api/v1/alerts"):
             return .json(405, "{\"error\":\"method not allowed\"}")
         default:
             return .json(404, "{\"error\":\"not found\"}")
@@ -84,7 +89,7 @@ public struct AdminAPI: Sendable {
             }
         }
         out += ",\"unresolvedNodes\":[" + unresolved.joined(separator: ",") + "]"
-        out += ",\"errors\":[" + v.errors.map { JSONWriter.quote($0.description) }.joined(separator: ",") + "],\"alerts\":[]}"
+        out += ",\"errors\":[" + v.errors.map { JSONWriter.quote($0.description) }.joined(separator: ",") + "],\"alerts\":" + (alerts?.statusJSON() ?? "[]") + "}"
         return out
     }
 

@@ -33,6 +33,9 @@ public final class ControlMetrics: Sendable {
         }
     }
 
+    /// Desired states that could not be applied (or recorded in the audit log), since start.
+    public var failedReloads: Int { state.withLock { $0.reloadsFailed + $0.reloadsAuditFailed } }
+
     /// A change not applied because its audit entry could not be written.
     public func reloadRefusedByAudit() {
         state.withLock { $0.reloadsAuditFailed += 1 }

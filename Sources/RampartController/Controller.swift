@@ -23,10 +23,13 @@ public final class Controller: Sendable {
         public var leaderElect: Bool
         /// This replica's name in Leases and Events: `POD_NAME`, else the hostname.
         public var identity: String
+        /// `--peers`, `--peers-ca`, `--cgroup-root`.
+        public var alerts: AlertsRuntime.Flags
 
         public init(reconcile: ControllerConfig, stateDir: String, masterKeyFile: String? = nil, adminTLS: String = "auto",
                     adminListen: String = "127.0.0.1:9180", adminTokenFile: String? = nil, leaderElect: Bool = false,
-                    identity: String = instanceIdentity()) {
+                    identity: String = instanceIdentity(), alerts: AlertsRuntime.Flags = .init()) {
+            self.alerts = alerts
             self.leaderElect = leaderElect
             self.identity = identity
             self.reconcile = reconcile
@@ -42,6 +45,9 @@ public final class Controller: Sendable {
     public let secrets: SecretsBridge
     public let admin: AdminServer
     public let adminScheme: String
+    public let alerts: AlertsRuntime
+    /// Kubernetes: the other replicas' instance Leases, for `instanceOffline`.
+    private let leaseHeartbeats: LeaseHeartbeats?
     private let gateway: Gateway
     private let stateLock: StateDirLock
     private let log: Log
@@ -76,10 +82,14 @@ public final class Controller: Sendable {
             },
             apply: { state in Self.apply(state, to: gateway, secrets: secrets, values: values, log: log) })
         later.value = reconciler
+        let elected = Later<LeaderElector>(), leases = Later<LeaseHeartbeats>()
+        alerts = try AlertsRuntime(flags: options.alerts, admin: options.adminListen, adminTLS: adminTLS, isLeader: { elected.value?.isLeader ?? true },
+                                   heartbeats: { leases.value?.heartbeats() ?? [] },
+                                   reconciler: reconciler, gateway: gateway, metrics: metrics, secrets: secrets, log: log)
         let auth = try AdminAuth.load(tokenFile: options.adminTokenFile, stateDir: stateDir, log: log)
         let api = AdminAPI(reconciler: reconciler, auth: auth, secrets: secrets,
                            metrics: { gateway.metricsText() + metrics.text() + secrets.metricsText() },
-                           unresolvedNodes: { gateway.unresolvedNodes() }, log: log)
+                           unresolvedNodes: { gateway.unresolvedNodes() }, alerts: alerts, log: log)
         admin = try AdminServer(listen: options.adminListen, tls: adminTLS, handler: { api.handle($0) })
 
         if let source = sources.lazy.compactMap({ $0 as? KubernetesSource }).first {
@@ -89,6 +99,8 @@ public final class Controller: Sendable {
             let leaseNamespace = client.config.controllerNamespace()
             let elector = options.leaderElect
                 ? LeaderElector(client: client, config: .init(namespace: leaseNamespace, identity: options.identity), log: { log.info($0) }) : nil
+            elected.value = elector
+            leases.value = LeaseHeartbeats(client: client, namespace: leaseNamespace, identity: options.identity, log: { log.warn($0) })
             let status = KubernetesStatus(client: client, source: source, identity: options.identity,
                                           isLeader: { elector?.isLeader ?? true }, log: log)
             status.attach(to: reconciler)
@@ -96,6 +108,7 @@ public final class Controller: Sendable {
         } else {
             kubernetes = nil
         }
+        leaseHeartbeats = leases.value
     }
 
     /// Compiles one desired state and hands it to the gateway; returns every resource that is not
@@ -122,6 +135,8 @@ public final class Controller: Sendable {
         log.info("admin API listening", ["address": admin.boundAddress, "scheme": adminScheme])
         reconciler.restoreFromStateFile()
         secrets.start()
+        alerts.start()
+        leaseHeartbeats?.start()
         if let kubernetes {
             kubernetes.heartbeat.start()
             kubernetes.elector?.start(
@@ -146,12 +161,14 @@ public final class Controller: Sendable {
     /// Stops reading, then the admin API, then drains the gateway; the state dir lock goes with the process.
     public func stop(drainTimeoutMs: Int) {
         reconciler.stopSources()
+        leaseHeartbeats?.stop()
         if let kubernetes {
             kubernetes.status.stop()
             kubernetes.elector?.stop(release: true)
             kubernetes.heartbeat.stop()
         }
         secrets.stop()
+        alerts.stop()
         admin.stop()
         gateway.stop(drainTimeoutMs: drainTimeoutMs)
         withExtendedLifetime(stateLock) {}

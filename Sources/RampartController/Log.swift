@@ -34,6 +34,11 @@ public final class Log: Sendable {
     public func error(_ msg: String, _ fields: KeyValuePairs<String, String> = [:]) { write(.error, msg, fields) }
 
     public func write(_ lvl: Level, _ msg: String, _ fields: KeyValuePairs<String, String>) {
+        write(lvl, msg, fields: Array(fields))
+    }
+
+    /// Fields made at run time (in the order given).
+    public func write(_ lvl: Level, _ msg: String, fields: [(key: String, value: String)]) {
         guard lvl >= level else { return }
         let time = Log.timestamp()
         var line: String

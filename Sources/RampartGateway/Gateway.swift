@@ -33,7 +33,7 @@ public final class Gateway: Sendable {
     private let loggedUnresolved = Mutex<[String: String]>([:])
     let listenAddresses: [SocketAddress]
     let tlsListenAddresses: [SocketAddress]
-    private let state = Mutex(State())
+    let state = Mutex(State())
 
     public convenience init(config: GatewayConfig) throws {
         try self.init(config: config, resolver: NameResolver())

@@ -16,6 +16,7 @@ Commands:
   reencrypt PATH...      move stored ciphertext to the primary key
   hash-password          a PBKDF2 hash for the admin token file
   audit verify           check the audit log's hash chain
+  alerts test RULE       send a test notification to an AlertRule's contact points
   version                version and linked libraries
 
 Run `rampart COMMAND --help` for a command's flags.
@@ -37,13 +38,14 @@ case "version", "--version": code = VersionCommand.run(args)
 case "run": code = RunCommand.run(args)
 case "diff": code = DiffCommand.run(args)
 case "audit": code = AuditCommand.run(args)
+case "alerts": code = AlertsCommand.run(args)
 case "hash-password": code = HashPasswordCommand.run(args)
 case "encrypt": code = EncryptCommand.run(args)
 case "reencrypt": code = EncryptCommand.reencrypt(args)
 case "help", "--help", "-h": print(usage); code = Exit.ok
 default:
     var msg = "rampart: unknown command \"\(command)\""
-    if let s = Arguments.suggest(command, ["run", "validate", "diff", "crds", "explain", "encrypt", "reencrypt", "hash-password", "audit", "version"]) {
+    if let s = Arguments.suggest(command, ["run", "validate", "diff", "crds", "explain", "encrypt", "reencrypt", "hash-password", "audit", "alerts", "version"]) {
         msg += "; did you mean \"\(s)\"?"
     }
     eprint(msg + "\n\n" + usage)

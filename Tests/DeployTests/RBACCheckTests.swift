@@ -39,6 +39,8 @@ final class RBACCheckTests: XCTestCase {
             .init(verb: "get", group: "coordination.k8s.io", resource: "leases", namespace: "rampart-system", name: "rampart-leader"),
             .init(verb: "create", group: "coordination.k8s.io", resource: "leases", namespace: "rampart-system"),
             .init(verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: "rampart-system", name: "rampart-instance-rampart-7d9f-abc12"),
+            // instanceOffline: the other replicas' heartbeat Leases, in the controller's own namespace.
+            .init(verb: "list", group: "coordination.k8s.io", resource: "leases", namespace: "rampart-system"),
         ]
         return calls
     }
@@ -74,11 +76,11 @@ final class RBACCheckTests: XCTestCase {
             .init(verb: "get", resource: "configmaps", namespace: "kube-system", name: "kubeadm-config"),
             .init(verb: "patch", resource: "services", namespace: "shop", name: "orders"),
             .init(verb: "update", group: "discovery.k8s.io", resource: "endpointslices", namespace: "shop", name: "orders-abc"),
-            // Leases: only in rampart-system, only get/create/update, never across namespaces.
+            // Leases: only in rampart-system, only get/list/create/update, never across namespaces.
             .init(verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: "kube-system", name: "kube-controller-manager"),
             .init(verb: "get", group: "coordination.k8s.io", resource: "leases", namespace: "shop", name: "rampart-leader"),
             .init(verb: "list", group: "coordination.k8s.io", resource: "leases"),
-            .init(verb: "list", group: "coordination.k8s.io", resource: "leases", namespace: "rampart-system"),
+            .init(verb: "list", group: "coordination.k8s.io", resource: "leases", namespace: "kube-system"),
             .init(verb: "delete", group: "coordination.k8s.io", resource: "leases", namespace: "rampart-system", name: "rampart-leader"),
             // Events only in the core group; no reading them.
             .init(verb: "create", group: "events.k8s.io", resource: "events", namespace: "shop"),

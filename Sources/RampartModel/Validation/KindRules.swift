@@ -21,8 +21,7 @@ enum KindRules {
             for k in spec["keys"]?.sequence ?? [] {
                 if let id = k.str("id"), !ids.insert(id).inserted { d.error("spec.keys", "key id \"\(id)\" appears twice", at: k.mark) }
             }
-        case .contactPoint:
-            break
+        case .contactPoint: contactPoint(spec, &d)
         }
     }
 
@@ -104,23 +103,48 @@ enum KindRules {
     }
 
     private static func alertRule(_ s: Node, _ d: inout Diagnostics) {
-        guard let c = s["condition"], let type = c.str("type").flatMap(AlertConditionType.init(rawValue:)), let t = c["threshold"] else { return }
-        let text = t.scalar?.text ?? ""
-        let path = "spec.condition.threshold"
-        switch type {
-        case .certificateExpiry, .instanceOffline, .latency:
-            let range = switch type {
-            case .certificateExpiry: Bounds.certificateExpiryThreshold
-            case .instanceOffline: Bounds.instanceOfflineThreshold
-            default: Bounds.latencyThreshold
+        let type = s["condition"]?.str("type").flatMap(AlertConditionType.init(rawValue:))
+        if let type, let t = s["condition"]?["threshold"], case .failure(let e) = type.threshold(t.scalar?.text ?? "") {
+            d.error("spec.condition.threshold", e.description, at: t.mark)
+        }
+        if let m = s["message"], let text = m.scalar?.text {
+            do throws(MessageTemplate.Invalid) {
+                let template = try MessageTemplate(text)
+                if let type {
+                    let known = Set(type.placeholders)
+                    for name in template.placeholders where !known.contains(name) {
+                        d.error("spec.message", "unknown placeholder {{\(name)}} for condition \(type.rawValue); known: \(type.placeholders.joined(separator: ", "))", at: m.mark)
+                    }
+                }
+            } catch {
+                d.error("spec.message", error.description, at: m.mark)
             }
-            if case .failure(let e) = Values.check(text, .duration, in: range) { d.error(path, e.description, at: t.mark) }
-        case .errorRate:
-            if !(Double(text).map { $0 >= 0 && $0 <= 1 } ?? false) { d.error(path, "\(text) is not a ratio (0..1)", at: t.mark) }
-        case .cpuQuota, .memoryQuota:
-            if !(Double(text).map { $0 >= 0 && $0 <= 100 } ?? false) { d.error(path, "\(text) is not a percentage (0..100)", at: t.mark) }
-        case .upstreamUnhealthy, .reloadFailed, .secretResolutionFailed:
-            if case .failure(let e) = Values.check(text, .count, in: Bounds.countThreshold) { d.error(path, e.description, at: t.mark) }
+        }
+        for p in s["labels"]?.mapping ?? [] {
+            guard let name = p.key.scalar?.text else { continue }
+            if !AlertRuleSpec.isLabelName(name) {
+                d.error("spec.labels.\(name)", "not a label name (letters, digits and _, not starting with a digit)", at: p.key.mark)
+            } else if AlertRuleSpec.reservedLabels.contains(name) {
+                d.error("spec.labels.\(name)", "reserved: the engine sets \(name) on each alert", at: p.key.mark)
+            }
+        }
+    }
+
+    private static func contactPoint(_ s: Node, _ d: inout Diagnostics) {
+        for p in s["headers"]?.mapping ?? [] {
+            let name = p.key.scalar?.text ?? ""
+            // A name with a colon, space or line break would write a second header line of its own.
+            if !Values.isToken(name) {
+                d.error("spec.headers", "\"\(name)\" is not a header name (an RFC 9110 token)", at: p.key.mark)
+            } else if ContactPointSpec.reservedHeaders.contains(name.lowercased()) {
+                d.error("spec.headers.\(name)", "set by Rampart itself (framing, body type or signature); not configurable", at: p.key.mark)
+            }
+        }
+        if s.str("type") == "webhook", s["hmacSecret"] == nil {
+            d.warning("spec.hmacSecret", "a webhook without hmacSecret is unsigned: its receiver cannot tell Rampart's notifications from anyone's", at: s.mark)
+        }
+        if s.str("type") != "webhook", let h = s["hmacSecret"] {
+            d.warning("spec.hmacSecret", "only webhook contact points sign their body; it has no effect here", at: h.mark)
         }
     }
 

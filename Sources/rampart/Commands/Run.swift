@@ -46,6 +46,9 @@ enum RunCommand {
       --max-connections N      refuse connections past N (\(Values.format(Bounds.maxConnections, as: .count)))
       --access-log off|stdout|FILE   JSON access log (default off)
       --trusted-proxies CIDRS  whose X-Forwarded-For is believed
+      --peers URLS             other instances (admin API base URLs) whose /healthz instanceOffline alerts probe
+      --peers-ca FILE          CA bundle to verify https peers with (e.g. their admin-tls.crt; default: system store)
+      --cgroup-root DIR        where cpuQuota/memoryQuota alerts read cgroup v2 files (default /sys/fs/cgroup)
       --help                   this text
 
     Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP re-reads the sources now.
@@ -57,7 +60,7 @@ enum RunCommand {
         "git-interval": .value, "gateway-group": .value, "state-dir": .value, "master-key-file": .value, "workers": .value,
         "log-format": .value, "log-level": .value, "leader-elect": .bool, "dev": .bool, "debounce": .value, "allow-empty": .bool,
         "drain-timeout": .value, "max-header-bytes": .value, "max-connections": .value, "access-log": .value,
-        "trusted-proxies": .value, "peers": .value, "cgroup-root": .value, "help": .bool,
+        "trusted-proxies": .value, "peers": .value, "peers-ca": .value, "cgroup-root": .value, "help": .bool,
     ]
 
     static func run(_ args: [String]) -> Int32 {
@@ -88,11 +91,6 @@ enum RunCommand {
     }
 
     static func serve(_ a: Arguments) throws -> Int32 {
-        // Flags of the contract whose features are not in this build: refuse them rather than ignore them.
-        let notYet = ["peers": "alerts", "cgroup-root": "alerts"]
-        for (flag, feature) in notYet.sorted(by: { $0.key < $1.key }) where a.string(flag) != nil {
-            throw UsageError(description: "--\(flag) comes with \(feature), which is not in this build yet")
-        }
         let source = a.string("source") ?? "dir"
         guard ["dir", "git", "kubernetes"].contains(source) else { throw UsageError(description: "--source: dir, git or kubernetes") }
         for flag in ["kubeconfig", "context", "namespace", "leader-elect"] where source != "kubernetes" && a.string(flag) != nil {
@@ -165,7 +163,8 @@ enum RunCommand {
                                                        allowEmpty: a.flag("allow-empty"), dev: a.flag("dev")),
                            stateDir: stateDirPath, masterKeyFile: a.string("master-key-file"), adminTLS: a.string("admin-tls") ?? "auto",
                            adminListen: a.string("admin") ?? "127.0.0.1:9180", adminTokenFile: a.string("admin-token-file"),
-                           leaderElect: a.flag("leader-elect")),
+                           leaderElect: a.flag("leader-elect"),
+                           alerts: .init(peers: a.string("peers"), peersCA: a.string("peers-ca"), cgroupRoot: a.string("cgroup-root"))),
             sources: [sourceImpl], gateway: gateway, log: log)
 
         try gateway.start()
