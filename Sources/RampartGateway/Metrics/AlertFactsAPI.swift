@@ -30,15 +30,16 @@ extension Gateway {
     /// A copy of the counters and states the alert conditions read (one lock per loop, as a scrape).
     public func alertFacts() -> GatewayAlertFacts {
         let (loops, snap) = state.withLock { ($0.loops, $0.current) }
-        var total = LoopMetricsData()
-        for l in loops { total.merge(l.metrics.data.withLock { $0 }) }
+        let labels = gw.metricSlots.labels()
+        var total = MetricsTotals()
+        for l in loops { l.metrics.current.merge(into: &total, routes: labels.routes, nodes: labels.nodes) }
         var errors: [String: Int] = [:], requests: [String: Int] = [:]
         for (k, v) in total.requests {
             requests[k.route, default: 0] += v
             if k.code >= 500 && k.code <= 599 { errors[k.route, default: 0] += v }
         }
         var routes: [RouteTrafficSample] = []
-        for (route, h) in total.durations.sorted(by: { $0.key < $1.key }) where !route.isEmpty {
+        for (route, h) in total.durations.sorted(by: { $0.key < $1.key }) where !route.isEmpty && route != "_unmatched" {
             var cumulative: [Int] = []
             var running = 0
             for c in h.counts {
@@ -55,5 +56,5 @@ extension Gateway {
 /// Prometheus text helpers for metrics rendered outside the gateway (the alert engine's).
 public enum MetricsText {
     /// A label value escaped for the exposition format.
-    public static func label(_ s: String) -> String { Exposition.escape(s) }
+    public static func label(_ s: String) -> String { ExpositionWriter.escape(s) }
 }
