@@ -104,6 +104,18 @@ final class KubernetesRunTests: XCTestCase {
         XCTAssertTrue(broken.stderr.contains(dir + "/none"), broken.stderr)
     }
 
+    /// The CRDs admit what Rampart's decoder admits: every example applies against the stand-in
+    /// checking each write against the CRD schemas, as a real API server does (a fraction such as
+    /// an AlertRule's `threshold: 0.05` was refused by `x-kubernetes-int-or-string`, `/*` by the path pattern).
+    func testEveryExampleIsAdmittedByTheCRDs() throws {
+        let api = try KubernetesAPIStandIn(schemaValidation: .all)
+        let examples = PackagePaths.root.appendingPathComponent("examples/kinds").path
+        let out = api.kubectl(["apply", "--validate=false", "-f", examples])
+        XCTAssertEqual(out.code, 0, out.stderr + out.stdout)
+        let root = api.kubectl(["apply", "--validate=false", "-f", "-"], stdin: Manifests.route("all", paths: ["/*"], upstream: "web"))
+        XCTAssertEqual(root.code, 0, root.stderr)
+    }
+
     /// Until every kind has listed, nothing is read as deleted: a restart against an API that fails
     /// its lists keeps serving state.json.
     func testNothingIsDeletedWhileTheAPIIsUnreachable() throws {

@@ -176,7 +176,9 @@ public enum CRDGenerator {
         case .boolean:
             p.append(("type", s("boolean")))
         case .intOrString:
-            p.append(("x-kubernetes-int-or-string", b(true)))
+            // The decoder takes any number (0.05 as a ratio) or string; x-kubernetes-int-or-string would
+            // refuse a fraction at the API server, so the CRD leaves the scalar to Rampart's own check.
+            p.append(("x-kubernetes-preserve-unknown-fields", b(true)))
         case .sensitive:
             p.append(("type", s("object")))
             if doc.isEmpty { p.append(("description", s("sensitive value: exactly one of secretRef, value, encrypted"))) }
