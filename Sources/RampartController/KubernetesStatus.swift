@@ -66,6 +66,9 @@ public final class KubernetesStatus: Sendable {
 
     private func write(_ view: ControllerView) {
         var done = written.withLock { $0 }
+        // Deleted objects are forgotten: what is remembered is bounded by what exists.
+        let present = Set(view.statuses.map(\.key))
+        done = done.filter { present.contains($0.key) }
         defer { written.withLock { $0 = done } }
         for status in view.statuses {
             guard isLeader() else { return }

@@ -53,6 +53,7 @@ public enum SHA256 {
                 EVP_Digest(input.baseAddress, input.count, o.baseAddress, &len, EVP_sha256(), nil)
             }
         }
+        // Not reachable from input: EVP_Digest fails only when OpenSSL itself is broken (no SHA-256, no memory).
         if rc != 1 || len != UInt32(byteCount) { fatalError("EVP_Digest(SHA-256) failed: \(OpenSSLErrors.drain())") }
         return out
     }
@@ -79,6 +80,7 @@ public enum HMAC {
                 }
             }
         }
+        // Not reachable from input (any key and message length is valid): only a broken OpenSSL fails here.
         if result == nil || outLen != SHA256.byteCount { fatalError("EVP_Q_mac(HMAC-SHA256) failed: \(OpenSSLErrors.drain())") }
         return out
     }

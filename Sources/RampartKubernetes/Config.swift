@@ -217,7 +217,7 @@ public struct KubeConfig: Sendable {
 }
 
 /// An RFC 1123 label (namespaces): lowercase alphanumerics and '-', 1 to 63 characters.
-func isDNSLabel(_ s: String) -> Bool {
+public func isDNSLabel(_ s: String) -> Bool {
     guard (1...63).contains(s.utf8.count), let first = s.utf8.first, let last = s.utf8.last else { return false }
     func alnum(_ c: UInt8) -> Bool { (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) }
     return alnum(first) && alnum(last) && s.utf8.allSatisfy { alnum($0) || $0 == 0x2D }

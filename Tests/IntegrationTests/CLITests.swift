@@ -34,6 +34,9 @@ final class CLITests: XCTestCase {
         let later = try Command.rampart(["run", "--leader-elect", "--state-dir", NSTemporaryDirectory() + "rampart-unused"])
         XCTAssertEqual(later.code, 2)
         XCTAssertTrue(later.stderr.contains("--leader-elect is for --source kubernetes"), later.stderr)
+        let climb = try Command.rampart(["run", "--source", "kubernetes", "--namespace", "../kube-system", "--state-dir", NSTemporaryDirectory() + "rampart-unused"])
+        XCTAssertEqual(climb.code, 2)
+        XCTAssertTrue(climb.stderr.contains("is not a namespace name"), climb.stderr)
         for cmd in ["validate", "crds", "explain", "version", "run", "diff", "hash-password"] {
             let h = try Command.rampart([cmd, "--help"])
             XCTAssertEqual(h.code, 0, cmd)

@@ -128,14 +128,13 @@ enum RunCommand {
             sourceImpl = git
         } else if source == "kubernetes" {
             if !a.positionals.isEmpty { throw UsageError(description: "--source kubernetes takes no PATH") }
-            let config = try KubeConfig.resolve(kubeconfig: a.string("kubeconfig"), context: a.string("context"))
-            for warning in config.warnings { log.warn("kubernetes: \(warning)") }
             let namespace = a.string("namespace")
             // A namespace is a DNS label; anything else could add path segments to every request.
-            if let namespace, !namespace.isEmpty,
-               namespace.utf8.count > 63 || !namespace.utf8.allSatisfy({ (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-") }) {
+            if let namespace, !namespace.isEmpty, !isDNSLabel(namespace) {
                 throw UsageError(description: "--namespace: \"\(namespace)\" is not a namespace name")
             }
+            let config = try KubeConfig.resolve(kubeconfig: a.string("kubeconfig"), context: a.string("context"))
+            for warning in config.warnings { log.warn("kubernetes: \(warning)") }
             paths = []
             sourceImpl = KubernetesSource(client: KubernetesClient(config: config), namespace: namespace.flatMap { $0.isEmpty ? nil : $0 },
                                           decoder: decoder, log: { log.info($0) })
