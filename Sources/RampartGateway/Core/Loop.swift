@@ -531,7 +531,7 @@ final class EventLoop {
             if i < clients.count {
                 let c = clients[i]
                 if c.deadline <= now { onTimeout(c) }
-                else if c.phase == .proxying, let u = c.upstream, u.sendDeadline <= now { upstreamTimedOut(c) }
+                else if c.phase == .proxying, let u = c.upstream, u.sendDeadline <= now { sendDeadlinePassed(c, u) }
             }
             i -= 1
         }

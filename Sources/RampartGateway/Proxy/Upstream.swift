@@ -425,6 +425,16 @@ extension EventLoop {
 
     /// The upstream did not answer (read timeout) or took no request bytes (send timeout) in time:
     /// 504, and a timeout for the passive health check.
+    /// The kernel wakes a writer only once half of a full send buffer is free, so an upstream that
+    /// reads slowly but steadily can go a whole send timeout without a writable event. The last
+    /// write ended on a full buffer; any room now means the upstream took bytes since then, so one
+    /// more write decides between progress (the deadline moves on) and a stalled upstream (504).
+    func sendDeadlinePassed(_ c: ClientConn, _ u: UpstreamConn) {
+        flushUpstream(u)
+        guard c.upstream === u, !u.closed, u.sendDeadline <= now else { return }
+        upstreamTimedOut(c)
+    }
+
     func upstreamTimedOut(_ c: ClientConn) {
         if let u = c.upstream, let up = c.route?.upstream {
             if let pc = up.config.healthCheck?.passive, pc.onTimeout { u.node.health.recordFailure(pc, now: now) }
