@@ -322,6 +322,43 @@ final class TLSGatewayTests: XCTestCase {
         XCTAssertEqual(httpRequest(port: g2.plainPort, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?.status, 502)
     }
 
+    /// A rotated client certificate is presented on the very next request: connections pooled under
+    /// the old certificate belong to the old upstream config and are never reused for the new one.
+    func testRotatedUpstreamClientCertificateIsNotSentOverAnOldPooledConnection() throws {
+        let bothCAs = TestSupport.tempPath("both-cas.crt")
+        try (pki.pem("ca.crt") + pki.pem("otherca.crt")).write(toFile: bothCAs, atomically: true, encoding: .utf8)
+        let up = try TLSUpstream(cert: pki.path("upstream.crt"), key: pki.path("upstream.key"), clientCA: bothCAs)
+        defer { up.stop() }
+        let ca = try Certificate.parseChain(pem: pki.pem("ca.crt"))
+        func presenting(_ name: String) throws -> UpstreamTLSConfig {
+            UpstreamTLSConfig(sni: "upstream.internal", verify: true, ca: ca,
+                              clientChain: try Certificate.parseChain(pem: pki.pem("\(name).crt")),
+                              clientKey: try PrivateKey.parse(pem: pki.pem("\(name).key")))
+        }
+        let g = try TLSGateway(snapshot([], upstreams: httpsUpstream(up, tls: try presenting("client"))))
+        defer { g.stop() }
+        for _ in 0..<4 {
+            let r = try XCTUnwrap(httpRequest(port: g.plainPort, "GET /old HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+            XCTAssertTrue(r.bodyString.contains("client-one"), r.bodyString)
+        }
+        g.gateway.apply(snapshot([], generation: 2, upstreams: httpsUpstream(up, tls: try presenting("otherclient"))))
+        XCTAssertTrue(Poll.until(timeout: 10) {
+            httpRequest(port: g.plainPort, "GET /new HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?.bodyString.contains("intruder") == true
+        })
+        for _ in 0..<4 {
+            let r = try XCTUnwrap(httpRequest(port: g.plainPort, "GET /new HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+            XCTAssertTrue(r.bodyString.contains("intruder"), "every request after the apply presents the new certificate: \(r.bodyString)")
+        }
+        // The same certificate parsed again is the same config: its pooled connections are kept.
+        let before = up.connectionCount
+        g.gateway.apply(snapshot([], generation: 3, upstreams: httpsUpstream(up, tls: try presenting("otherclient"))))
+        XCTAssertTrue(Poll.until(timeout: 10) { g.gateway.generation == 3 })
+        for _ in 0..<4 {
+            XCTAssertEqual(httpRequest(port: g.plainPort, "GET /same HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?.status, 200)
+        }
+        XCTAssertLessThanOrEqual(up.connectionCount, max(before, 2), "at most one pooled connection per loop (2 loops)")
+    }
+
     func testCertificateAndKeyNeverPrinted() throws {
         let c = try cert("exact", snis: ["api.example.com"])
         let text = "\(c) \(String(reflecting: c)) \(UpstreamTLSConfig(clientChain: c.chain, clientKey: c.key))"
