@@ -123,6 +123,56 @@ final class TLSGatewayTests: XCTestCase {
         XCTAssertTrue(metrics.contains("rampart_tls_certificate_expiry_timestamp_seconds{sni=\"api.example.com\"}"), metrics)
     }
 
+    /// Read-ahead takes every record the socket holds in one read(2); what epoll then no longer
+    /// reports must still be served. Five requests (one a 100 KB body, so many records) sealed as
+    /// separate TLS records and sent in one TCP write all get their answers, in order; without the
+    /// loop's pending-read step the second request would wait for a byte that never comes.
+    func testRecordsReadAheadInOneSegmentAreAllServed() throws {
+        let g = try TLSGateway(snapshot([try cert("exact", snis: ["api.example.com"])]))
+        defer { g.stop() }
+        let script = #"""
+        import socket, ssl, sys
+        ctx = ssl.create_default_context(cafile=sys.argv[2])
+        sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+        sock.settimeout(10)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(inc, out, server_hostname="api.example.com")
+        def pump():
+            data = out.read()
+            if data: sock.sendall(data)
+        while True:
+            try:
+                tls.do_handshake(); break
+            except ssl.SSLWantReadError:
+                pump()
+                d = sock.recv(65536)
+                if not d: sys.exit("eof during the handshake")
+                inc.write(d)
+        pump()
+        body = b"a" * 100000
+        for i in range(3): tls.write(b"GET /r%d HTTP/1.1\r\nHost: api.example.com\r\n\r\n" % i)
+        tls.write(b"POST /r3 HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        tls.write(b"GET /r4 HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
+        sock.sendall(out.read())
+        got = b""
+        while True:
+            try:
+                d = tls.read(65536)
+                if not d: break
+                got += d
+            except ssl.SSLWantReadError:
+                d = sock.recv(65536)
+                if not d: break
+                inc.write(d)
+            except ssl.SSLZeroReturnError:
+                break
+        text = got.decode("latin-1")
+        print(text.count("HTTP/1.1 200"), " ".join(t for t in ["/r0", "/r1", "/r2", "/r3", "/r4"] if t in text))
+        """#
+        let r = try Command.run("/usr/bin/env", ["python3", "-c", script, "\(g.port)", pki.path("ca.crt")], timeout: 30)
+        XCTAssertEqual(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "5 /r0 /r1 /r2 /r3 /r4", r.stderr)
+    }
+
     func testMinVersionAndNoOldProtocols() throws {
         let g = try TLSGateway(snapshot([
             try cert("exact", snis: ["api.example.com"], minVersion: .tls13),

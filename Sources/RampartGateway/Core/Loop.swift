@@ -102,6 +102,9 @@ final class EventLoop {
     var clients: [ClientConn] = []
     /// Idle upstream connections by `CompiledNode.poolKey`.
     var pool: [Int: [UpstreamConn]] = [:]
+    /// TLS clients that want to read while OpenSSL already holds their next records (read-ahead
+    /// took them off the socket, so epoll stays silent): served before the next wait.
+    var tlsPending: [ClientConn] = []
     var rng = FastRandom()
     var scratch: [Int32] = []
     var now: Int64 = monotonicMs()
@@ -205,11 +208,13 @@ final class EventLoop {
             if !clients.isEmpty || !pool.isEmpty || draining || acceptPausedUntil > 0 {
                 timeout = Int32(max(0, min(Int64(1000), nextTick - now)))
             }
+            if !tlsPending.isEmpty { timeout = 0 }
             let n = epoll_wait(epfd, events, maxEvents, timeout)
             now = monotonicMs()
             if n > 0 {
                 for i in 0..<Int(n) { dispatch(events[i]) }
             }
+            if !tlsPending.isEmpty { readPendingTLS() }
             if acceptPausedUntil > 0 && now >= acceptPausedUntil { resumeAccepting() }
             if now >= nextTick {
                 tick()
@@ -407,6 +412,10 @@ final class EventLoop {
                 if c.tlsState.readWantsWrite { want |= evOut }
                 if c.tlsState.writeWantsRead { want |= evIn }
             }
+        }
+        if want & evIn != 0, !c.queuedTLSRead, !c.tlsState.handshaking, let ssl = c.ssl, TLSIO.hasPending(ssl) {
+            c.queuedTLSRead = true
+            tlsPending.append(c)
         }
         if want != c.interest {
             c.interest = want
