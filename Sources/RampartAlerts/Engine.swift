@@ -163,7 +163,7 @@ public final class AlertEngine: Sendable {
         }
         guard leader else { return }
         if tookOver {
-            let resent = takeOver(now: now, skipping: Set(outgoing.map { $0.0.rule + "\u{1f}" + $0.0.fingerprint }))
+            let resent = takeOver(now: now, skipping: Set(outgoing.map(\.0.fingerprint)))
             if !resent.isEmpty { log("alerts: leading now; re-sending the firing alerts", ["firing": "\(resent.count)"]) }
             outgoing = resent + outgoing
         }
@@ -200,8 +200,8 @@ public final class AlertEngine: Sendable {
         return outgoing
     }
 
-    /// A takeover notification for every firing instance not in `skipping` (rule and fingerprint: sent this round
-    /// already); each counts as notified now, so its repeats and Alertmanager refreshes run from here.
+    /// A takeover notification for every firing instance not in `skipping` (fingerprints, which hold the rule: sent
+    /// this round already); each counts as notified now, so its repeats and Alertmanager refreshes run from here.
     private func takeOver(now: Double, skipping: Set<String>) -> [(AlertNotification, [String])] {
         let firing = state.withLock { st -> [(AlertRuleConfig, Instance)] in
             var out: [(AlertRuleConfig, Instance)] = []
@@ -210,7 +210,7 @@ public final class AlertEngine: Sendable {
                 for key in entry.instances.keys.sorted() {
                     guard var inst = entry.instances[key], inst.state.phase == .firing else { continue }
                     let fingerprint = AlertNotification.fingerprint(Self.labels(entry.config, subject: inst.subject))
-                    guard !skipping.contains(id + "\u{1f}" + fingerprint) else { continue }
+                    guard !skipping.contains(fingerprint) else { continue }
                     inst.state.lastNotified = now
                     inst.state.lastRefresh = now
                     entry.instances[key] = inst
