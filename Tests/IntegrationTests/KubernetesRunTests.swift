@@ -109,9 +109,10 @@ final class KubernetesRunTests: XCTestCase {
     /// an AlertRule's `threshold: 0.05` was refused by `x-kubernetes-int-or-string`, `/*` by the path pattern).
     func testEveryExampleIsAdmittedByTheCRDs() throws {
         let api = try KubernetesAPIStandIn(schemaValidation: .all)
-        let examples = PackagePaths.root.appendingPathComponent("examples/kinds").path
-        let out = api.kubectl(["apply", "--validate=false", "-f", examples])
-        XCTAssertEqual(out.code, 0, out.stderr + out.stdout)
+        for dir in ["examples/kinds", "examples/alerts"] {
+            let out = api.kubectl(["apply", "--validate=false", "-f", PackagePaths.root.appendingPathComponent(dir).path])
+            XCTAssertEqual(out.code, 0, dir + ": " + out.stderr + out.stdout)
+        }
         let root = api.kubectl(["apply", "--validate=false", "-f", "-"], stdin: Manifests.route("all", paths: ["/*"], upstream: "web"))
         XCTAssertEqual(root.code, 0, root.stderr)
     }
