@@ -196,6 +196,32 @@ final class TLSGatewayTests: XCTestCase {
         XCTAssertTrue(again.stdout.contains("Reused,"), again.stdout)
     }
 
+    /// TLS 1.3 tickets are used once (RFC 8446 C.4): a resumed handshake must hand out a fresh
+    /// ticket, or every other connection of a client pays a full handshake (as wrk showed: half of
+    /// its handshakes were full ones).
+    func testTLS13ResumedSessionsGetAFreshTicketEveryTime() throws {
+        let g = try TLSGateway(snapshot([try cert("exact", snis: ["api.example.com"])]))
+        defer { g.stop() }
+        let script = #"""
+        import socket, ssl, sys
+        ctx = ssl.create_default_context(cafile=sys.argv[2])
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        session, reused, ids = None, [], set()
+        for i in range(4):
+            tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))),
+                                  server_hostname="api.example.com", session=session)
+            tls.sendall(b"GET /t%d HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n" % i)
+            while tls.recv(65536): pass
+            reused.append("reused" if tls.session_reused else "full")
+            session = tls.session
+            ids.add(session.id)
+            tls.close()
+        print(" ".join(reused), len(ids), "tickets")
+        """#
+        let r = try Command.run("/usr/bin/env", ["python3", "-c", script, "\(g.port)", pki.path("ca.crt")], timeout: 30)
+        XCTAssertEqual(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "full reused reused reused 4 tickets", r.stderr)
+    }
+
     // MARK: mTLS
 
     func testClientAuthRequire() throws {
