@@ -6,6 +6,7 @@
 #   bench/proxy.sh [--rampart-bin PATH] [--rampart-cmd "COMMAND"] [--duration 10s] [--connections 64] [--rounds 5]
 #
 #   --rounds N           alternate nginx and Rampart N times (odd rounds nginx first); one line per round
+#   --nginx-minimal      nginx without the forwarding headers Rampart adds (less work than Rampart does)
 #   --rampart-bin PATH   the `rampart` binary: run as `rampart run MANIFESTS --listen 127.0.0.1:$RAMPART_PORT --workers 1`
 #   --rampart-cmd CMD    any command that serves the proxy on 127.0.0.1:$RAMPART_PORT to the upstream
 #                        127.0.0.1:$UPSTREAM_PORT (both exported to it). Until `rampart run` exists,
@@ -16,6 +17,7 @@ DURATION=10s
 CONNS=64
 THREADS=1
 ROUNDS=1
+NGINX_MINIMAL=0
 RAMPART_BIN=""
 RAMPART_CMD=""
 export UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
@@ -29,6 +31,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION="$2"; shift 2 ;;
     --connections) CONNS="$2"; shift 2 ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
+    --nginx-minimal) NGINX_MINIMAL=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -63,9 +66,16 @@ CONF
 }
 
 nginx_conf up "server { listen 127.0.0.1:$UPSTREAM_PORT reuseport; location / { return 200 \"hello, world\n\"; } }"
+# By default nginx forwards what Rampart forwards (X-Forwarded-For/-Proto/-Host, X-Real-IP, Via and a
+# generated X-Request-Id), so both do the same work and the upstream parses the same head;
+# --nginx-minimal drops those headers (nginx's bare proxy_pass), for the record.
+FORWARDED='proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Real-IP $remote_addr;
+    proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-Host $host; proxy_set_header Via "1.1 nginx";
+    proxy_set_header X-Request-Id $request_id;'
+[ "$NGINX_MINIMAL" = 1 ] && FORWARDED=""
 nginx_conf px "upstream backend { server 127.0.0.1:$UPSTREAM_PORT; keepalive 128; }
   server { listen 127.0.0.1:$NGINX_PORT reuseport;
-    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$host; $FORWARDED } }"
 
 nginx -c "$WORK/up.conf" -p "$WORK" & PIDS+=($!)
 nginx -c "$WORK/px.conf" -p "$WORK" & PIDS+=($!)
