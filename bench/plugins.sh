@@ -23,14 +23,7 @@ done
 command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk" >&2; exit 2; }
 [ -x "$BIN" ] || { echo "no $BIN (swift build -c release --product rampart)" >&2; exit 2; }
 W=$(mktemp -d /tmp/rampart-plugins-bench-XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. bench/lib.sh
 UP=$(port); NGX=$(port); RP=$(port)
 KEY=bench-key-0123456789
 

@@ -23,14 +23,7 @@ command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx 
 BIN=${RAMPART_BINARY:-.build/release/rampart}
 [ -n "${RAMPART_BINARY:-}" ] || swift build -c release --product rampart >/dev/null
 W=$(mktemp -d /tmp/rampart-reload-bench-XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. bench/lib.sh
 UP=$(port)
 STATUS=$(port)
 cat > "$W/up.conf" <<CONF

@@ -188,15 +188,8 @@ final class AlertsRunTests: XCTestCase {
             + Self.contactPoint("hook", url: hook.url, secret: hmac))
         try r.start()
         XCTAssertTrue(r.waitReady(), r.log)
-        let stop = Atomic<Bool>(false)
-        let traffic = Thread {
-            while !stop.load(ordering: .relaxed) {
-                _ = Curl.get(r.url + "/status/500")
-                _ = Curl.get(r.url + "/slow")
-            }
-        }
-        traffic.start()
-        defer { stop.store(true, ordering: .relaxed) }
+        let traffic = TrafficLoop([r.url + "/status/500", r.url + "/slow"])
+        defer { traffic.stop() }
         let errors = hook.wait { $0.rule == "default/error-rate" && $0.status == "firing" }
         XCTAssertEqual(errors?.subject, ["route": "default/errors"], r.log)
         XCTAssertEqual((errors?.json["facts"] as? [String: String])?["ratio"], "1")
@@ -206,7 +199,7 @@ final class AlertsRunTests: XCTestCase {
         let p99 = (slow?.json["facts"] as? [String: String])?["p99"] ?? ""
         XCTAssertTrue(p99.hasSuffix("ms") && (Int(p99.dropLast(2)) ?? 0) > 100, p99)
         XCTAssertTrue(hook.received.allSatisfy { $0.subject["route"] != "default/slow" || $0.rule == "default/slow" }, "each rule only its selected route")
-        stop.store(true, ordering: .relaxed)
+        traffic.stop()
         XCTAssertNotNil(hook.wait { $0.rule == "default/error-rate" && $0.status == "resolved" }, "no requests in the window: resolved")
         XCTAssertNotNil(hook.wait { $0.rule == "default/slow" && $0.status == "resolved" })
     }
@@ -226,15 +219,8 @@ final class AlertsRunTests: XCTestCase {
             + Self.contactPoint("hook", url: hook.url, secret: hmac))
         try r.start()
         XCTAssertTrue(r.waitReady(), r.log)
-        let stop = Atomic<Bool>(false)
-        let traffic = Thread {
-            while !stop.load(ordering: .relaxed) {
-                _ = Curl.get(r.url + "/status/500")
-                _ = Curl.get(r.url + "/fine")
-            }
-        }
-        traffic.start()
-        defer { stop.store(true, ordering: .relaxed) }
+        let traffic = TrafficLoop([r.url + "/status/500", r.url + "/fine"])
+        defer { traffic.stop() }
         let firing = hook.wait { $0.rule == "default/overall" && $0.status == "firing" }
         XCTAssertEqual(firing?.verified, true, r.log)
         XCTAssertEqual(firing?.subject, [:], "one alert for all routes")
@@ -248,7 +234,7 @@ final class AlertsRunTests: XCTestCase {
         XCTAssertEqual(active.count, 1)
         XCTAssertEqual(active.first?["subject"] as? [String: String], [:])
         XCTAssertEqual(active.first?["state"] as? String, "firing")
-        stop.store(true, ordering: .relaxed)
+        traffic.stop()
         XCTAssertNotNil(hook.wait { $0.rule == "default/overall" && $0.status == "resolved" }, "no requests in the window: resolved")
         XCTAssertFalse(hook.received.contains { $0.subject["route"] != nil }, "no per-route alert: \(hook.received.map(\.body))")
     }
@@ -517,4 +503,17 @@ final class AlertsRunTests: XCTestCase {
         XCTAssertTrue(Poll.until(timeout: 10) { sent(follower) == "2" }, "the resolve came from the new leader")
         XCTAssertEqual(follower.stop(), 0)
     }
+}
+
+/// Requests `urls` in turn on a thread of its own until `stop()`.
+final class TrafficLoop: Sendable {
+    private let stopped = Atomic<Bool>(false)
+
+    init(_ urls: [String]) {
+        Thread { [self] in
+            while !stopped.load(ordering: .relaxed) { for url in urls { _ = Curl.get(url) } }
+        }.start()
+    }
+
+    func stop() { stopped.store(true, ordering: .relaxed) }
 }
