@@ -60,6 +60,31 @@ final class KubernetesRunTests: XCTestCase {
         XCTAssertEqual(r.stop(), 0)
     }
 
+    /// Status writes that fail (the API server answers 503 while the resources arrive; each write
+    /// already retries 4 times) are written again after a backoff once the server recovers, with no
+    /// reconcile in between: nothing changes after the faults end, so without the retry the
+    /// Route's status would stay empty.
+    func testFailedStatusWritesAreWrittenAgainWithoutAReconcile() throws {
+        let api = try KubernetesAPIStandIn()
+        let one = try TestUpstream(name: "one")
+        let r = try start(api)
+        XCTAssertTrue(r.waitReady(), r.log)
+        api.failNext(-1, status: 503, pathContaining: "/status", method: "PATCH")
+        apply(api, Manifests.upstream("one", port: one.port) + "---\n" + Manifests.route("hello", paths: ["/hello/*"], upstream: "one"))
+        XCTAssertTrue(Poll.until { Curl.get(r.url + "/hello/x")?.status == 200 }, r.log)
+        XCTAssertTrue(Poll.until(timeout: 20) {
+            r.log.split(separator: "\n").contains { $0.contains("cannot write status") && $0.contains("default/hello") }
+        }, r.log)
+        let generations = r.log.components(separatedBy: "applied generation").count
+        api.resetFaults()
+        XCTAssertTrue(Poll.until(timeout: 40) {
+            let status = api.requestJSON(path: "/apis/rampart.io/v1alpha1/namespaces/default/routes/hello").json?["status"] as? [String: Any]
+            return ((status?["conditions"] as? [[String: Any]]) ?? []).contains { $0["type"] as? String == "Ready" && $0["status"] as? String == "True" }
+        }, r.log)
+        XCTAssertEqual(r.log.components(separatedBy: "applied generation").count, generations, "no reconcile wrote it: the retry did")
+        XCTAssertEqual(r.stop(), 0)
+    }
+
     /// The kubectl apply annotation repeats the whole manifest: an inline secret in it must not reach
     /// state.json, the audit log or the admin API in plaintext.
     func testLastAppliedAnnotationDoesNotLeakInlineSecrets() throws {
