@@ -147,6 +147,40 @@ public final class HTTPCancellation: Sendable {
     fileprivate func detach() { state.withLock { $0.multi = 0 } }
 }
 
+/// A thread's own multi handle, kept while the thread lives. libcurl keeps its connection cache in
+/// the multi handle, so a thread's requests to one server reuse a connection (and its TLS session)
+/// instead of opening one each: a leader writing 10,000 statuses, or a secret provider polling.
+/// libcurl reuses a cached connection only for the same host, port and TLS settings.
+private final class ThreadMulti {
+    private static let key = "rampart.curl.multi"
+    let handle: UnsafeMutableRawPointer
+    /// A transfer on this thread is running (a nested call gets a multi handle of its own).
+    var inUse = false
+
+    private init?() {
+        guard let multi = curl_multi_init() else { return nil }
+        handle = multi
+    }
+
+    deinit { curl_multi_cleanup(handle) }
+
+    /// This thread's multi handle, marked in use; nil when it is already in use or cannot be made.
+    static func take() -> ThreadMulti? {
+        let storage = Thread.current.threadDictionary
+        let multi: ThreadMulti
+        if let existing = storage[key] as? ThreadMulti {
+            multi = existing
+        } else {
+            guard let made = ThreadMulti() else { return nil }
+            storage[key] = made
+            multi = made
+        }
+        guard !multi.inUse else { return nil }
+        multi.inUse = true
+        return multi
+    }
+}
+
 /// A libcurl client for the control plane: one easy handle per request, so it is safe from any thread.
 public enum HTTPClient {
     private static let initOnce: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
@@ -280,8 +314,9 @@ public enum HTTPClient {
                 receiver.stopped = true
                 return 0
             }
-            guard let multi = curl_multi_init() else { throw HTTPClientError(description: "curl_multi_init failed") }
-            defer { curl_multi_cleanup(multi) }
+            let kept = ThreadMulti.take()
+            guard let multi = kept?.handle ?? curl_multi_init() else { throw HTTPClientError(description: "curl_multi_init failed") }
+            defer { if let kept { kept.inUse = false } else { curl_multi_cleanup(multi) } }
             _ = curl_multi_add_handle(multi, handle)
             defer { _ = curl_multi_remove_handle(multi, handle) }
             guard cancellation.attach(multi) else { return HTTPStreamResult(status: 0, end: .cancelled) }
