@@ -22,45 +22,124 @@ public struct DesiredState: Sendable {
     public let resolved: [ResourceKey: [String: ResolvedValue]]
 
     /// `known`: digests already computed (unchanged files), so only new resources are hashed.
+    /// `base`: the state this one follows (the serving one): the hash, the key order and
+    /// `changedKeys(since: base)` are then updated from the keys that differ instead of made from all.
     public init(generation: Int, origin: String, resources: [ResourceKey: Resource], known: [ResourceKey: String] = [:],
-                heldClosed: [ResourceKey: RouteSpec] = [:], resolved: [ResourceKey: [String: ResolvedValue]] = [:]) {
+                heldClosed: [ResourceKey: RouteSpec] = [:], resolved: [ResourceKey: [String: ResolvedValue]] = [:],
+                base: DesiredState? = nil) {
         var digests: [ResourceKey: String] = [:]
         digests.reserveCapacity(resources.count)
-        for (k, r) in resources { digests[k] = known[k] ?? DesiredState.digest(r) }
-        self.init(generation: generation, origin: origin, resources: resources, digests: digests, heldClosed: heldClosed, resolved: resolved)
+        var sum = base?.resourceSum ?? StateSum()
+        let sorted: [Resource]
+        var changed: [ResourceKey] = []
+        if let base {
+            var replaced: [Resource] = [], added: [Resource] = [], removed: [ResourceKey] = []
+            for (k, r) in resources {
+                let old = base.resources[k]
+                // The same object has the same digest: a resource of an unchanged file is not hashed again.
+                let d = known[k] ?? (old === r ? base.digests[k] : nil) ?? DesiredState.digest(r)
+                digests[k] = d
+                if let old {
+                    if let oldDigest = base.digests[k], oldDigest != d {
+                        sum.subtract(StateSum.resource(k, digest: oldDigest))
+                        sum.add(StateSum.resource(k, digest: d))
+                        changed.append(k)
+                    }
+                    if old !== r { replaced.append(r) }
+                } else {
+                    sum.add(StateSum.resource(k, digest: d))
+                    added.append(r)
+                    changed.append(k)
+                }
+            }
+            if resources.count - added.count != base.resources.count {
+                for (k, d) in base.digests where resources[k] == nil {
+                    sum.subtract(StateSum.resource(k, digest: d))
+                    removed.append(k)
+                    changed.append(k)
+                }
+            }
+            sorted = DesiredState.edited(base.sorted, replacing: replaced, inserting: added, removing: removed)
+                ?? resources.keys.sorted().compactMap { resources[$0] }
+        } else {
+            for (k, r) in resources {
+                let d = known[k] ?? DesiredState.digest(r)
+                digests[k] = d
+                sum.add(StateSum.resource(k, digest: d))
+            }
+            sorted = resources.keys.sorted().compactMap { resources[$0] }
+        }
+        self.init(generation: generation, origin: origin, resources: resources, digests: digests, sorted: sorted, resourceSum: sum,
+                  baseSum: base?.resourceSum, changedFromBase: changed, heldClosed: heldClosed, resolved: resolved)
     }
 
-    private init(generation: Int, origin: String, resources: [ResourceKey: Resource], digests: [ResourceKey: String],
+    private init(generation: Int, origin: String, resources: [ResourceKey: Resource], digests: [ResourceKey: String], sorted: [Resource],
+                 resourceSum: StateSum, baseSum: StateSum?, changedFromBase: [ResourceKey],
                  heldClosed: [ResourceKey: RouteSpec], resolved: [ResourceKey: [String: ResolvedValue]]) {
         self.generation = generation
         self.origin = origin
         self.resources = resources
         self.heldClosed = heldClosed
         self.digests = digests
+        self.sorted = sorted
+        self.resourceSum = resourceSum
+        self.baseSum = baseSum
+        self.changedFromBase = changedFromBase
         // Only the values of resources in this state count (a SecretRef's value outlives no resource).
         let resolved = resolved.filter { resources[$0.key] != nil && !$0.value.isEmpty }
         self.resolved = resolved
-        let keys = resources.keys.sorted()
-        var text = ""
-        text.reserveCapacity(keys.count * 100)
-        for k in keys {
-            text += "\(k) \(digests[k] ?? "")\n"
-            for (path, value) in (resolved[k] ?? [:]).sorted(by: { $0.key < $1.key }) { text += "resolved \(k) \(path) \(value.identity)\n" }
+        // Resolved values and held Routes are few: summed afresh each time.
+        var extra = StateSum()
+        for (k, byPath) in resolved { for (path, value) in byPath { extra.add(StateSum.resolved(k, path: path, value: value)) } }
+        for (k, spec) in heldClosed { extra.add(StateSum.held(k, signature: spec.matchSignature)) }
+        hash = resourceSum.adding(extra).hash
+    }
+
+    /// `base` with a few resources replaced, inserted and removed, still in key order; nil when so
+    /// many changed that sorting afresh is cheaper.
+    static func edited(_ base: [Resource], replacing: [Resource], inserting: [Resource], removing: [ResourceKey]) -> [Resource]? {
+        let edits = replacing.count + inserting.count + removing.count
+        if edits == 0 { return base }
+        guard edits <= 64 else { return nil }
+        var out = base
+        func position(_ key: ResourceKey) -> Int {
+            var lo = 0, hi = out.count
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2
+                if out[mid].key < key { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
         }
-        for (k, spec) in heldClosed.sorted(by: { $0.key < $1.key }) { text += "held \(k) \(spec.matchSignature)\n" }
-        sorted = keys.compactMap { resources[$0] }
-        hash = Hex.encode(SHA256.hash(Array(text.utf8)))
+        for r in replacing {
+            let i = position(r.key)
+            guard i < out.count, out[i].key == r.key else { return nil }
+            out[i] = r
+        }
+        for k in removing {
+            let i = position(k)
+            guard i < out.count, out[i].key == k else { return nil }
+            out.remove(at: i)
+        }
+        for r in inserting { out.insert(r, at: position(r.key)) }
+        return out
     }
 
     /// The same state with its SecretRef fields' resolved digests (resource digests are kept, not recomputed).
     public func resolving(_ values: [ResourceKey: [String: ResolvedValue]]) -> DesiredState {
-        DesiredState(generation: generation, origin: origin, resources: resources, digests: digests, heldClosed: heldClosed, resolved: values)
+        DesiredState(generation: generation, origin: origin, resources: resources, digests: digests, sorted: sorted, resourceSum: resourceSum,
+                     baseSum: baseSum, changedFromBase: changedFromBase, heldClosed: heldClosed, resolved: values)
     }
 
     public static let empty = DesiredState(generation: 0, origin: "empty", resources: [:])
 
     /// The resources in key order (computed once: snapshots, state files and views all walk it).
     public let sorted: [Resource]
+
+    /// The resources' part of the hash (`StateSum`), kept so the next state can update it.
+    let resourceSum: StateSum
+    /// The `resourceSum` of the state this one was made from, and the keys whose digest differs from it.
+    let baseSum: StateSum?
+    let changedFromBase: [ResourceKey]
 
     /// Keys the digest of each sensitive value inside a resource digest. Random per process: a state's
     /// hash (written to `state.json`) is then no oracle for guessing an inline secret offline.
@@ -75,7 +154,13 @@ public struct DesiredState: Sendable {
 
     /// Keys whose content differs between two states (added, removed or changed, a resolved secret included).
     public func changedKeys(since old: DesiredState) -> [ResourceKey] {
-        Set(digests.keys).union(old.digests.keys).filter { digests[$0] != old.digests[$0] || resolved[$0] != old.resolved[$0] }.sorted()
+        if let baseSum, baseSum == old.resourceSum {
+            // Made from `old`'s resources: the digests that differ are known; resolved values are few.
+            var keys = Set(changedFromBase)
+            for k in Set(resolved.keys).union(old.resolved.keys) where resolved[k] != old.resolved[k] { keys.insert(k) }
+            return keys.sorted()
+        }
+        return Set(digests.keys).union(old.digests.keys).filter { digests[$0] != old.digests[$0] || resolved[$0] != old.resolved[$0] }.sorted()
     }
 
     /// The masked JSON view for `GET /api/v1/config`.

@@ -40,7 +40,9 @@ public struct ResourceStatus: Sendable {
 /// What the admin API reads: the serving state and every resource's conditions.
 public struct ControllerView: Sendable {
     public var serving: DesiredState = .empty
-    public var statuses: [ResourceStatus] = []
+    var statusTable = StatusTable.empty
+    /// Every resource's status, in key order.
+    public var statuses: [ResourceStatus] { statusTable.ordered }
     public var errors: [Diagnostic] = []
     public var ready = false
 }
@@ -75,6 +77,8 @@ public final class Reconciler: @unchecked Sendable {
     private var stored: [ResourceKey: [String: String]] = [:]
     /// Encoded `state.json` documents of unchanged resources, reused on the next write.
     private var encodedCache: [ResourceKey: StateFile.Encoded] = [:]
+    /// The cross-checks of the last reconcile, so the next checks only what changed.
+    private let crossChecks = CrossCheck.Index()
     /// Resources in the serving state that the data plane left out, with why.
     private var notServed: [ResourceKey: String] = [:]
 
@@ -273,7 +277,7 @@ public final class Reconciler: @unchecked Sendable {
         }
         candidates = candidates.filter { $0.metadata.gatewayGroup == config.gatewayGroup }
         let decoded = Date()
-        let cross = CrossCheck.run(candidates, rejected: rejectedOrigins.filter { serving.resources[$0.key] == nil })
+        let cross = crossChecks.run(candidates, rejected: rejectedOrigins.filter { serving.resources[$0.key] == nil })
         let checked = Date()
         diagnostics += cross.diagnostics
         for d in cross.diagnostics where d.severity == .error {
@@ -320,7 +324,8 @@ public final class Reconciler: @unchecked Sendable {
             report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
             return
         }
-        let proposed = DesiredState(generation: serving.generation + 1, origin: origin, resources: desired, known: known, heldClosed: held)
+        let proposed = DesiredState(generation: serving.generation + 1, origin: origin, resources: desired, known: known, heldClosed: held,
+                                    base: serving)
         let next = proposed.resolving(resolveValues(proposed))
         let hashed = Date()
         if next.hash == serving.hash {
@@ -368,10 +373,12 @@ public final class Reconciler: @unchecked Sendable {
     /// Route matches is not held (it would only take that Route's traffic away).
     private func heldClosed(desired: [ResourceKey: Resource], rejected: [Resource], crossInvalid: [Resource],
                             crossDiagnostics: [Diagnostic]) -> [ResourceKey: RouteSpec] {
-        let servedMatches = Set(desired.values.compactMap(\.matchKey))
         var errorPaths: [String: [String]] = [:]
         for d in crossDiagnostics where d.severity == .error { if let r = d.resource { errorPaths[r, default: []].append(d.path) } }
         let fromCross = crossInvalid.filter { $0.kind == .route && RouteSpec.matchIsIntact(errorPaths: errorPaths[$0.key.description] ?? []) }
+        // Usually nothing is held: then the served match keys need not be collected.
+        if rejected.isEmpty && fromCross.isEmpty { return [:] }
+        let servedMatches = Set(desired.values.compactMap(\.matchKey))
         var held: [ResourceKey: RouteSpec] = [:]
         for r in rejected + fromCross where r.metadata.gatewayGroup == config.gatewayGroup && desired[r.key] == nil && held[r.key] == nil {
             guard let spec = r.route?.matchOnly, !spec.paths.isEmpty else { continue }
@@ -495,36 +502,14 @@ public final class Reconciler: @unchecked Sendable {
         }
     }
 
-    private func statuses(serving: DesiredState, invalid: [ResourceKey: [String]], kept: Set<ResourceKey>) -> [ResourceKey: ResourceStatus] {
-        var out: [ResourceKey: ResourceStatus] = [:]
-        let gen = serving.generation
-        for (key, r) in serving.resources {
-            let problems = invalid[key] ?? []
-            out[key] = ResourceStatus(key: key, origin: r.origin.description, conditions: [
-                Condition(type: "Accepted", status: problems.isEmpty, reason: problems.isEmpty ? "Valid" : "Invalid",
-                          message: problems.joined(separator: "; "), observedGeneration: gen),
-                notServed[key].map {
-                    Condition(type: "Ready", status: false, reason: SensitiveValues.holdsDigestMarker(r) ? "SecretPending" : "NotServed",
-                              message: $0, observedGeneration: gen)
-                }
-                    ?? Condition(type: "Ready", status: true, reason: kept.contains(key) ? "ServingLastGood" : "Serving",
-                                 message: kept.contains(key) ? "the current version is invalid; the last good version serves" : "", observedGeneration: gen),
-            ])
-        }
-        for (key, problems) in invalid where out[key] == nil {
-            out[key] = ResourceStatus(key: key, origin: "", conditions: [
-                Condition(type: "Accepted", status: false, reason: "Invalid", message: problems.joined(separator: "; "), observedGeneration: gen),
-                Condition(type: "Ready", status: false, reason: "NotServed",
-                          message: serving.heldClosed[key] == nil ? "invalid and no earlier version to serve"
-                              : "invalid and no earlier version to serve; its requests are answered 503 (reason Invalid)",
-                          observedGeneration: gen),
-            ])
-        }
-        return out
+    /// The statuses of this reconcile, made only when read (an admin API request, the Kubernetes
+    /// status writer): at 10,000 resources, making them costs more than the rest of a one-file change.
+    private func statuses(serving: DesiredState, invalid: [ResourceKey: [String]], kept: Set<ResourceKey>) -> StatusTable {
+        StatusTable(serving: serving, invalid: invalid, kept: kept, notServed: notServed)
     }
 
     /// Publishes the view and logs each problem once per change, not once per loop.
-    private func report(_ diagnostics: [Diagnostic], statuses: [ResourceKey: ResourceStatus], ready: Bool = true) {
+    private func report(_ diagnostics: [Diagnostic], statuses: StatusTable, ready: Bool = true) {
         let lines = Set(diagnostics.map(\.description))
         for d in diagnostics.sorted(by: Diagnostic.sourceOrder) where !loggedErrors.contains(d.description) {
             if d.severity == .error { log.error(d.description) } else { log.warn(d.description) }
@@ -534,7 +519,7 @@ public final class Reconciler: @unchecked Sendable {
         store.setStatuses(statuses)
         let view = viewBox.withLock {
             $0.serving = serving
-            $0.statuses = statuses.keys.sorted().compactMap { statuses[$0] }
+            $0.statusTable = statuses
             $0.errors = diagnostics.filter { $0.severity == .error }
             if ready { $0.ready = true }
             return $0

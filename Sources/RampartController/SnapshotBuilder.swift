@@ -43,7 +43,8 @@ public enum SnapshotBuilder {
         var ssls: [String: SSLMaterial] = [:]
         var certificates: [ServerCertificate] = []
         var withheld: [WithheldClientAuth] = []
-        for r in state.sorted {
+        // The kind first: reading a spec out of the enum copies it, and most resources are Routes.
+        for r in state.sorted where r.kind == .ssl {
             guard let spec = r.ssl else { continue }
             let served = certificates.count
             do {
@@ -64,7 +65,7 @@ public enum SnapshotBuilder {
                 withheld.append(WithheldClientAuth(name: id(r.key), snis: spec.snis))
             }
         }
-        for r in state.sorted {
+        for r in state.sorted where r.kind == .upstream {
             guard let u = r.upstream else { continue }
             if u.nodes.isEmpty {
                 notServed[r.key] = "no nodes (service discovery needs the kubernetes source)"
@@ -77,7 +78,8 @@ public enum SnapshotBuilder {
             }
         }
         var routes: [RouteConfig] = []
-        for r in state.sorted {
+        routes.reserveCapacity(state.sorted.count + state.heldClosed.count)
+        for r in state.sorted where r.kind == .route {
             guard let spec = r.route else { continue }
             let headers = spec.headers.items.map { HeaderPair(name: $0.name, value: $0.value) }
             // Fail closed: a Route that cannot be enforced keeps its match keys and answers 503, so its
