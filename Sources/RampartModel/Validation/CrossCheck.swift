@@ -27,14 +27,15 @@ public enum CrossCheck {
         private var built = false
 
         private var byKey: [ResourceKey: [Resource]] = [:]
-        private var rejectedByKey: [ResourceKey: [Origin]] = [:]
+        /// Rejected documents by name, with their place in `rejected`.
+        private var rejectedByKey: [ResourceKey: [(at: Int, origin: Origin)]] = [:]
         /// Reverse references: a name → the resources that reference it (once each).
         private var referrers: [ResourceKey: [Resource]] = [:]
         private var byMatch: [String: [Resource]] = [:]
         private var keyrings: [Resource] = []
 
         /// Findings, only where there are some.
-        private var duplicates: [ResourceKey: [Diagnostic]] = [:]
+        private var duplicates: [ResourceKey: [(document: Named, diagnostic: Diagnostic)]] = [:]
         private var dangling: [ObjectIdentifier: (resource: Resource, diagnostics: [Diagnostic])] = [:]
         private var sameMatch: [ObjectIdentifier: (resource: Resource, diagnostic: Diagnostic)] = [:]
         private var secondKeyring: [ObjectIdentifier: (resource: Resource, diagnostic: Diagnostic)] = [:]
@@ -96,7 +97,7 @@ public enum CrossCheck {
             sameMatch = [:]
             secondKeyring = [:]
             rejectedByKey = [:]
-            for x in nextRejected { rejectedByKey[x.key, default: []].append(x.origin) }
+            for (i, x) in nextRejected.enumerated() { rejectedByKey[x.key, default: []].append((i, x.origin)) }
             for r in next { index(r) }
             for key in Set(byKey.keys).union(rejectedByKey.keys) { checkDuplicates(key) }
             for r in next { checkReferences(r) }
@@ -155,22 +156,46 @@ public enum CrossCheck {
 
         // MARK: Checks
 
-        /// The first document of a name (source order: file, line, column; resources before rejected
-        /// documents on a tie) is the one; each later one is reported and ignored.
+        /// A document that names a resource: a resource of the list, or the `at`th rejected one.
+        enum Named {
+            case resource(Resource)
+            case rejected(at: Int, origin: Origin)
+
+            var origin: Origin {
+                switch self {
+                case .resource(let r): return r.origin
+                case .rejected(_, let origin): return origin
+                }
+            }
+        }
+
+        /// Where a document stands among all of them: resources in list order, then rejected ones.
+        private func place(_ n: Named) -> Int {
+            switch n {
+            case .resource(let r): return position(r)
+            case .rejected(let at, _): return resources.count + at
+            }
+        }
+
+        /// Source order (file, line, column), ties in list order.
+        private func sourceFirst(_ a: Named, _ b: Named) -> Bool {
+            if Self.sourceLess(a.origin, b.origin) { return true }
+            if Self.sourceLess(b.origin, a.origin) { return false }
+            return place(a) < place(b)
+        }
+
+        /// The first document of a name (source order) is the one; each later one is reported and ignored.
         private func checkDuplicates(_ key: ResourceKey) {
-            var named = inListOrder(byKey[key] ?? []).map(\.origin)
-            named += rejectedByKey[key] ?? []
+            let named = (byKey[key] ?? []).map(Named.resource) + (rejectedByKey[key] ?? []).map { Named.rejected(at: $0.at, origin: $0.origin) }
             guard named.count > 1 else {
                 duplicates[key] = nil
                 return
             }
-            let ordered = named.enumerated().sorted { a, b in
-                Self.sourceLess(a.element, b.element) || (!Self.sourceLess(b.element, a.element) && a.offset < b.offset)
-            }.map(\.element)
-            let first = ordered[0]
-            duplicates[key] = ordered.dropFirst().map { origin in
-                Diagnostic(file: origin.file, mark: origin.mark, resource: key.description, path: "metadata.name",
-                           message: "duplicate \(key.kind.rawValue) \(key.namespace)/\(key.name); first defined at \(first); this one is ignored")
+            let ordered = named.sorted(by: sourceFirst)
+            let first = ordered[0].origin
+            duplicates[key] = ordered.dropFirst().map { n in
+                (n, Diagnostic(file: n.origin.file, mark: n.origin.mark, resource: key.description, path: "metadata.name",
+                               message: "duplicate \(key.kind.rawValue) \(key.namespace)/\(key.name); first defined at \(first); this one is ignored"))
             }
         }
 
@@ -219,10 +244,7 @@ public enum CrossCheck {
         /// resource's in list order), sorted by source position.
         private func assemble() -> Result {
             var out = Result()
-            var dups: [(origin: Origin, diagnostic: Diagnostic)] = []
-            for list in duplicates.values { for d in list { dups.append((Origin(file: d.file, mark: d.mark), d)) } }
-            dups.sort { Self.sourceLess($0.origin, $1.origin) }
-            out.diagnostics = dups.map(\.diagnostic)
+            out.diagnostics = duplicates.values.joined().sorted { sourceFirst($0.document, $1.document) }.map(\.diagnostic)
             var flagged: [ObjectIdentifier: Resource] = [:]
             for (id, v) in dangling { flagged[id] = v.resource }
             for (id, v) in sameMatch { flagged[id] = v.resource }
