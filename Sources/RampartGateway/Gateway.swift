@@ -146,7 +146,8 @@ public final class Gateway: Sendable {
             resolver.want(NameResolver.names(in: snapshot), waitMs: started ? 2000 : 0)
             let (table, version) = resolver.current()
             let compiled = CompiledSnapshot(snapshot, registry: registry, loops: gw.config.workers, ticketKey: ticketKeys.current(),
-                                            resolutions: table, resolutionVersion: version, metricSlots: gw.metricSlots)
+                                            resolutions: table, resolutionVersion: version, metricSlots: gw.metricSlots,
+                                            previous: state.withLock { $0.current })
             publish(compiled)
         }
     }
