@@ -34,18 +34,21 @@ public struct DesiredState: Sendable {
         var changed: [ResourceKey] = []
         if let base {
             var replaced: [Resource] = [], added: [Resource] = [], removed: [ResourceKey] = []
+            // Base's digests, then only the keys that differ: the same object has the same digest, so
+            // the resources of unchanged files cost one lookup each.
+            digests = base.digests
             for (k, r) in resources {
                 let old = base.resources[k]
-                // The same object has the same digest: a resource of an unchanged file is not hashed again.
-                let d = known[k] ?? (old === r ? base.digests[k] : nil) ?? DesiredState.digest(r)
-                digests[k] = d
-                if let old {
-                    if let oldDigest = base.digests[k], oldDigest != d {
+                if old === r { continue }
+                let d = known[k] ?? DesiredState.digest(r)
+                let oldDigest = digests.updateValue(d, forKey: k)
+                if old != nil {
+                    replaced.append(r)
+                    if let oldDigest, oldDigest != d {
                         sum.subtract(StateSum.resource(k, digest: oldDigest))
                         sum.add(StateSum.resource(k, digest: d))
                         changed.append(k)
                     }
-                    if old !== r { replaced.append(r) }
                 } else {
                     sum.add(StateSum.resource(k, digest: d))
                     added.append(r)
@@ -55,6 +58,7 @@ public struct DesiredState: Sendable {
             if resources.count - added.count != base.resources.count {
                 for (k, d) in base.digests where resources[k] == nil {
                     sum.subtract(StateSum.resource(k, digest: d))
+                    digests[k] = nil
                     removed.append(k)
                     changed.append(k)
                 }
@@ -205,48 +209,72 @@ public enum StateFile {
     /// A resource's encoded document, reused while the same resource object and Keyring are in use.
     struct Encoded {
         let resource: Resource
-        let ring: String
         let json: String
         let ciphertexts: [String: String]
     }
 
+    /// Last time's encodings in key order, with the Keyring they were made with: a write after a
+    /// one-file change encodes that file's resources and copies the rest.
+    struct EncodeCache {
+        var ring = ""
+        var entries: [Encoded] = []
+    }
+
     static func encode(_ s: DesiredState, values: SensitiveValues, keyring: Keyring?, previous: [ResourceKey: [String: String]] = [:],
                        migrate: Bool = false) -> (bytes: [UInt8], skipped: [ResourceKey], ciphertexts: [ResourceKey: [String: String]]) {
-        var cache: [ResourceKey: Encoded] = [:]
+        var cache = EncodeCache()
         return encode(s, values: values, keyring: keyring, previous: previous, migrate: migrate, cache: &cache)
     }
 
-    /// `cache` holds last time's encodings: only new or changed resources are encoded again.
+    /// `cache` holds last time's encodings: only new or changed resources are encoded again. The
+    /// resources are in key order both times, so the unchanged ones are the common prefix and suffix
+    /// (same objects); between them, an unchanged object is found by identity.
     static func encode(_ s: DesiredState, values: SensitiveValues, keyring: Keyring?, previous: [ResourceKey: [String: String]],
-                       migrate: Bool, cache: inout [ResourceKey: Encoded])
+                       migrate: Bool, cache: inout EncodeCache)
         -> (bytes: [UInt8], skipped: [ResourceKey], ciphertexts: [ResourceKey: [String: String]]) {
-        var docs: [String] = []
-        docs.reserveCapacity(s.sorted.count)
-        var skipped: [ResourceKey] = []
-        var ciphertexts: [ResourceKey: [String: String]] = [:]
-        var next: [ResourceKey: Encoded] = [:]
         let ring = keyring.map { $0.keyIDs.joined(separator: ",") } ?? ""
-        for r in s.sorted {
-            if !migrate, let c = cache[r.key], c.resource === r, c.ring == ring {
-                next[r.key] = c
-                if !c.ciphertexts.isEmpty { ciphertexts[r.key] = c.ciphertexts }
-                docs.append(c.json)
+        let old = migrate || cache.ring != ring ? [] : cache.entries
+        let sorted = s.sorted
+        let shorter = min(old.count, sorted.count)
+        var prefix = 0
+        while prefix < shorter && old[prefix].resource === sorted[prefix] { prefix += 1 }
+        var suffix = 0
+        while suffix < shorter - prefix && old[old.count - 1 - suffix].resource === sorted[sorted.count - 1 - suffix] { suffix += 1 }
+        var between: [ObjectIdentifier: Encoded] = [:]
+        for e in old[prefix..<(old.count - suffix)] { between[ObjectIdentifier(e.resource)] = e }
+
+        var entries: [Encoded] = []
+        entries.reserveCapacity(sorted.count)
+        entries += old[0..<prefix]
+        var skipped: [ResourceKey] = []
+        for r in sorted[prefix..<(sorted.count - suffix)] {
+            if let e = between[ObjectIdentifier(r)] {
+                entries.append(e)
                 continue
             }
+            // Not kept: a resource that cannot be encoded is tried again on the next write.
             guard let out = values.persistable(r, keyring: keyring, previous: previous[r.key] ?? [:], migrate: migrate) else {
                 skipped.append(r.key)
                 continue
             }
-            if !out.ciphertexts.isEmpty { ciphertexts[r.key] = out.ciphertexts }
-            let json = JSONWriter.write(out.document)
-            next[r.key] = Encoded(resource: r, ring: ring, json: json, ciphertexts: out.ciphertexts)
-            docs.append(json)
+            entries.append(Encoded(resource: r, json: JSONWriter.write(out.document), ciphertexts: out.ciphertexts))
         }
-        cache = next
-        let text = "{\"generation\":\(s.generation),\"hash\":\(JSONWriter.quote(s.hash)),\"origin\":\(JSONWriter.quote(s.origin)),"
+        entries += old[(old.count - suffix)...]
+        cache = EncodeCache(ring: ring, entries: entries)
+
+        var ciphertexts: [ResourceKey: [String: String]] = [:]
+        for e in entries where !e.ciphertexts.isEmpty { ciphertexts[e.resource.key] = e.ciphertexts }
+        let head = "{\"generation\":\(s.generation),\"hash\":\(JSONWriter.quote(s.hash)),\"origin\":\(JSONWriter.quote(s.origin)),"
             + "\"resolved\":[" + resolvedJSON(s).joined(separator: ",\n") + "],\"resources\":[\n"
-            + docs.joined(separator: ",\n") + "\n]}\n"
-        return (Array(text.utf8), skipped, ciphertexts)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(head.utf8.count + entries.reduce(0) { $0 + $1.json.utf8.count + 2 } + 4)
+        bytes += head.utf8
+        for (i, e) in entries.enumerated() {
+            if i > 0 { bytes += ",\n".utf8 }
+            bytes += e.json.utf8
+        }
+        bytes += "\n]}\n".utf8
+        return (bytes, skipped, ciphertexts)
     }
 
     /// The SecretRef fields' keyed digests and versions, so a restart knows which values the last generation served.

@@ -76,7 +76,7 @@ public final class Reconciler: @unchecked Sendable {
     /// The ciphertexts in `state.json` by resource and field path, as last written or read.
     private var stored: [ResourceKey: [String: String]] = [:]
     /// Encoded `state.json` documents of unchanged resources, reused on the next write.
-    private var encodedCache: [ResourceKey: StateFile.Encoded] = [:]
+    private var encodedCache = StateFile.EncodeCache()
     /// The cross-checks of the last reconcile, so the next checks only what changed.
     private let crossChecks = CrossCheck.Index()
     /// Resources in the serving state that the data plane left out, with why.
@@ -416,7 +416,7 @@ public final class Reconciler: @unchecked Sendable {
             try audit.append(.init(actor: actor, action: "reencrypt", key: nil, generationFrom: serving.generation, generationTo: serving.generation, diff: summary))
             try stateDir.writeAtomically(StateFile.name, bytes)
             stored = out.ciphertexts
-            encodedCache = [:]
+            encodedCache = StateFile.EncodeCache()
             log.info("state.json re-encrypted to key \(ring.primaryKeyID)", ["counts": summary])
             return (before, after)
         }

@@ -22,6 +22,8 @@ final class DesiredStateIncrementalTests: XCTestCase {
         var rng = SplitMix(seed: 7)
         var resources: [ResourceKey: Resource] = [:]
         var previous = DesiredState.empty
+        let values = SensitiveValues(master: nil, lookup: nil)
+        var cache = StateFile.EncodeCache()
         for step in 0..<300 {
             // A few edits per step: new content, the same content in a new object (a re-read file), a delete.
             for _ in 0..<(1 + rng.below(4)) {
@@ -43,6 +45,10 @@ final class DesiredStateIncrementalTests: XCTestCase {
             let expected = Set(previous.digests.keys).union(fresh.digests.keys).filter { previous.digests[$0] != fresh.digests[$0] }.sorted()
             XCTAssertEqual(next.changedKeys(since: previous), expected, "step \(step)")
             XCTAssertEqual(fresh.changedKeys(since: previous), expected, "step \(step)")
+            // state.json written from last time's encodings is the one written from scratch.
+            let written = StateFile.encode(next, values: values, keyring: nil, previous: [:], migrate: false, cache: &cache)
+            XCTAssertEqual(written.bytes, StateFile.encode(next, values: values, keyring: nil).bytes, "step \(step)")
+            XCTAssertEqual(cache.entries.map(\.resource.key), next.sorted.map(\.key), "step \(step)")
             previous = next
         }
     }
