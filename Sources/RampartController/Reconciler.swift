@@ -248,7 +248,9 @@ public final class Reconciler: @unchecked Sendable {
         for entry in snapshot.entries {
             let id = entry.partition.id
             let d = entry.partition.decoded
-            known.merge(entry.digests) { a, _ in a }
+            // Digests matter only for objects the serving state does not hold (DesiredState reuses its
+            // digests for the same objects): a lookup each instead of copying every digest.
+            for r in d.resources where serving.resources[r.key] !== r && known[r.key] == nil { known[r.key] = entry.digests[r.key] }
             diagnostics += d.diagnostics
             if d.unreadable {
                 // A broken file keeps its resources' last good versions: never delete what a typo hid.

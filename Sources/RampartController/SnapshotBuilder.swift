@@ -40,10 +40,16 @@ public enum SnapshotBuilder {
     /// served (no access plugins, whose values may rotate; no inline upstream): the next build reuses
     /// them for the same resource objects. Kept by whoever builds successive snapshots.
     public final class RouteMemo: Sendable {
-        struct Made {
+        final class Made: Sendable {
             let resource: Resource
             let upstream: String
             let config: RouteConfig
+
+            init(resource: Resource, upstream: String, config: RouteConfig) {
+                self.resource = resource
+                self.upstream = upstream
+                self.config = config
+            }
         }
 
         let made = Mutex<[ObjectIdentifier: Made]>([:])
