@@ -288,6 +288,7 @@ public final class Reconciler: @unchecked Sendable {
             }
         }
         var desired: [ResourceKey: Resource] = [:]
+        desired.reserveCapacity(candidates.count)
         for r in candidates where !cross.invalid.contains(r.key) && desired[r.key] == nil { desired[r.key] = r }
         // A served resource whose new version fails a cross-check (a reference to a missing Upstream)
         // keeps its last good version, if that one still passes against everything else.
