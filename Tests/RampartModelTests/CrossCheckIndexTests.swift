@@ -12,8 +12,9 @@ final class CrossCheckIndexTests: XCTestCase {
         return r.resources
     }
 
-    func upstream(_ name: String, file: String = "up.yaml") -> Resource {
-        decode(file, "apiVersion: rampart.io/v1alpha1\nkind: Upstream\nmetadata: {name: \(name)}\nspec: {nodes: [{host: 10.0.0.1, port: 80}]}\n")[0]
+    func upstream(_ name: String, file: String = "up.yaml", line: Int = 0) -> Resource {
+        decode(file, String(repeating: "\n", count: line)
+            + "apiVersion: rampart.io/v1alpha1\nkind: Upstream\nmetadata: {name: \(name)}\nspec: {nodes: [{host: 10.0.0.1, port: 80}]}\n")[0]
     }
 
     func route(_ name: String, path: String, upstream: String, file: String = "routes.yaml", line: Int = 0) -> Resource {
@@ -22,8 +23,8 @@ final class CrossCheckIndexTests: XCTestCase {
             + "apiVersion: rampart.io/v1alpha1\nkind: Route\nmetadata: {name: \(name)}\nspec: {paths: [\"\(path)\"], upstreamRef: {name: \(upstream)}}\n")[0]
     }
 
-    func keyring(_ name: String, file: String = "keys.yaml") -> Resource {
-        decode(file, "apiVersion: rampart.io/v1alpha1\nkind: Keyring\nmetadata: {name: \(name)}\nspec: {keys: [{id: a, material: {secretRef: {name: km}}}]}\n")[0]
+    func keyring(_ name: String, file: String = "keys.yaml", line: Int = 0) -> Resource {
+        decode(file, String(repeating: "\n", count: line) + "apiVersion: rampart.io/v1alpha1\nkind: Keyring\nmetadata: {name: \(name)}\nspec: {keys: [{id: a, material: {secretRef: {name: km}}}]}\n")[0]
     }
 
     func lines(_ r: CrossCheck.Result) -> [String] { r.diagnostics.map(\.description) }
@@ -77,35 +78,42 @@ final class CrossCheckIndexTests: XCTestCase {
         XCTAssertEqual(index.run([a], rejected: []).invalid, [a.key], "without it the reference dangles")
     }
 
-    /// Random edits (replace, insert, delete, move, a rejected document appearing) to a list with
+    /// Random edits (replace, insert, delete, move, the same object twice, a rejected document) to a list with
     /// duplicates, identical matches, two Keyrings and dangling references; after each, the index must
     /// agree with the single pass over the whole list.
     func testRandomEditsAgreeWithTheWholeListCheck() {
         var rng = SplitMix(seed: 12)
         let files = ["a.yaml", "b.yaml", "c.yaml"]
+        // Each new document at a place of its own (as in real files): findings of two documents never
+        // tie on file, line, column and field, so their order is the single pass's order.
+        var nextLine = 0
         func randomResource() -> Resource {
             let file = files[rng.below(files.count)]
+            nextLine += 5
             switch rng.below(10) {
-            case 0, 1: return upstream("u\(rng.below(4))", file: file)
-            case 2: return keyring("k\(rng.below(2))", file: file)
+            case 0, 1: return upstream("u\(rng.below(4))", file: file, line: nextLine)
+            case 2: return keyring("k\(rng.below(2))", file: file, line: nextLine)
             default:
-                return route("r\(rng.below(12))", path: "/p\(rng.below(6))", upstream: "u\(rng.below(5))", file: file, line: rng.below(30))
+                return route("r\(rng.below(12))", path: "/p\(rng.below(6))", upstream: "u\(rng.below(5))", file: file, line: nextLine)
             }
         }
         var list = (0..<20).map { _ in randomResource() }
         var rejected: [(key: ResourceKey, origin: Origin)] = []
         let index = CrossCheck.Index()
         for step in 0..<400 {
-            switch rng.below(6) {
+            switch rng.below(7) {
             case 0 where !list.isEmpty: list[rng.below(list.count)] = randomResource()
             case 1: list.insert(randomResource(), at: rng.below(list.count + 1))
             case 2 where !list.isEmpty: list.remove(at: rng.below(list.count))
             case 3 where list.count > 2:
                 let moved = list.remove(at: rng.below(list.count))
                 list.insert(moved, at: rng.below(list.count + 1))
+            case 5 where !list.isEmpty:
+                // The same object twice (a last good version kept for two partitions).
+                list.insert(list[rng.below(list.count)], at: rng.below(list.count + 1))
             case 4 where rng.below(4) == 0:
                 rejected = rng.below(2) == 0 ? [] : [(ResourceKey(.upstream, "default", "u\(rng.below(5))"),
-                                                       Origin(file: files[rng.below(3)], mark: Mark(line: rng.below(30) + 1, column: 1)))]
+                                                       Origin(file: files[rng.below(3)], mark: Mark(line: nextLine + 3, column: 1)))]
             default: break
             }
             let got = index.run(list, rejected: rejected)

@@ -37,8 +37,9 @@ public enum CrossCheck {
         /// Findings, only where there are some.
         private var duplicates: [ResourceKey: [(document: Named, diagnostic: Diagnostic)]] = [:]
         private var dangling: [ObjectIdentifier: (resource: Resource, diagnostics: [Diagnostic])] = [:]
-        private var sameMatch: [ObjectIdentifier: (resource: Resource, diagnostic: Diagnostic)] = [:]
-        private var secondKeyring: [ObjectIdentifier: (resource: Resource, diagnostic: Diagnostic)] = [:]
+        /// `times`: an object listed twice is reported for each listing after the first of its group.
+        private var sameMatch: [ObjectIdentifier: (resource: Resource, diagnostic: Diagnostic, times: Int)] = [:]
+        private var secondKeyring: [ObjectIdentifier: (resource: Resource, diagnostic: Diagnostic, times: Int)] = [:]
         private var result = Result()
 
         /// Positions in `resources`, made only when an order among several resources is needed.
@@ -130,6 +131,9 @@ public enum CrossCheck {
             for target in Set(r.references.map(\.key)) { drop(&referrers, target) }
             if let match = r.matchKey { drop(&byMatch, match) }
             if r.kind == .keyring, let i = keyrings.firstIndex(where: { $0 === r }) { keyrings.remove(at: i) }
+            // Another copy of the same object still listed keeps its findings (its matches and Keyring
+            // group are checked again anyway).
+            if byKey[r.key]?.contains(where: { $0 === r }) == true { return }
             let id = ObjectIdentifier(r)
             dangling[id] = nil
             sameMatch[id] = nil
@@ -143,7 +147,8 @@ public enum CrossCheck {
             if positionCache == nil {
                 var positions: [ObjectIdentifier: Int] = [:]
                 positions.reserveCapacity(resources.count)
-                for (i, x) in resources.enumerated() { positions[ObjectIdentifier(x)] = i }
+                // An object listed twice stands at its first place: that is where a single pass meets it first.
+                for (i, x) in resources.enumerated() where positions[ObjectIdentifier(x)] == nil { positions[ObjectIdentifier(x)] = i }
                 positionCache = positions
             }
             return positionCache?[ObjectIdentifier(r)] ?? Int.max
@@ -217,10 +222,11 @@ public enum CrossCheck {
             let members = inListOrder(byMatch[match] ?? [])
             guard let first = members.first else { return }
             sameMatch[ObjectIdentifier(first)] = nil
+            for r in members.dropFirst() { sameMatch[ObjectIdentifier(r)] = nil }
             for r in members.dropFirst() {
-                sameMatch[ObjectIdentifier(r)] = (r, Diagnostic(
+                sameMatch[ObjectIdentifier(r), default: (r, Diagnostic(
                     file: r.origin.file, mark: r.specNode?["paths"]?.mark ?? r.origin.mark, resource: r.key.description, path: "spec",
-                    message: "matches exactly the same requests as \(first.key) (\(first.origin)); give one a different priority or condition"))
+                    message: "matches exactly the same requests as \(first.key) (\(first.origin)); give one a different priority or condition"), 0)].times += 1
             }
         }
 
@@ -231,9 +237,9 @@ public enum CrossCheck {
             for r in inListOrder(keyrings) {
                 let group = r.metadata.gatewayGroup
                 if let prev = firstOfGroup[group] {
-                    secondKeyring[ObjectIdentifier(r)] = (r, Diagnostic(
+                    secondKeyring[ObjectIdentifier(r), default: (r, Diagnostic(
                         file: r.origin.file, mark: r.origin.mark, resource: r.key.description, path: "",
-                        message: "gateway group \"\(group)\" already has Keyring \(prev.key.namespace)/\(prev.key.name) (\(prev.origin)); one Keyring per group"))
+                        message: "gateway group \"\(group)\" already has Keyring \(prev.key.namespace)/\(prev.key.name) (\(prev.origin)); one Keyring per group"), 0)].times += 1
                 } else {
                     firstOfGroup[group] = r
                 }
@@ -251,9 +257,11 @@ public enum CrossCheck {
             for (id, v) in secondKeyring { flagged[id] = v.resource }
             for r in inListOrder(Array(flagged.values)) {
                 let id = ObjectIdentifier(r)
-                out.diagnostics += dangling[id]?.diagnostics ?? []
-                if let d = sameMatch[id]?.diagnostic { out.diagnostics.append(d) }
-                if let d = secondKeyring[id]?.diagnostic { out.diagnostics.append(d) }
+                // The same object listed twice (a last good version kept for two partitions) is checked twice, as by a single pass.
+                let copies = byKey[r.key]?.reduce(0) { $1 === r ? $0 + 1 : $0 } ?? 1
+                for _ in 0..<max(1, copies) { out.diagnostics += dangling[id]?.diagnostics ?? [] }
+                if let m = sameMatch[id] { out.diagnostics += repeatElement(m.diagnostic, count: m.times) }
+                if let k = secondKeyring[id] { out.diagnostics += repeatElement(k.diagnostic, count: k.times) }
                 out.invalid.insert(r.key)
             }
             out.diagnostics.sort(by: Diagnostic.sourceOrder)
