@@ -83,10 +83,13 @@ reference:
 # Benchmarks: figures are ratios against nginx/openssl/boto3 from the same run (bench/README.md).
 bench: build test-deps
 	$(call apt_install,nginx-light wrk)
-	bench/proxy.sh --rampart-bin .build/release/rampart
+	bench/proxy.sh --rampart-bin .build/release/rampart --rounds 5
+	bench/plugins.sh --rampart-bin .build/release/rampart --rounds 3
 	bench/tls.sh
 	bench/reload.sh
 	bench/reconcile.sh 10000 100
+	bench/kubernetes.sh 10000 100
+	bench/diff.sh 3000
 	bench/secrets.sh 1000
 	bench/crypto.sh
 	bench/auth.sh --rampart-bin .build/release/rampart

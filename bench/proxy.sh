@@ -3,8 +3,10 @@
 # one worker each. Prints a table and the ratio.
 #
 # Usage:
-#   bench/proxy.sh [--rampart-bin PATH] [--rampart-cmd "COMMAND"] [--duration 10s] [--connections 64]
+#   bench/proxy.sh [--rampart-bin PATH] [--rampart-cmd "COMMAND"] [--duration 10s] [--connections 64] [--rounds 5]
 #
+#   --rounds N           alternate nginx and Rampart N times (odd rounds nginx first); one line per round
+#   --nginx-minimal      nginx without the forwarding headers Rampart adds (less work than Rampart does)
 #   --rampart-bin PATH   the `rampart` binary: run as `rampart run MANIFESTS --listen 127.0.0.1:$RAMPART_PORT --workers 1`
 #   --rampart-cmd CMD    any command that serves the proxy on 127.0.0.1:$RAMPART_PORT to the upstream
 #                        127.0.0.1:$UPSTREAM_PORT (both exported to it). Until `rampart run` exists,
@@ -14,6 +16,8 @@ set -euo pipefail
 DURATION=10s
 CONNS=64
 THREADS=1
+ROUNDS=1
+NGINX_MINIMAL=0
 RAMPART_BIN=""
 RAMPART_CMD=""
 export UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
@@ -26,6 +30,8 @@ while [ $# -gt 0 ]; do
     --rampart-cmd) RAMPART_CMD="$2"; shift 2 ;;
     --duration) DURATION="$2"; shift 2 ;;
     --connections) CONNS="$2"; shift 2 ;;
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    --nginx-minimal) NGINX_MINIMAL=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -60,9 +66,16 @@ CONF
 }
 
 nginx_conf up "server { listen 127.0.0.1:$UPSTREAM_PORT reuseport; location / { return 200 \"hello, world\n\"; } }"
+# By default nginx forwards what Rampart forwards (X-Forwarded-For/-Proto/-Host, X-Real-IP, Via and a
+# generated X-Request-Id), so both do the same work and the upstream parses the same head;
+# --nginx-minimal drops those headers (nginx's bare proxy_pass), for the record.
+FORWARDED='proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Real-IP $remote_addr;
+    proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-Host $host; proxy_set_header Via "1.1 nginx";
+    proxy_set_header X-Request-Id $request_id;'
+[ "$NGINX_MINIMAL" = 1 ] && FORWARDED=""
 nginx_conf px "upstream backend { server 127.0.0.1:$UPSTREAM_PORT; keepalive 128; }
   server { listen 127.0.0.1:$NGINX_PORT reuseport;
-    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$host; $FORWARDED } }"
 
 nginx -c "$WORK/up.conf" -p "$WORK" & PIDS+=($!)
 nginx -c "$WORK/px.conf" -p "$WORK" & PIDS+=($!)
@@ -110,20 +123,30 @@ HZ=$(getconf CLK_TCK)
 NGX_WORKER=$(pgrep -P "$(cat "$WORK/px.pid")" | head -1)
 RAMPART_PID=$(pgrep -f "listen 127.0.0.1:$RAMPART_PORT" | head -1)
 
-echo "== upstream direct";  UP=$(run_wrk "$UPSTREAM_PORT");  echo "$UP" | grep -E "Requests/sec|Latency |99%"
-c0=$(ticks "$NGX_WORKER")
-echo "== nginx proxy";      NG=$(run_wrk "$NGINX_PORT");     echo "$NG" | grep -E "Requests/sec|Latency |99%|Non-2xx|errors"
-NG_CPU=$(echo "($(ticks "$NGX_WORKER") - $c0) / $HZ" | bc -l)
-c0=$(ticks "$RAMPART_PID")
-echo "== rampart proxy";    RP=$(run_wrk "$RAMPART_PORT");   echo "$RP" | grep -E "Requests/sec|Latency |99%|Non-2xx|errors"
-RP_CPU=$(echo "($(ticks "$RAMPART_PID") - $c0) / $HZ" | bc -l)
-
 rps() { echo "$1" | awk '/Requests\/sec/ {print $2}'; }
-NG_RPS=$(rps "$NG"); RP_RPS=$(rps "$RP")
-echo
-printf "nginx proxy   %10.0f req/s\nrampart proxy %10.0f req/s\nratio rampart/nginx: %.2f\n" "$NG_RPS" "$RP_RPS" "$(echo "$RP_RPS / $NG_RPS" | bc -l)"
-# Requests per CPU-second of the proxy process (warm-up included in both: 2 s + the run).
-secs=$(echo "${DURATION%s} + 2" | bc)
-NG_EFF=$(echo "$NG_RPS * ${DURATION%s} / $NG_CPU" | bc -l); RP_EFF=$(echo "$RP_RPS * ${DURATION%s} / $RP_CPU" | bc -l)
-printf "nginx   cpu %.2f s (%.0f req per CPU-second)\nrampart cpu %.2f s (%.0f req per CPU-second)\nratio per CPU-second rampart/nginx: %.2f\n" \
-  "$NG_CPU" "$NG_EFF" "$RP_CPU" "$RP_EFF" "$(echo "$RP_EFF / $NG_EFF" | bc -l)"
+# wrk's p99 in ms (it prints us, ms or s).
+p99() { echo "$1" | awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; print v }'; }
+# One proxy's run: its wrk output, and its CPU seconds over warm-up + run.
+measure() { # port pid -> sets OUT, CPU
+  local c0; c0=$(ticks "$2")
+  OUT=$(run_wrk "$1")
+  CPU=$(echo "($(ticks "$2") - $c0) / $HZ" | bc -l)
+  echo "$OUT" | grep -E "Non-2xx|Socket errors" >&2 || true
+}
+echo "== upstream direct";  UP=$(run_wrk "$UPSTREAM_PORT");  echo "$UP" | grep -E "Requests/sec|Latency |99%"
+echo "round  nginx-req/s  rampart-req/s  ratio  per-CPU-s-ratio  nginx-p99-ms  rampart-p99-ms  p99-ratio"
+for round in $(seq 1 "$ROUNDS"); do
+  if [ $((round % 2)) = 1 ]; then
+    measure "$NGINX_PORT" "$NGX_WORKER"; NG=$OUT; NG_CPU=$CPU
+    measure "$RAMPART_PORT" "$RAMPART_PID"; RP=$OUT; RP_CPU=$CPU
+  else
+    measure "$RAMPART_PORT" "$RAMPART_PID"; RP=$OUT; RP_CPU=$CPU
+    measure "$NGINX_PORT" "$NGX_WORKER"; NG=$OUT; NG_CPU=$CPU
+  fi
+  NG_RPS=$(rps "$NG"); RP_RPS=$(rps "$RP")
+  # Requests per CPU-second of the proxy process (warm-up included in both: 2 s + the run).
+  NG_EFF=$(echo "$NG_RPS * ${DURATION%s} / $NG_CPU" | bc -l); RP_EFF=$(echo "$RP_RPS * ${DURATION%s} / $RP_CPU" | bc -l)
+  NG_P99=$(p99 "$NG"); RP_P99=$(p99 "$RP")
+  printf "%5d  %11.0f  %13.0f  %5.2f  %15.2f  %12.2f  %14.2f  %9.2f\n" "$round" "$NG_RPS" "$RP_RPS" \
+    "$(echo "$RP_RPS / $NG_RPS" | bc -l)" "$(echo "$RP_EFF / $NG_EFF" | bc -l)" "$NG_P99" "$RP_P99" "$(echo "$RP_P99 / $NG_P99" | bc -l)"
+done

@@ -1,60 +1,111 @@
 #!/usr/bin/env bash
-# Reload under load (issue 3): wrk through `rampart run` while the manifests change 10 times a
-# second; every change is a new generation (a route's priority flips). Zero failed requests is
-# the goal. Also reports requests/s with 10 and with 10,000 routes (route-count scaling).
-#   bench/reload.sh [--duration 10s]
+# Reload under load: wrk through `rampart run` while the manifests change 10 times a second (every
+# change is a new generation: a route's priority flips; the Upstream stays as it is).
+#   1. route-count scaling: requests/s with 10 and with 10,000 routes in the snapshot;
+#   2. steady vs reloading, alternating ROUNDS times on the same 10-route config: failed requests
+#      (goal: none), requests/s while reloading as a ratio of the steady rate (goal: >= 0.9), and the
+#      upstream connections opened while reloading (nginx stub_status `accepts`; pooled connections
+#      of an unchanged upstream survive an apply, so this stays near zero).
+#   bench/reload.sh [--duration 10s] [--rounds 2]
+# Everything stays on 127.0.0.1; every process it starts is stopped by PID when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=10s
-[ "${1:-}" = "--duration" ] && DURATION=$2
+ROUNDS=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    *) echo "usage: $0 [--duration 10s] [--rounds 2]" >&2; exit 2 ;;
+  esac
+done
 command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk" >&2; exit 2; }
-swift build -c release --product rampart >/dev/null
-BIN=.build/release/rampart
+BIN=${RAMPART_BINARY:-.build/release/rampart}
+[ -n "${RAMPART_BINARY:-}" ] || swift build -c release --product rampart >/dev/null
 W=$(mktemp -d /tmp/rampart-reload-bench-XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. bench/lib.sh
 UP=$(port)
-printf 'worker_processes 1;\ndaemon off;\npid %s/up.pid;\nerror_log %s/up.err warn;\nevents { worker_connections 4096; }\nhttp { access_log off; keepalive_requests 1000000; server { listen 127.0.0.1:%s reuseport; location / { return 200 "hello, world\\n"; } } }\n' "$W" "$W" "$UP" > "$W/up.conf"
+STATUS=$(port)
+cat > "$W/up.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $W/up.pid;
+error_log $W/up.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$UP reuseport; location / { return 200 "hello, world\n"; } }
+  server { listen 127.0.0.1:$STATUS; location / { stub_status; } }
+}
+CONF
 nginx -c "$W/up.conf" -p "$W" & PIDS+=($!)
+# Connections the upstream has accepted since it started (stub_status counts its own request too).
+accepts() { curl -fs "http://127.0.0.1:$STATUS/" | awk 'NR == 3 {print $1}'; }
 
 manifests() { # dir routes priority
   python3 - "$1" "$2" "$3" "$UP" <<'PY'
 import sys, os
 d, n, prio, up = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 os.makedirs(d, exist_ok=True)
-open(f"{d}/base.yaml", "w").write(f"apiVersion: rampart.io/v1alpha1\nkind: Upstream\nmetadata: {{name: up}}\nspec: {{nodes: [{{host: 127.0.0.1, port: {up}}}], keepalive: {{maxIdle: 128}}}}\n")
-with open(f"{d}/routes.yaml", "w") as f:
-    for i in range(n - 1):
-        f.write(f"---\napiVersion: rampart.io/v1alpha1\nkind: Route\nmetadata: {{name: r{i}}}\nspec: {{hosts: [\"h{i % 50}.example.com\"], paths: [\"/api/r{i}/*\"], upstreamRef: {{name: up}}}}\n")
+if not os.path.exists(f"{d}/base.yaml"):
+    open(f"{d}/base.yaml", "w").write(f"apiVersion: rampart.io/v1alpha1\nkind: Upstream\nmetadata: {{name: up}}\nspec: {{nodes: [{{host: 127.0.0.1, port: {up}}}], keepalive: {{maxIdle: 128}}}}\n")
+    with open(f"{d}/routes.yaml", "w") as f:
+        for i in range(n - 1):
+            f.write(f"---\napiVersion: rampart.io/v1alpha1\nkind: Route\nmetadata: {{name: r{i}}}\nspec: {{hosts: [\"h{i % 50}.example.com\"], paths: [\"/api/r{i}/*\"], upstreamRef: {{name: up}}}}\n")
 tmp = f"{d}/.all.yaml.tmp"
 open(tmp, "w").write(f"apiVersion: rampart.io/v1alpha1\nkind: Route\nmetadata: {{name: all}}\nspec: {{paths: [\"/*\"], priority: {prio}, upstreamRef: {{name: up}}}}\n")
 os.rename(tmp, f"{d}/all.yaml")
 PY
 }
-serve() { # dir
-  local p; p=$(port)
-  "$BIN" run "$1" --listen 127.0.0.1:$p --workers 1 --admin 127.0.0.1:0 --admin-tls off --state-dir "$1.state" --access-log off --debounce 5ms >"$1.log" 2>&1 & PIDS+=($!)
-  for _ in $(seq 1 600); do curl -fs -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done
-  echo "$p"
+# Starts `rampart run` on DIR; sets SERVED_PORT. Not in a subshell, so that its PID is kept.
+serve() {
+  SERVED_PORT=$(port)
+  "$BIN" run "$1" --listen "127.0.0.1:$SERVED_PORT" --workers 1 --admin 127.0.0.1:0 --admin-tls off \
+    --state-dir "$1.state" --access-log off --debounce 5ms >"$1.log" 2>&1 & PIDS+=($!)
+  for _ in $(seq 1 600); do curl -fs -o /dev/null "http://127.0.0.1:$SERVED_PORT/" && return 0; sleep 0.1; done
+  echo "rampart on $1 did not serve" >&2; cat "$1.log" >&2; exit 1
 }
+stop_last() { local p=${PIDS[-1]}; kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; }
 rps() { awk '/Requests\/sec/{print $2}'; }
-errs() { awk '/Non-2xx|Socket errors/{print}' ; }
+failures() { grep -E 'Non-2xx|Socket errors' | tr '\n' ' ' || true; }
 
+declare -A RATE
 for n in 10 10000; do
   manifests "$W/r$n" "$n" 0
-  p=$(serve "$W/r$n")
-  wrk -t1 -c64 -d2s "http://127.0.0.1:$p/" >/dev/null
-  out=$(wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:$p/")
-  echo "routes=$n req/s=$(echo "$out" | rps) $(echo "$out" | errs)"
+  serve "$W/r$n"
+  wrk -t1 -c64 -d2s "http://127.0.0.1:$SERVED_PORT/" >/dev/null
+  out=$(wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:$SERVED_PORT/")
+  RATE[$n]=$(echo "$out" | rps)
+  echo "routes=$n req/s=${RATE[$n]} $(echo "$out" | failures)"
+  stop_last
 done
+printf "10,000 routes / 10 routes: %.2f (goal >= 0.95)\n" "$(echo "${RATE[10000]} / ${RATE[10]}" | bc -l)"
 
 manifests "$W/reload" 10 0
-p=$(serve "$W/reload")
-( end=$((SECONDS + ${DURATION%s})); i=0; while [ $SECONDS -lt $end ]; do i=$((i+1)); manifests "$W/reload" 10 $((i % 2)) >/dev/null; sleep 0.1; done ) &
-CH=$!
-out=$(wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:$p/")
-wait $CH || true
-gens=$(grep -c "applied generation" "$W/reload.log" || true)
-echo "reload under load: generations_applied=$gens req/s=$(echo "$out" | rps) failures: $(echo "$out" | errs | tr '\n' ' ')$(echo "$out" | grep -q -E 'Non-2xx|Socket errors' || echo none)"
+serve "$W/reload"
+wrk -t1 -c64 -d2s "http://127.0.0.1:$SERVED_PORT/" >/dev/null
+for round in $(seq 1 "$ROUNDS"); do
+  steady=$(wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:$SERVED_PORT/")
+  gens0=$(grep -c "applied generation" "$W/reload.log" || true)
+  acc0=$(accepts)
+  # The writer is a shell loop (printf + rename), not a python start per change, so that the
+  # benchmark's own writer takes next to no CPU from the two cores.
+  ( end=$((SECONDS + ${DURATION%s})); i=0
+    while [ $SECONDS -lt $end ]; do
+      i=$((i+1))
+      printf 'apiVersion: rampart.io/v1alpha1\nkind: Route\nmetadata: {name: all}\nspec: {paths: ["/*"], priority: %d, upstreamRef: {name: up}}\n' \
+        $((i % 2)) > "$W/reload/.all.yaml.tmp"
+      mv "$W/reload/.all.yaml.tmp" "$W/reload/all.yaml"
+      sleep 0.1
+    done ) &
+  CH=$!
+  out=$(wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:$SERVED_PORT/")
+  wait $CH || true
+  acc1=$(accepts)
+  gens1=$(grep -c "applied generation" "$W/reload.log" || true)
+  s=$(echo "$steady" | rps); r=$(echo "$out" | rps)
+  fails=$(echo "$steady$out" | failures)
+  printf "round %d: steady %s req/s, reloading %s req/s (%.2f of steady, goal >= 0.9), %d generations applied, %d upstream connections opened while reloading, failures: %s\n" \
+    "$round" "$s" "$r" "$(echo "$r / $s" | bc -l)" "$((gens1 - gens0))" "$((acc1 - acc0 - 1))" "${fails:-none}"
+done

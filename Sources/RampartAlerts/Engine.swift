@@ -54,6 +54,8 @@ public final class AlertEngine: Sendable {
         var retiredCounts: [String: DeliveryQueue.Counts] = [:]
         var stopped = false
         var started = false
+        /// Whether the last round found this instance leading: the step to leading re-sends what is firing.
+        var wasLeader = false
     }
 
     private let facts: AlertFacts
@@ -148,9 +150,38 @@ public final class AlertEngine: Sendable {
     }
 
     /// Checks every rule that is due at `now` (the engine thread calls it; tests call it with their own clock).
+    /// Also notices a step to leading (called at least every second by the engine thread) and then re-sends every
+    /// firing instance: the previous leader's notifications are not this replica's to rely on.
     public func evaluate(now: Double) {
         let due = state.withLock { st in st.rules.values.filter { $0.nextDue <= now }.map(\.config.id).sorted() }
-        guard !due.isEmpty else { return }
+        var outgoing: [(AlertNotification, [String])] = []
+        if !due.isEmpty { outgoing = round(due, now: now) }
+        let leader = isLeader()
+        let tookOver = state.withLock { st in
+            defer { st.wasLeader = leader }
+            return leader && !st.wasLeader
+        }
+        guard leader else { return }
+        if tookOver {
+            let resent = takeOver(now: now, skipping: Set(outgoing.map(\.0.fingerprint)))
+            if !resent.isEmpty { log("alerts: leading now; re-sending the firing alerts", ["firing": "\(resent.count)"]) }
+            outgoing = resent + outgoing
+        }
+        let queues = state.withLock { $0.queues }
+        for (n, targets) in outgoing {
+            observer?(n)
+            for id in targets {
+                guard let q = queues[id] else {
+                    log("alert contact point is not configured", ["rule": n.rule, "contactPoint": id])
+                    continue
+                }
+                if q.config.takes(n.event) { q.enqueue(n) }
+            }
+        }
+    }
+
+    /// Checks the rules `due`; returns what their steps ask to send.
+    private func round(_ due: [String], now: Double) -> [(AlertNotification, [String])] {
         var snapshot = FactsSnapshot(facts)
         var outgoing: [(AlertNotification, [String])] = []
         // Facts are read outside the lock as they are first needed, so a slow provider never blocks a reader of the state.
@@ -166,17 +197,33 @@ public final class AlertEngine: Sendable {
                 if st.rules[id]?.config == entry.config { st.rules[id] = entry }
             }
         }
-        guard isLeader() else { return }
-        let queues = state.withLock { $0.queues }
-        for (n, targets) in outgoing {
-            observer?(n)
-            for id in targets {
-                guard let q = queues[id] else {
-                    log("alert contact point is not configured", ["rule": n.rule, "contactPoint": id])
-                    continue
+        return outgoing
+    }
+
+    /// A takeover notification for every firing instance not in `skipping` (fingerprints, which hold the rule: sent
+    /// this round already); each counts as notified now, so its repeats and Alertmanager refreshes run from here.
+    private func takeOver(now: Double, skipping: Set<String>) -> [(AlertNotification, [String])] {
+        let firing = state.withLock { st -> [(AlertRuleConfig, Instance)] in
+            var out: [(AlertRuleConfig, Instance)] = []
+            for id in st.rules.keys.sorted() {
+                guard var entry = st.rules[id] else { continue }
+                for key in entry.instances.keys.sorted() {
+                    guard var inst = entry.instances[key], inst.state.phase == .firing else { continue }
+                    let fingerprint = AlertNotification.fingerprint(Self.labels(entry.config, subject: inst.subject))
+                    guard !skipping.contains(fingerprint) else { continue }
+                    inst.state.lastNotified = now
+                    inst.state.lastRefresh = now
+                    entry.instances[key] = inst
+                    out.append((entry.config, inst))
                 }
-                if q.config.takes(n.event) { q.enqueue(n) }
+                st.rules[id] = entry
             }
+            return out
+        }
+        return firing.map { rule, inst in
+            let o = Observation(subject: inst.subject, isTrue: true, value: inst.value, facts: inst.facts)
+            let refresh = max(rule.intervalSeconds, Self.refreshSeconds)
+            return (notification(rule, o, state: inst.state, event: .takeover, now: now, refresh: refresh), rule.contactPoints)
         }
     }
 

@@ -3,7 +3,7 @@ import RampartGateway
 /// What the gateway and the controller publish for alerting. The engine reads nothing else:
 /// no gateway or controller internals, so a condition is testable with facts made up in a test.
 public protocol AlertFacts: Sendable {
-    /// Certificates in use: served per SNI, presented to upstreams, the admin API's.
+    /// Certificates in use: served per SNI, presented to upstreams, the CAs that verify upstreams and clients, the admin API's.
     func certificates() -> [CertificateFact]
     /// Every upstream node with its health (active and passive checks, and names that do not resolve).
     func upstreamNodes() -> [UpstreamNodeFact]
@@ -23,7 +23,8 @@ public protocol AlertFacts: Sendable {
 public struct CertificateFact: Sendable, Equatable {
     /// The SNI it is served for (server certificates).
     public var sni: String?
-    /// What it is: `SSL NAMESPACE/NAME`, or `admin` for the admin API's.
+    /// What it is: `SNI HOST`, `SSL NAMESPACE/NAME` (a client certificate), `SSL NAMESPACE/NAME (CA bundle)` or
+    /// `(clientAuth.ca)` (a CA; of several, `... #N: SUBJECT)`), or `admin` for the admin API's.
     public var certificate: String
     /// Unix seconds.
     public var notAfter: Double

@@ -94,6 +94,9 @@ public enum AlertEvent: Sendable, Equatable {
     case resolved
     /// Still firing: re-post to Alertmanager before its `resolve_timeout` ends the alert.
     case refresh
+    /// Firing when this replica became the leader: notify everyone, since the old leader's notifications
+    /// (and Alertmanager refreshes) stopped with its leadership.
+    case takeover
 }
 
 /// inactive → pending → firing → resolved, with repeats; a pure function of the state and the clock.

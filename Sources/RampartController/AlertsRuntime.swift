@@ -111,7 +111,7 @@ public final class AlertsRuntime: Sendable {
         appliedHash.withLock { $0 = state.hash }
         let built = Self.configs(state, values: values)
         for problem in built.problems { log.warn("alerts: \(problem)") }
-        facts.clientCertificates.withLock { $0 = Self.clientCertificates(state, values: values) }
+        facts.unservedCertificates.withLock { $0 = Self.unservedCertificates(state, values: values) }
         engine.update(rules: built.rules, contactPoints: built.contactPoints)
     }
 
@@ -139,14 +139,38 @@ public final class AlertsRuntime: Sendable {
         return (rules, cps, problems)
     }
 
-    /// Client certificates presented to upstreams, with when they expire.
-    static func clientCertificates(_ state: DesiredState, values: SensitiveValues) -> [CertificateFact] {
+    /// Certificates of SSL resources the gateway does not serve by SNI, with when they expire: client certificates
+    /// presented to upstreams (`SSL NS/NAME`), CA-only SSLs that verify upstreams (`SSL NS/NAME (CA bundle)`) and the
+    /// CAs a server SSL verifies client certificates with (`SSL NS/NAME (clientAuth.ca)`). Each CA of a bundle is
+    /// its own fact (`... #2: SUBJECT`): one expiring CA breaks the clients or upstreams it signed.
+    static func unservedCertificates(_ state: DesiredState, values: SensitiveValues) -> [CertificateFact] {
         let resolve = values.resolver(for: state)
-        return state.sorted.compactMap { r -> CertificateFact? in
-            guard let ssl = r.ssl, ssl.type == "client", ssl.privateKey != nil,
-                  let pem = try? resolve(ssl.certificate, r.key, "spec.certificate"),
-                  let leaf = try? Certificate.parseChain(pem: String(decoding: pem, as: UTF8.self)).first else { return nil }
-            return CertificateFact(sni: nil, certificate: "SSL \(r.key.namespace)/\(r.key.name)", notAfter: leaf.notAfter.timeIntervalSince1970)
+        func chain(_ value: Sensitive, _ key: ResourceKey, _ field: String) -> [Certificate] {
+            guard let pem = try? resolve(value, key, field) else { return [] }
+            return (try? Certificate.parseChain(pem: String(decoding: pem, as: UTF8.self))) ?? []
+        }
+        func bundle(_ certs: [Certificate], _ name: String, _ what: String) -> [CertificateFact] {
+            certs.enumerated().map { i, c in
+                CertificateFact(sni: nil, certificate: certs.count == 1 ? "\(name) (\(what))" : "\(name) (\(what) #\(i + 1): \(c.subject))",
+                                notAfter: c.notAfter.timeIntervalSince1970)
+            }
+        }
+        return state.sorted.flatMap { r -> [CertificateFact] in
+            guard let ssl = r.ssl else { return [] }
+            let name = "SSL \(r.key.namespace)/\(r.key.name)"
+            var out: [CertificateFact] = []
+            if ssl.type == "client" {
+                let certs = chain(ssl.certificate, r.key, "spec.certificate")
+                if ssl.privateKey != nil {
+                    if let leaf = certs.first { out.append(CertificateFact(sni: nil, certificate: name, notAfter: leaf.notAfter.timeIntervalSince1970)) }
+                } else {
+                    out += bundle(certs, name, "CA bundle")
+                }
+            }
+            if let ca = ssl.clientAuth {
+                out += bundle(chain(ca.ca, r.key, "spec.clientAuth.ca"), name, "clientAuth.ca")
+            }
+            return out
         }
     }
 
@@ -212,7 +236,7 @@ final class RuntimeFacts: AlertFacts {
     let leases: @Sendable () -> [HeartbeatFact]
     let cgroupReader: CgroupReader
     let adminNotAfter: Date?
-    let clientCertificates = Mutex<[CertificateFact]>([])
+    let unservedCertificates = Mutex<[CertificateFact]>([])
 
     init(gateway: Gateway, reconciler: Reconciler, metrics: ControlMetrics, secrets: SecretsBridge?, probe: PeerProbe?,
          leases: @escaping @Sendable () -> [HeartbeatFact], cgroup: CgroupReader, adminNotAfter: Date?) {
@@ -228,7 +252,7 @@ final class RuntimeFacts: AlertFacts {
 
     func certificates() -> [CertificateFact] {
         var out = gateway.alertFacts().certificates.map { CertificateFact(sni: $0.sni, certificate: "SNI \($0.sni)", notAfter: $0.notAfter) }
-        out += clientCertificates.withLock { $0 }
+        out += unservedCertificates.withLock { $0 }
         if let a = adminNotAfter { out.append(CertificateFact(sni: nil, certificate: "admin", notAfter: a.timeIntervalSince1970)) }
         return out
     }

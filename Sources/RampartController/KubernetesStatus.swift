@@ -51,27 +51,37 @@ public final class KubernetesStatus: Sendable {
         wake.signal()
     }
 
+    /// Writes each new view; a view with writes that failed (the API server down, a timeout) is
+    /// written again after a backoff of 1 s doubling to 30 s, unless a newer view replaces it, so a
+    /// status is not left stale until the next reconcile.
     private func run() {
+        var retry: (view: ControllerView, delay: Double)?
         while true {
-            wake.wait()
-            let (view, stopped) = pending.withLock { state -> (ControllerView?, Bool) in
+            if let retry { _ = wake.wait(timeout: .now() + retry.delay) } else { wake.wait() }
+            let (fresh, stopped) = pending.withLock { state -> (ControllerView?, Bool) in
                 defer { state.view = nil }
                 return (state.view, state.stopped)
             }
             if stopped { return }
-            guard let view, isLeader() else { continue }
-            write(view)
+            guard let view = fresh ?? retry?.view, isLeader() else {
+                retry = nil
+                continue
+            }
+            let failed = write(view)
+            retry = failed == 0 ? nil : (view, min((retry?.delay ?? 0.5) * 2, 30))
         }
     }
 
-    private func write(_ view: ControllerView) {
+    /// Returns how many objects' writes failed.
+    private func write(_ view: ControllerView) -> Int {
+        var failed = 0
         var done = written.withLock { $0 }
         // Deleted objects are forgotten: what is remembered is bounded by what exists.
         let present = Set(view.statuses.map(\.key))
         done = done.filter { present.contains($0.key) }
         defer { written.withLock { $0 = done } }
         for status in view.statuses {
-            guard isLeader() else { return }
+            guard isLeader() else { return 0 }
             let key = status.key
             guard let object = source.object(key.kind, namespace: key.namespace, name: key.name) else { continue }
             let type = KubernetesSource.resourceType(key.kind)
@@ -88,9 +98,11 @@ public final class KubernetesStatus: Sendable {
                     _ = try events.warning(InvolvedObject(object.metadata), reason: accepted.reason, message: accepted.message)
                 }
             } catch {
+                failed += 1
                 log.warn("kubernetes: cannot write status", ["resource": "\(key)", "error": "\(error)"])
             }
         }
+        return failed
     }
 
     /// The admin view's conditions as Kubernetes conditions, with `ResolvedRefs` (API.md 1.8):

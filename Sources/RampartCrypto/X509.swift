@@ -71,7 +71,7 @@ private func ipToString(_ bytes: [UInt8]) -> String? {
 }
 
 /// An X.509 certificate (owns an OpenSSL `X509`), with the fields the gateway checks eagerly decoded.
-public final class Certificate: @unchecked Sendable, CustomStringConvertible {
+public final class Certificate: @unchecked Sendable, CustomStringConvertible, Equatable {
     // X509 objects are only read after parsing; OpenSSL 3 guards its internal caches.
     let handle: OpaquePointer
 
@@ -90,6 +90,11 @@ public final class Certificate: @unchecked Sendable, CustomStringConvertible {
     public let isCA: Bool
     /// Lowercase hex SHA-256 of the DER encoding.
     public let sha256Fingerprint: String
+
+    /// The same certificate: the same DER bytes.
+    public static func == (lhs: Certificate, rhs: Certificate) -> Bool {
+        lhs === rhs || lhs.sha256Fingerprint == rhs.sha256Fingerprint
+    }
 
     /// Takes ownership of `x509` (freed on deinit). If this throws, the caller still owns (and frees) it.
     init(taking x509: OpaquePointer) throws {
@@ -232,11 +237,16 @@ public final class Certificate: @unchecked Sendable, CustomStringConvertible {
 }
 
 /// A private key (owns an OpenSSL `EVP_PKEY`). Never printed, reflected or included in errors.
-public final class PrivateKey: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+public final class PrivateKey: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable, Equatable {
     let handle: OpaquePointer
 
     init(taking pkey: OpaquePointer) { handle = pkey }
     deinit { EVP_PKEY_free(handle) }
+
+    /// The same key pair (OpenSSL compares the public parts; no key bytes leave OpenSSL).
+    public static func == (lhs: PrivateKey, rhs: PrivateKey) -> Bool {
+        lhs === rhs || EVP_PKEY_eq(lhs.handle, rhs.handle) == 1
+    }
 
     /// Parses the first private key in `pem` (PKCS#8, traditional RSA/EC). Encrypted keys are refused
     /// (no passphrase prompt). Errors carry OpenSSL's reason text, never key bytes.

@@ -230,7 +230,9 @@ public struct KeepaliveConfig: Sendable, Equatable {
     }
 }
 
-public struct UpstreamConfig: Sendable {
+/// Equatable so that an apply can keep an unchanged upstream's compiled form, and with it the
+/// loops' pooled connections to its nodes and its TLS client context.
+public struct UpstreamConfig: Sendable, Equatable {
     public var id: String
     public var nodes: [UpstreamNode]
     public var loadBalancer: LoadBalancerType

@@ -70,11 +70,14 @@ extension HTTPRequest: CustomStringConvertible, CustomReflectable {
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var body: [UInt8]
+    /// The response's `Retry-After` in seconds, when it is a delay-seconds value (RFC 9110 10.2.3).
+    public var retryAfterSeconds: Int?
     public var text: String { String(decoding: body, as: UTF8.self) }
 
-    public init(status: Int, body: [UInt8]) {
+    public init(status: Int, body: [UInt8], retryAfterSeconds: Int? = nil) {
         self.status = status
         self.body = body
+        self.retryAfterSeconds = retryAfterSeconds
     }
 }
 
@@ -110,6 +113,7 @@ public enum HTTPStreamEnd: Sendable, Equatable {
 public struct HTTPStreamResult: Sendable {
     public var status: Int
     public var end: HTTPStreamEnd
+    public var retryAfterSeconds: Int? = nil
 }
 
 /// Lets another thread end a transfer at once: it wakes libcurl's poll, so cancelling does not wait
@@ -156,7 +160,7 @@ public enum HTTPClient {
             return true
         }
         switch result.end {
-        case .complete: return HTTPResponse(status: result.status, body: body)
+        case .complete: return HTTPResponse(status: result.status, body: body, retryAfterSeconds: result.retryAfterSeconds)
         case .cancelled: throw HTTPClientError(description: "\(req.method) \(req.url): cancelled")
         case .stoppedByReceiver: throw HTTPClientError(description: "\(req.method) \(req.url): response body over \(maxBodyBytes) bytes")
         }
@@ -303,7 +307,18 @@ public enum HTTPClient {
                 let detail = String(cString: errorBuffer)
                 throw HTTPClientError(description: "\(request.method) \(request.url): \(detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)")
             }
-            return HTTPStreamResult(status: status, end: .complete)
+            return HTTPStreamResult(status: status, end: .complete, retryAfterSeconds: retryAfterSeconds)
+        }
+
+        /// `Retry-After` of the last response as delay-seconds: 1 to 9 digits, nothing else (an
+        /// HTTP-date or a garbled value is ignored, and the caller's own backoff applies).
+        private var retryAfterSeconds: Int? {
+            var header: UnsafeMutablePointer<curl_header>?
+            guard curl_easy_header(handle, "Retry-After", 0, UInt32(CURLH_HEADER), -1, &header) == CURLHE_OK,
+                  let value = header?.pointee.value else { return nil }
+            let text = String(cString: value).trimmingCharacters(in: .whitespaces)
+            guard (1...9).contains(text.utf8.count), text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            return Int(text)
         }
 
         private var status: Int {

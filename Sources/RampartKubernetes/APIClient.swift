@@ -79,6 +79,8 @@ public struct RetryPolicy: Sendable {
     }
 
     public static let none = RetryPolicy(attempts: 1, retryServerErrors: false)
+    /// The longest server-asked `Retry-After` honoured before a retry.
+    static let maxRetryAfterSeconds = 30
     /// GET, PUT with a resourceVersion, merge PATCH, DELETE: doing them twice is harmless.
     public static let idempotent = RetryPolicy(attempts: 4, retryServerErrors: true)
     /// POST: 429 means "not done", a 5xx may have created the object already.
@@ -131,6 +133,7 @@ public final class KubernetesClient: Sendable {
             let request = try httpRequest(method, path, query: query, body: body,
                                           contentType: contentType ?? (body.isEmpty ? nil : "application/json"), timeoutMs: timeoutMs)
             let retryable: Error
+            var serverDelay: Double?
             do {
                 let response = try HTTPClient.send(request, maxBodyBytes: maxBodyBytes, cancellation: stop?.cancellation)
                 if (200...299).contains(response.status) { return response.body }
@@ -143,12 +146,16 @@ public final class KubernetesClient: Sendable {
                 }
                 guard response.status == 429 || (policy.retryServerErrors && (500...599).contains(response.status)) else { throw error }
                 retryable = error
+                // API Priority and Fairness answers 429 with Retry-After, as client-go honours it;
+                // capped so that a hostile server cannot park the client for long.
+                serverDelay = response.retryAfterSeconds.map { Double(min($0, RetryPolicy.maxRetryAfterSeconds)) }
             } catch let error as HTTPClientError {
                 guard policy.retryServerErrors, stop?.isStopped != true else { throw error }
                 retryable = error
             }
             guard attempt < policy.attempts else { throw retryable }
-            if let stop { if stop.wait(seconds: backoff.next()) { throw retryable } } else { Thread.sleep(forTimeInterval: backoff.next()) }
+            let delay = max(serverDelay ?? 0, backoff.next())
+            if let stop { if stop.wait(seconds: delay) { throw retryable } } else { Thread.sleep(forTimeInterval: delay) }
         }
     }
 

@@ -188,15 +188,8 @@ final class AlertsRunTests: XCTestCase {
             + Self.contactPoint("hook", url: hook.url, secret: hmac))
         try r.start()
         XCTAssertTrue(r.waitReady(), r.log)
-        let stop = Atomic<Bool>(false)
-        let traffic = Thread {
-            while !stop.load(ordering: .relaxed) {
-                _ = Curl.get(r.url + "/status/500")
-                _ = Curl.get(r.url + "/slow")
-            }
-        }
-        traffic.start()
-        defer { stop.store(true, ordering: .relaxed) }
+        let traffic = TrafficLoop([r.url + "/status/500", r.url + "/slow"])
+        defer { traffic.stop() }
         let errors = hook.wait { $0.rule == "default/error-rate" && $0.status == "firing" }
         XCTAssertEqual(errors?.subject, ["route": "default/errors"], r.log)
         XCTAssertEqual((errors?.json["facts"] as? [String: String])?["ratio"], "1")
@@ -206,9 +199,75 @@ final class AlertsRunTests: XCTestCase {
         let p99 = (slow?.json["facts"] as? [String: String])?["p99"] ?? ""
         XCTAssertTrue(p99.hasSuffix("ms") && (Int(p99.dropLast(2)) ?? 0) > 100, p99)
         XCTAssertTrue(hook.received.allSatisfy { $0.subject["route"] != "default/slow" || $0.rule == "default/slow" }, "each rule only its selected route")
-        stop.store(true, ordering: .relaxed)
+        traffic.stop()
         XCTAssertNotNil(hook.wait { $0.rule == "default/error-rate" && $0.status == "resolved" }, "no requests in the window: resolved")
         XCTAssertNotNil(hook.wait { $0.rule == "default/slow" && $0.status == "resolved" })
+    }
+
+    /// `scope: overall`: an upstream answering 500 on one route and 200 on another; one alert over both routes'
+    /// requests together (no route label, a ratio of about a half, not the failing route's 1), and its resolve.
+    func testOverallErrorRateOverEveryRoute() throws {
+        let hmac = secret("hmac")
+        let hook = try WebhookReceiver(secret: hmac)
+        let up = try AlertUpstream()
+        let r = try RampartInstance(extraArgs: ["--dev"])
+        try r.write("a.yaml", Manifests.upstream("up", port: up.port) + "---\n"
+            + Manifests.route("errors", paths: ["/status/*"], upstream: "up") + "---\n"
+            + Manifests.route("fine", paths: ["/fine"], upstream: "up") + "---\n"
+            + Self.rule("overall", "{type: errorRate, scope: overall, threshold: 0.25, window: 3s}", contactPoints: ["hook"],
+                        extra: "  message: \"{{percent}}% of {{requests}} requests on {{route}} failed over {{window}}\"\n") + "---\n"
+            + Self.contactPoint("hook", url: hook.url, secret: hmac))
+        try r.start()
+        XCTAssertTrue(r.waitReady(), r.log)
+        let traffic = TrafficLoop([r.url + "/status/500", r.url + "/fine"])
+        defer { traffic.stop() }
+        let firing = hook.wait { $0.rule == "default/overall" && $0.status == "firing" }
+        XCTAssertEqual(firing?.verified, true, r.log)
+        XCTAssertEqual(firing?.subject, [:], "one alert for all routes")
+        XCTAssertNil((firing?.json["labels"] as? [String: String])?["route"])
+        let facts = firing?.json["facts"] as? [String: String] ?? [:]
+        XCTAssertEqual(facts["route"], "*")
+        let requests = Int(facts["requests"] ?? "") ?? 0, errors = Int(facts["errors"] ?? "") ?? 0
+        XCTAssertTrue(errors > 0 && errors < requests && abs(requests - 2 * errors) <= 2, "both routes' requests counted: \(facts)")
+        XCTAssertTrue((firing?.json["message"] as? String)?.contains("requests on * failed over 3s") ?? false, firing?.body ?? "")
+        let active = Self.activeAlerts(r).filter { $0["rule"] as? String == "default/overall" }
+        XCTAssertEqual(active.count, 1)
+        XCTAssertEqual(active.first?["subject"] as? [String: String], [:])
+        XCTAssertEqual(active.first?["state"] as? String, "firing")
+        traffic.stop()
+        XCTAssertNotNil(hook.wait { $0.rule == "default/overall" && $0.status == "resolved" }, "no requests in the window: resolved")
+        XCTAssertFalse(hook.received.contains { $0.subject["route"] != nil }, "no per-route alert: \(hook.received.map(\.body))")
+    }
+
+    /// A CA-only SSL (it verifies upstreams) and a server SSL's `clientAuth.ca` (it verifies clients, mTLS), both a CA
+    /// made by openssl that expires in 3 days: certificateExpiry fires for each by its resource and field. The server
+    /// certificate itself (20 days left) does not.
+    func testExpiringCAOnlySSLAndClientAuthCA() throws {
+        let pki = try TestPKI()
+        let dir = try TempDir.make("ca-soon")
+        let gen = try Command.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "3",
+                                                       "-subj", "/CN=Soon Expiring CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                                                       "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-keyout", dir + "/ca.key", "-out", dir + "/ca.crt"])
+        XCTAssertEqual(gen.code, 0, gen.stderr)
+        try FileManager.default.copyItem(atPath: dir + "/ca.crt", toPath: pki.path("soon-ca.crt"))
+        let hmac = secret("hmac")
+        let hook = try WebhookReceiver(secret: hmac)
+        let r = try RampartInstance(extraArgs: ["--dev", "--listen-tls", "127.0.0.1:\(Ports.free())"])
+        try r.write("a.yaml", pki.sslManifest("edge-ca", cert: "soon-ca.crt", key: nil, snis: [], type: "client") + "---\n"
+            + pki.sslManifest("mtls", cert: "wild.crt", key: "wild.key", snis: ["*.example.com"], clientAuth: (ca: "soon-ca.crt", mode: "require")) + "---\n"
+            + Self.rule("ca-expiry", "{type: certificateExpiry, threshold: 14d}", contactPoints: ["hook"],
+                        extra: "  message: \"{{certificate}} expires in {{remaining}}\"\n") + "---\n"
+            + Self.contactPoint("hook", url: hook.url, secret: hmac))
+        try r.start()
+        XCTAssertTrue(r.waitReady(), r.log)
+        for name in ["SSL default/edge-ca (CA bundle)", "SSL default/mtls (clientAuth.ca)"] {
+            let firing = hook.wait(timeout: 20) { $0.status == "firing" && $0.subject == ["certificate": name] }
+            XCTAssertEqual(firing?.verified, true, "\(name): \(hook.received.map(\.body))\n\(r.log)")
+            XCTAssertTrue((firing?.json["message"] as? String)?.hasPrefix("\(name) expires in 2d 23h") ?? false, firing?.body ?? "")
+        }
+        XCTAssertEqual(Set(Self.activeAlerts(r).compactMap { ($0["subject"] as? [String: String])?["certificate"] }),
+                       ["SSL default/edge-ca (CA bundle)", "SSL default/mtls (clientAuth.ca)"])
+        XCTAssertFalse(hook.received.contains { $0.subject["sni"] != nil }, "the served certificate has 20 days")
     }
 
     /// A fake cgroup v2 tree: CPU used at the whole quota and memory near its limit fire; they resolve when
@@ -388,4 +447,73 @@ final class AlertsRunTests: XCTestCase {
         XCTAssertFalse(hook.received.contains { $0.subject["peer"] == "rampart-a" }, "a replica never reports itself")
         XCTAssertEqual(a.stop(), 0)
     }
+
+    /// Two replicas with `--leader-elect`: both see the upstream node down, only the leader notifies. The leader is
+    /// stopped (by its PID); the new leader re-sends the firing alert at once, and when the node comes back, the
+    /// resolve comes from it. An attacker who can kill the leader does not silence an alert that is firing.
+    func testNewLeaderResendsFiringAlertAndSendsTheResolve() throws {
+        let api = try KubernetesAPIStandIn()
+        let hmac = secret("hmac")
+        let hook = try WebhookReceiver(secret: hmac)
+        let up = try AlertUpstream()
+        let args = ["--source", "kubernetes", "--kubeconfig", api.kubeconfigPath, "--leader-elect", "--dev"]
+        let a = try RampartInstance(extraArgs: args, env: ["POD_NAME": "rampart-a"])
+        let b = try RampartInstance(extraArgs: args, env: ["POD_NAME": "rampart-b"])
+        try a.start(paths: [])
+        try b.start(paths: [])
+        XCTAssertTrue(a.waitReady() && b.waitReady(), a.log + b.log)
+        let applied = api.kubectl(["apply", "--validate=false", "-f", "-"], stdin: Manifests.upstream("up", port: up.port,
+            extra: "  healthCheck: {active: {interval: 200ms, timeout: 500ms, unhealthyAfter: 1, healthyAfter: 1}}\n") + "---\n"
+            + Manifests.route("r", paths: ["/*"], upstream: "up") + "---\n"
+            + Self.rule("node-down", "{type: upstreamUnhealthy}", contactPoints: ["hook"]) + "---\n" + Self.contactPoint("hook", url: hook.url, secret: hmac))
+        XCTAssertEqual(applied.code, 0, applied.stderr)
+        func holder() -> String? {
+            (api.requestJSON(path: "/apis/coordination.k8s.io/v1/namespaces/default/leases/rampart-leader").json?["spec"] as? [String: Any])?["holderIdentity"] as? String
+        }
+        XCTAssertTrue(Poll.until(timeout: 30) { holder() != nil })
+        let leader = holder() == "rampart-a" ? a : b, follower = leader === a ? b : a
+        func sent(_ r: RampartInstance) -> String? {
+            let line = r.api("/metrics")?.body.split(separator: "\n").first { $0.hasPrefix("rampart_alert_notifications_total{contact_point=\"default/hook\",result=\"sent\"}") }
+            return line?.split(separator: " ").last.map(String.init)
+        }
+        func firing(_ r: RampartInstance) -> Bool { Self.activeAlerts(r).contains { $0["rule"] as? String == "default/node-down" && $0["state"] as? String == "firing" } }
+        XCTAssertTrue(Poll.until(timeout: 30) { Self.ruleStatus(follower, "default/node-down")?["lastEvaluation"] != nil }, follower.log)
+
+        up.kill()
+        XCTAssertNotNil(hook.wait { $0.status == "firing" }, leader.log)
+        XCTAssertTrue(Poll.until(timeout: 30) { firing(leader) && firing(follower) && sent(leader) == "1" }, follower.log)
+        XCTAssertEqual(sent(follower), "0", "the follower evaluates and keeps the alert, but does not notify")
+        XCTAssertEqual(hook.received.filter { $0.status == "firing" }.count, 1)
+
+        // The leader goes away (SIGTERM to its PID; it hands the Lease back). Anything received from now on is the follower's.
+        XCTAssertEqual(leader.stop(), 0)
+        XCTAssertTrue(Poll.until(timeout: 30) { sent(follower) == "1" }, follower.log)
+        let resent = hook.received.filter { $0.status == "firing" }
+        XCTAssertEqual(resent.count, 2, "\(hook.received.map(\.body))")
+        XCTAssertEqual(resent.last?.verified, true)
+        XCTAssertEqual(resent.last?.json["repeat"] as? Bool, true, "marked as a possible repeat of the old leader's")
+        XCTAssertEqual(resent.last?.json["fingerprint"] as? String, resent.first?.json["fingerprint"] as? String, "the same alert")
+        XCTAssertEqual(resent.last?.subject, ["upstream": "default/up", "node": "127.0.0.1:\(up.port)"])
+        XCTAssertTrue(follower.log.contains("leading now; re-sending the firing alerts"), follower.log)
+
+        try up.start()
+        let resolved = hook.wait { $0.status == "resolved" }
+        XCTAssertEqual(resolved?.verified, true, follower.log)
+        XCTAssertEqual(resolved?.json["fingerprint"] as? String, resent.first?.json["fingerprint"] as? String)
+        XCTAssertTrue(Poll.until(timeout: 10) { sent(follower) == "2" }, "the resolve came from the new leader")
+        XCTAssertEqual(follower.stop(), 0)
+    }
+}
+
+/// Requests `urls` in turn on a thread of its own until `stop()`.
+final class TrafficLoop: Sendable {
+    private let stopped = Atomic<Bool>(false)
+
+    init(_ urls: [String]) {
+        Thread { [self] in
+            while !stopped.load(ordering: .relaxed) { for url in urls { _ = Curl.get(url) } }
+        }.start()
+    }
+
+    func stop() { stopped.store(true, ordering: .relaxed) }
 }

@@ -188,6 +188,7 @@ final class SchemaDefaultsTests: XCTestCase {
         let fields = Dictionary(defaulted(KindSchemas.alertRule).map { ($0.0, expected($0.1)) }, uniquingKeysWith: { a, _ in a })
         XCTAssertEqual(String(rule.windowMs), fields["condition.window"])
         XCTAssertEqual(rule.severity, fields["severity"])
+        XCTAssertEqual(rule.scope.rawValue, fields["condition.scope"])
         XCTAssertEqual(String(rule.intervalMs), fields["interval"])
         XCTAssertEqual(String(rule.forMs), fields["for"])
         XCTAssertEqual(String(rule.repeatIntervalMs), fields["repeatInterval"])

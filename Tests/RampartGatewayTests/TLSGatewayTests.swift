@@ -123,6 +123,56 @@ final class TLSGatewayTests: XCTestCase {
         XCTAssertTrue(metrics.contains("rampart_tls_certificate_expiry_timestamp_seconds{sni=\"api.example.com\"}"), metrics)
     }
 
+    /// Read-ahead takes every record the socket holds in one read(2); what epoll then no longer
+    /// reports must still be served. Five requests (one a 100 KB body, so many records) sealed as
+    /// separate TLS records and sent in one TCP write all get their answers, in order; without the
+    /// loop's pending-read step the second request would wait for a byte that never comes.
+    func testRecordsReadAheadInOneSegmentAreAllServed() throws {
+        let g = try TLSGateway(snapshot([try cert("exact", snis: ["api.example.com"])]))
+        defer { g.stop() }
+        let script = #"""
+        import socket, ssl, sys
+        ctx = ssl.create_default_context(cafile=sys.argv[2])
+        sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+        sock.settimeout(10)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(inc, out, server_hostname="api.example.com")
+        def pump():
+            data = out.read()
+            if data: sock.sendall(data)
+        while True:
+            try:
+                tls.do_handshake(); break
+            except ssl.SSLWantReadError:
+                pump()
+                d = sock.recv(65536)
+                if not d: sys.exit("eof during the handshake")
+                inc.write(d)
+        pump()
+        body = b"a" * 100000
+        for i in range(3): tls.write(b"GET /r%d HTTP/1.1\r\nHost: api.example.com\r\n\r\n" % i)
+        tls.write(b"POST /r3 HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        tls.write(b"GET /r4 HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
+        sock.sendall(out.read())
+        got = b""
+        while True:
+            try:
+                d = tls.read(65536)
+                if not d: break
+                got += d
+            except ssl.SSLWantReadError:
+                d = sock.recv(65536)
+                if not d: break
+                inc.write(d)
+            except ssl.SSLZeroReturnError:
+                break
+        text = got.decode("latin-1")
+        print(text.count("HTTP/1.1 200"), " ".join(t for t in ["/r0", "/r1", "/r2", "/r3", "/r4"] if t in text))
+        """#
+        let r = try Command.run("/usr/bin/env", ["python3", "-c", script, "\(g.port)", pki.path("ca.crt")], timeout: 30)
+        XCTAssertEqual(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "5 /r0 /r1 /r2 /r3 /r4", r.stderr)
+    }
+
     func testMinVersionAndNoOldProtocols() throws {
         let g = try TLSGateway(snapshot([
             try cert("exact", snis: ["api.example.com"], minVersion: .tls13),
@@ -144,6 +194,32 @@ final class TLSGatewayTests: XCTestCase {
         let again = try Command.run("/usr/bin/openssl", ["s_client", "-connect", "127.0.0.1:\(g.port)", "-servername", "api.example.com",
                                                          "-tls1_2", "-sess_in", sess], stdin: "", timeout: 10)
         XCTAssertTrue(again.stdout.contains("Reused,"), again.stdout)
+    }
+
+    /// TLS 1.3 tickets are used once (RFC 8446 C.4): a resumed handshake must hand out a fresh
+    /// ticket, or every other connection of a client pays a full handshake (as wrk showed: half of
+    /// its handshakes were full ones).
+    func testTLS13ResumedSessionsGetAFreshTicketEveryTime() throws {
+        let g = try TLSGateway(snapshot([try cert("exact", snis: ["api.example.com"])]))
+        defer { g.stop() }
+        let script = #"""
+        import socket, ssl, sys
+        ctx = ssl.create_default_context(cafile=sys.argv[2])
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        session, reused, ids = None, [], set()
+        for i in range(4):
+            tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))),
+                                  server_hostname="api.example.com", session=session)
+            tls.sendall(b"GET /t%d HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n" % i)
+            while tls.recv(65536): pass
+            reused.append("reused" if tls.session_reused else "full")
+            session = tls.session
+            ids.add(session.id)
+            tls.close()
+        print(" ".join(reused), len(ids), "tickets")
+        """#
+        let r = try Command.run("/usr/bin/env", ["python3", "-c", script, "\(g.port)", pki.path("ca.crt")], timeout: 30)
+        XCTAssertEqual(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "full reused reused reused 4 tickets", r.stderr)
     }
 
     // MARK: mTLS
@@ -320,6 +396,43 @@ final class TLSGatewayTests: XCTestCase {
         let g2 = try TLSGateway(snapshot([], upstreams: httpsUpstream(up, tls: UpstreamTLSConfig(sni: "upstream.internal", verify: true, ca: ca))))
         defer { g2.stop() }
         XCTAssertEqual(httpRequest(port: g2.plainPort, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?.status, 502)
+    }
+
+    /// A rotated client certificate is presented on the very next request: connections pooled under
+    /// the old certificate belong to the old upstream config and are never reused for the new one.
+    func testRotatedUpstreamClientCertificateIsNotSentOverAnOldPooledConnection() throws {
+        let bothCAs = TestSupport.tempPath("both-cas.crt")
+        try (pki.pem("ca.crt") + pki.pem("otherca.crt")).write(toFile: bothCAs, atomically: true, encoding: .utf8)
+        let up = try TLSUpstream(cert: pki.path("upstream.crt"), key: pki.path("upstream.key"), clientCA: bothCAs)
+        defer { up.stop() }
+        let ca = try Certificate.parseChain(pem: pki.pem("ca.crt"))
+        func presenting(_ name: String) throws -> UpstreamTLSConfig {
+            UpstreamTLSConfig(sni: "upstream.internal", verify: true, ca: ca,
+                              clientChain: try Certificate.parseChain(pem: pki.pem("\(name).crt")),
+                              clientKey: try PrivateKey.parse(pem: pki.pem("\(name).key")))
+        }
+        let g = try TLSGateway(snapshot([], upstreams: httpsUpstream(up, tls: try presenting("client"))))
+        defer { g.stop() }
+        for _ in 0..<4 {
+            let r = try XCTUnwrap(httpRequest(port: g.plainPort, "GET /old HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+            XCTAssertTrue(r.bodyString.contains("client-one"), r.bodyString)
+        }
+        g.gateway.apply(snapshot([], generation: 2, upstreams: httpsUpstream(up, tls: try presenting("otherclient"))))
+        XCTAssertTrue(Poll.until(timeout: 10) {
+            httpRequest(port: g.plainPort, "GET /new HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?.bodyString.contains("intruder") == true
+        })
+        for _ in 0..<4 {
+            let r = try XCTUnwrap(httpRequest(port: g.plainPort, "GET /new HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+            XCTAssertTrue(r.bodyString.contains("intruder"), "every request after the apply presents the new certificate: \(r.bodyString)")
+        }
+        // The same certificate parsed again is the same config: its pooled connections are kept.
+        let before = up.connectionCount
+        g.gateway.apply(snapshot([], generation: 3, upstreams: httpsUpstream(up, tls: try presenting("otherclient"))))
+        XCTAssertTrue(Poll.until(timeout: 10) { g.gateway.generation == 3 })
+        for _ in 0..<4 {
+            XCTAssertEqual(httpRequest(port: g.plainPort, "GET /same HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?.status, 200)
+        }
+        XCTAssertLessThanOrEqual(up.connectionCount, max(before, 2), "at most one pooled connection per loop (2 loops)")
     }
 
     func testCertificateAndKeyNeverPrinted() throws {

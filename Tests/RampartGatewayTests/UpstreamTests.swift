@@ -241,6 +241,31 @@ final class UpstreamTests: XCTestCase {
         XCTAssertEqual(r?.echoBody, "1234567890")
     }
 
+    /// An apply that leaves an upstream as it was keeps the loops' idle connections to it (nginx
+    /// loses them on every reload); an apply that changes it (here its retries) starts afresh, so a
+    /// connection made under the old settings is never reused.
+    func testPooledConnectionsSurviveAnApplyOnlyWhileTheirUpstreamIsUnchanged() throws {
+        let a = try TestUpstream(name: "a")
+        defer { a.stop() }
+        let cfg = upstreamConfig("default/up", [a])
+        let g = try TestGateway(GatewaySnapshot(generation: 1, routes: [route("default/r", paths: ["/one"])],
+                                                upstreams: ["default/up": cfg]), config: GatewayConfig(workers: 1))
+        defer { g.stop() }
+        XCTAssertEqual(g.get("/one")?.status, 200)
+        XCTAssertEqual(a.connectionCount, 1)
+        g.gateway.apply(GatewaySnapshot(generation: 2, routes: [route("default/r", paths: ["/one"]), route("default/s", paths: ["/two"])],
+                                        upstreams: ["default/up": cfg]))
+        XCTAssertTrue(TestSupport.waitUntil { g.get("/two")?.status == 200 }, "generation 2 is served")
+        XCTAssertEqual(g.get("/one")?.status, 200)
+        XCTAssertEqual(a.connectionCount, 1, "the pooled connection survived the apply")
+        var changed = cfg
+        changed.retries = 0
+        g.gateway.apply(GatewaySnapshot(generation: 3, routes: [route("default/r", paths: ["/one"])], upstreams: ["default/up": changed]))
+        XCTAssertTrue(TestSupport.waitUntil { g.get("/two")?.status == 404 }, "generation 3 is served")
+        XCTAssertEqual(g.get("/one")?.status, 200)
+        XCTAssertEqual(a.connectionCount, 2, "a changed upstream opens a new connection")
+    }
+
     func testStopDrainsInFlightRequests() throws {
         let a = try TestUpstream(name: "a")
         defer { a.stop() }

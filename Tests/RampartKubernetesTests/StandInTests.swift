@@ -246,6 +246,26 @@ final class ListWatchStandInTests: StandInTestCase {
         XCTAssertTrue(logs.allSatisfy { $0.contains("401 Unauthorized") && !$0.contains("4711") }, "\(logs)")
     }
 
+    /// A 429's Retry-After is honoured (API Priority and Fairness asks for it): the retry waits
+    /// for it, so a stop during that wait ends the call after exactly one request. Without it the
+    /// client's own 10 ms backoff would have retried, and the second request succeeded.
+    func testTooManyRequestsWaitsForRetryAfter() throws {
+        standIn.resetCalls()
+        standIn.failNext(1, status: 429, pathContaining: "routes", retryAfter: 30, method: "GET")
+        let stop = StopSignal()
+        let standIn = self.standIn!
+        let stopper = Thread {
+            _ = Poll.until(timeout: 10) { standIn.calls().contains { $0.resource == "routes" } }
+            stop.stop()
+        }
+        stopper.start()
+        let policy = RetryPolicy(attempts: 4, retryServerErrors: true, initialDelay: 0.01, maxDelay: 0.01)
+        XCTAssertThrowsError(try client.send("GET", routes.collectionPath(namespace: "shop"), retry: policy, stop: stop)) {
+            XCTAssertEqual(($0 as? APIStatusError)?.code, 429)
+        }
+        XCTAssertEqual(standIn.calls().filter { $0.resource == "routes" }.count, 1)
+    }
+
     func testRetriesTooManyRequestsAndServerErrorsButNotACreate() throws {
         standIn.failNext(2, status: 429, pathContaining: "routes", retryAfter: 0, method: "GET")
         XCTAssertNoThrow(try client.send("GET", routes.collectionPath(namespace: "shop")))

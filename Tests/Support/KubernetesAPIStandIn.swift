@@ -1383,34 +1383,8 @@ print(srv.server_address[1], flush=True)
 srv.serve_forever()
 """#
 
-/// One API call the stand-in recorded, in RBAC terms (what a Role rule must allow).
-public struct KubernetesCall: Sendable, Hashable, CustomStringConvertible {
-    public var verb: String          // get, list, watch, create, update, patch, delete, deletecollection
-    public var group: String         // "" for the core group
-    public var version: String
-    public var resource: String      // the plural
-    public var subresource: String   // "" or "status"
-    public var namespace: String     // "" for cluster-wide
-    public var name: String
-    public var user: String
-
-    public init(verb: String, group: String, version: String, resource: String, subresource: String = "",
-                namespace: String, name: String = "", user: String) {
-        self.verb = verb
-        self.group = group
-        self.version = version
-        self.resource = resource
-        self.subresource = subresource
-        self.namespace = namespace
-        self.name = name
-        self.user = user
-    }
-
-    public var description: String {
-        "\(verb) \(group.isEmpty ? "core" : group)/\(resource)\(subresource.isEmpty ? "" : "/" + subresource) "
-            + "ns=\(namespace.isEmpty ? "*" : namespace) name=\(name.isEmpty ? "*" : name) user=\(user)"
-    }
-}
+/// One API call the stand-in recorded, in RBAC terms: the RBAC check's own type.
+public typealias KubernetesCall = KubernetesAPICall
 
 /// The Kubernetes-API test stand-in (see the file comment): a python child process on 127.0.0.1, with a kubeconfig
 /// for it, driven by the real kubectl and by curl; stopped by its PID.

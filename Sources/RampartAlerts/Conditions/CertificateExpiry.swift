@@ -1,4 +1,4 @@
-/// `certificateExpiry`: a served, upstream-client or admin certificate expiring within the threshold.
+/// `certificateExpiry`: a served, upstream-client, CA or admin certificate expiring within the threshold.
 enum CertificateExpiry {
     static func observe(_ input: ConditionInput, _ certificates: [CertificateFact]) -> [Observation] {
         let rule = input.rule

@@ -30,6 +30,33 @@ enum Traffic {
         }
     }
 
+    /// The route subjects a rule reports on: each delta alone, or (`scope: overall`) one delta summing them all,
+    /// its histogram merged bucket by bucket, as `sum by (le)` does before `histogram_quantile`. nil: no data yet.
+    static func scoped(_ input: ConditionInput, _ deltas: [Delta]?) -> [Delta]? {
+        guard let deltas else { return nil }
+        guard input.rule.spec.scope == .overall else { return deltas }
+        var total = Delta(route: overallRoute, requests: 0, serverErrors: 0, buckets: GatewayAlertFacts.bucketBounds.map { _ in 0 })
+        for d in deltas where d.buckets.count == total.buckets.count {
+            total.requests = saturatingSum(total.requests, d.requests)
+            total.serverErrors = saturatingSum(total.serverErrors, d.serverErrors)
+            for i in total.buckets.indices { total.buckets[i] = saturatingSum(total.buckets[i], d.buckets[i]) }
+        }
+        return [total]
+    }
+
+    /// The `route` fact of an overall instance (route ids are `NAMESPACE/NAME`, never this).
+    static let overallRoute = "*"
+
+    /// The subject labels of a delta: none for an overall rule, so its one alert carries no `route` label.
+    static func subject(_ input: ConditionInput, _ d: Delta) -> [String: String] {
+        input.rule.spec.scope == .overall ? [:] : ["route": d.route]
+    }
+
+    private static func saturatingSum(_ a: Int, _ b: Int) -> Int {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? Int.max : sum
+    }
+
     /// The q-quantile of a cumulative histogram, interpolated within its bucket as Prometheus's
     /// `histogram_quantile` does; past the last finite bound, that bound.
     static func quantile(_ q: Double, buckets: [Int], bounds: [Double]) -> Double? {

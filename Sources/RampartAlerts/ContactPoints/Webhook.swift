@@ -20,7 +20,8 @@ public enum WebhookPayload {
         o.raw("endsAt", n.status == .resolved ? "\"\(n.endsAt.map(Format.time) ?? "")\"" : "null")
         o.string("fingerprint", n.fingerprint)
         o.raw("test", n.isTest ? "true" : "false")
-        o.raw("repeat", n.event == .repeating ? "true" : "false")
+        // A takeover may repeat what the old leader sent: the receiver keys on the fingerprint.
+        o.raw("repeat", n.event == .repeating || n.event == .takeover ? "true" : "false")
         return Array(o.text.utf8)
     }
 

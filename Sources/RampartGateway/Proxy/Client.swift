@@ -7,7 +7,7 @@ extension EventLoop {
         if c.tlsState.handshaking && !clientHandshake(c) { return }
         let buf = c.inBuf
         let want = c.phase == .readingHead ? 16 * 1024 : 64 * 1024
-        buf.reserve(want)   // >= 16 KiB: a whole TLS record fits, so OpenSSL keeps no plaintext back
+        buf.reserve(want)   // >= 16 KiB: a whole TLS record's plaintext fits in one read
         let n: Int
         if let ssl = c.ssl {
             n = TLSIO.read(ssl, buf.writePointer, buf.writable, &c.tlsState)

@@ -28,6 +28,8 @@ final class ClientConn {
     var listIndex = -1
     var interest: UInt32 = 0
     var closed = false
+    /// In the loop's `tlsPending`: OpenSSL holds records read ahead that epoll will not report.
+    var queuedTLSRead = false
 
     var phase: ClientPhase = .readingHead
     var deadline: Int64 = 0

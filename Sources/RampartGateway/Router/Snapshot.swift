@@ -69,8 +69,10 @@ final class CompiledSnapshot: Sendable {
     let metricSlotCounts: (routes: Int, nodes: Int)
 
     /// `metricSlots`: the gateway's numbering of metric label sets (a private one for a snapshot
-    /// that no loop serves).
-    /// `previous`: the snapshot this one replaces; the router keeps the tries of hosts whose routes did not change.
+    /// that no loop serves). `previous`: the snapshot being replaced; an upstream whose config and
+    /// name resolutions are unchanged keeps its compiled form, so the loops' pooled connections to
+    /// it (matched by node identity) and its TLS client context survive the apply; the router keeps
+    /// the tries of hosts whose routes did not change.
     init(_ s: GatewaySnapshot, registry: HealthRegistry, loops: Int, ticketKey: [UInt8] = [],
          resolutions: [NodeName: NodeResolution] = [:], resolutionVersion: Int = 0, metricSlots: MetricSlots = MetricSlots(),
          previous: CompiledSnapshot? = nil) {
@@ -80,7 +82,13 @@ final class CompiledSnapshot: Sendable {
         self.resolutionVersion = resolutionVersion
         var ups: [String: CompiledUpstream] = [:]
         for (k, u) in s.upstreams {
-            ups[k] = CompiledUpstream(key: k, config: u, registry: registry, loops: loops, metricSlots: metricSlots, resolutions: resolutions)
+            if let kept = previous?.upstreams[k], previous?.resolutionVersion == resolutionVersion,
+               kept.perLoop.count == max(loops, 1), kept.config == u {
+                ups[k] = kept
+            } else {
+                ups[k] = CompiledUpstream(key: k, config: u, registry: registry, loops: loops, metricSlots: metricSlots,
+                                          resolutions: resolutions)
+            }
         }
         var routes: [CompiledRoute] = []
         var rejected: [String: String] = [:]

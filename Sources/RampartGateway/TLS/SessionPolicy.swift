@@ -59,7 +59,9 @@ final class PolicyTicketKey: @unchecked Sendable {
         block.deallocate()
     }
 
-    /// OpenSSL's ticket key callback contract: 1 ready, 0 not this key (full handshake), -1 error.
+    /// OpenSSL's ticket key callback contract: 1 ready (sealing), 2 opened and to be renewed, 0 not
+    /// this key (full handshake), -1 error. An opened ticket is always renewed: TLS 1.3 clients use a
+    /// ticket once (RFC 8446 C.4), so without a fresh one every other connection was a full handshake.
     func apply(name: UnsafeMutablePointer<UInt8>, iv: UnsafeMutablePointer<UInt8>, cipher: OpaquePointer,
                mac: OpaquePointer, encrypt: Bool) -> Int32 {
         if encrypt {
@@ -84,7 +86,8 @@ final class PolicyTicketKey: @unchecked Sendable {
             p[2] = OSSL_PARAM_construct_end()
             return EVP_MAC_CTX_set_params(mac, p)
         }
-        return set == 1 ? 1 : -1
+        guard set == 1 else { return -1 }
+        return encrypt ? 1 : 2
     }
 }
 

@@ -67,7 +67,7 @@ public struct ServerCertificate: Sendable, CustomStringConvertible {
 }
 
 /// TLS towards an upstream (`scheme: https`).
-public struct UpstreamTLSConfig: Sendable, CustomStringConvertible {
+public struct UpstreamTLSConfig: Sendable, Equatable, CustomStringConvertible {
     /// SNI and the name verified in the upstream's certificate; default: the node's host when it is a name.
     public var sni: String?
     public var verify: Bool

@@ -234,6 +234,10 @@ final class ServerTLS: @unchecked Sendable {
     /// A new server-side SSL for an accepted socket, or nil.
     func newConnection(fd: Int32) -> OpaquePointer? {
         guard let ssl = SSL_new(base) else { _ = TLSText.drainErrors(); return nil }
+        // One read(2) takes every record the socket holds, not a header and then a body (nginx does
+        // the same): 2 fewer system calls per request, 6 per handshake. What it reads beyond the
+        // record in hand is served from `tlsPending`, since epoll no longer reports it.
+        SSL_set_read_ahead(ssl, 1)
         SSL_set_fd(ssl, fd)
         SSL_set_accept_state(ssl)
         return ssl

@@ -26,6 +26,10 @@ enum TLSIO {
         return failure(ssl, 0, &st, read: true)
     }
 
+    /// OpenSSL holds record bytes it read ahead of the last `read`: readable with no epoll event.
+    @inline(__always)
+    static func hasPending(_ ssl: OpaquePointer) -> Bool { SSL_has_pending(ssl) == 1 }
+
     /// Bytes written (>0), or -1 with errno EAGAIN (wait) or EIO (failed).
     @inline(__always)
     static func write(_ ssl: OpaquePointer, _ p: UnsafeRawPointer, _ n: Int, _ st: inout TLSIOState) -> Int {

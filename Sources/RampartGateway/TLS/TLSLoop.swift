@@ -14,6 +14,18 @@ extension EventLoop {
         if !c.closed { refresh(c) }
     }
 
+    /// One read for each client `refresh` queued because OpenSSL holds its next records; a client
+    /// that still has some after it is queued again and served after the next (non-blocking) wait,
+    /// so one client's burst never holds the loop.
+    func readPendingTLS() {
+        let queued = tlsPending
+        tlsPending.removeAll(keepingCapacity: true)
+        for c in queued {
+            c.queuedTLSRead = false
+            if !c.closed { dispatchTLSClient(c, evIn) }
+        }
+    }
+
     /// Drives the server handshake; true once it is done (the connection may read), false while it
     /// waits or after it failed (the connection is then closed: the alert has been sent).
     func clientHandshake(_ c: ClientConn) -> Bool {

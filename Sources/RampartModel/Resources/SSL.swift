@@ -64,12 +64,22 @@ public enum AlertConditionType: String, Sendable, CaseIterable {
     case certificateExpiry, upstreamUnhealthy, instanceOffline, errorRate, latency, cpuQuota, memoryQuota, reloadFailed, secretResolutionFailed
 }
 
+/// What an errorRate or latency rule is about: each selected route on its own (one alert per route), or
+/// all of them together (one alert, over their summed counters and merged histogram).
+public enum AlertScope: String, Sendable, CaseIterable {
+    case route, overall
+
+    /// The condition types that have a scope; the others refuse `overall`.
+    public static let types: Set<AlertConditionType> = [.errorRate, .latency]
+}
+
 /// When to alert and whom to tell (API.md 1.6).
 public struct AlertRuleSpec: Sendable, Hashable {
     public var type: AlertConditionType
     /// The threshold as written; its unit depends on `type`.
     public var threshold: String?
     public var windowMs: Int
+    public var scope: AlertScope
     public var selectorRoutes: [String]
     public var selectorUpstreams: [String]
     public var selectorSNIs: [String]
@@ -85,7 +95,8 @@ public struct AlertRuleSpec: Sendable, Hashable {
         let c = n["condition"]
         return AlertRuleSpec(
             type: AlertConditionType(rawValue: c?.str("type") ?? "") ?? .reloadFailed, threshold: c?["threshold"]?.scalar?.text,
-            windowMs: c?.ms("window") ?? SchemaDefaults.alertWindowMs, selectorRoutes: c?["selector"]?.strings("routes") ?? [],
+            windowMs: c?.ms("window") ?? SchemaDefaults.alertWindowMs,
+            scope: AlertScope(rawValue: c?.str("scope") ?? SchemaDefaults.alertScope) ?? .route, selectorRoutes: c?["selector"]?.strings("routes") ?? [],
             selectorUpstreams: c?["selector"]?.strings("upstreams") ?? [], selectorSNIs: c?["selector"]?.strings("snis") ?? [],
             severity: n.str("severity") ?? SchemaDefaults.alertSeverity, intervalMs: n.ms("interval") ?? SchemaDefaults.alertIntervalMs,
             forMs: n.ms("for") ?? SchemaDefaults.alertForMs,

@@ -207,6 +207,8 @@ public enum KindSchemas {
             Field("type", .string(.oneOf(AlertConditionType.allCases.map(\.rawValue))), required: true, doc: "what the condition watches"),
             Field("threshold", .intOrString),
             Field("window", .string(.duration(Bounds.alertWindow)), default: D.s("5m")),
+            Field("scope", .string(.oneOf(AlertScope.allCases.map(\.rawValue))), default: D.s(AlertScope.route.rawValue),
+                  doc: "errorRate, latency: one alert per route, or one over all selected routes together"),
             Field("selector", .object([
                 Field("routes", .array(.string())),
                 Field("upstreams", .array(.string())),

@@ -74,6 +74,7 @@ public enum SchemaDefaults {
     // SecretRef, AlertRule, ContactPoint.
     public static let refreshIntervalMs = ms(KindSchemas.secretRef, "refreshInterval")
     public static let alertWindowMs = ms(KindSchemas.alertRule, "condition.window")
+    public static let alertScope = text(KindSchemas.alertRule, "condition.scope")
     public static let alertSeverity = text(KindSchemas.alertRule, "severity")
     public static let alertIntervalMs = ms(KindSchemas.alertRule, "interval")
     public static let alertForMs = ms(KindSchemas.alertRule, "for")

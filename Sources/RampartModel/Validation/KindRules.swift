@@ -107,6 +107,9 @@ enum KindRules {
         if let type, let t = s["condition"]?["threshold"], case .failure(let e) = type.threshold(t.scalar?.text ?? "") {
             d.error("spec.condition.threshold", e.description, at: t.mark)
         }
+        if let type, !AlertScope.types.contains(type), let scope = s["condition"]?["scope"], scope.scalar?.text == AlertScope.overall.rawValue {
+            d.error("spec.condition.scope", "overall is for errorRate and latency only; \(type.rawValue) has no scope", at: scope.mark)
+        }
         if let m = s["message"], let text = m.scalar?.text {
             do throws(MessageTemplate.Invalid) {
                 let template = try MessageTemplate(text)

@@ -75,8 +75,6 @@ public final class KubernetesSource: Source {
         state.withLock { $0.caches[kind.plural]?.objects[ObjectKey(namespace: namespace, name: name)] }
     }
 
-    /// Whether every kind has listed once (readiness).
-    public var synced: Bool { state.withLock { $0.synced } }
 
     private func receive(_ type: ResourceType, _ event: WatchEvent) {
         var secretChanges: [(String, String)] = []

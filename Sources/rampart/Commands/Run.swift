@@ -26,7 +26,8 @@ enum RunCommand {
       --context NAME           kubernetes source: kubeconfig context (default: current-context)
       --namespace NS           kubernetes source: watch one namespace (default: all namespaces)
       --leader-elect           kubernetes source: a Lease (in POD_NAMESPACE) picks the one replica that
-                               writes status; every replica serves (identity: POD_NAME, else the hostname)
+                               writes status and sends alert notifications (a new leader re-sends what is
+                               firing); every replica serves (identity: POD_NAME, else the hostname)
       --git-url URL            git source: repository URL (file://, https://, ssh)
       --git-ref REF            git source: branch or tag (default main)
       --git-path DIR           git source: manifests directory inside the repository
