@@ -2,7 +2,7 @@
 # Kubernetes source benchmark (issue 11): N Routes created through the Kubernetes API stand-in
 # (Tests/Support/KubernetesAPIStandIn.swift, a TEST STAND-IN, not an API server):
 #   start -> all served, RSS; one API change -> served (median/p99 over CHANGES); 410 -> relist -> a change served.
-#   bench/kubernetes.sh [N_ROUTES] [CHANGES]
+#   bench/kubernetes.sh [N_ROUTES] [CHANGES]    (LOG_LEVEL=debug: reconcile phases; PERF=FILE: perf record of the changes)
 # Everything stays on 127.0.0.1; every process it starts is stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,7 +58,7 @@ PY
 
 start=$(date +%s.%N)
 "$BIN" run --source kubernetes --kubeconfig "$work/kubeconfig" --listen 127.0.0.1:$GW --admin 127.0.0.1:$ADMIN --admin-tls off \
-  --state-dir "$work/state" --workers 1 --log-level warn >"$work/log" 2>&1 & RP=$!; pids+=($RP)
+  --state-dir "$work/state" --workers 1 --log-level "${LOG_LEVEL:-warn}" >"$work/log" 2>&1 & RP=$!; pids+=($RP)
 until served /probe-0; do
   sleep 0.01
   if (( $(echo "$(date +%s.%N) - $start > 180" | bc) )); then echo "not serving after 180s"; tail -20 "$work/log"; exit 1; fi
@@ -67,6 +67,8 @@ ready=$(echo "$(date +%s.%N) - $start" | bc)
 rss_kb=$(awk '/VmRSS/{print $2}' /proc/$RP/status)
 echo "routes=$N start_to_all_served_s=$ready rss_mb=$((rss_kb/1024))"
 
+# PERF=FILE: a call-graph profile of the changes below (perf record -g; `perf report -i FILE`).
+if [ -n "${PERF:-}" ]; then perf record -g -o "$PERF" -p "$RP" 2>/dev/null & PERF_PID=$!; pids+=($PERF_PID); sleep 0.5; fi
 # API change -> served: a merge patch of the probe Route's path, polled until the new path answers.
 python3 - "$API" "$GW" "$CHANGES" <<'PY'
 import http.client, json, sys, time
@@ -94,6 +96,7 @@ for i in range(1, changes + 1):
 lat.sort()
 print("apply_to_served_ms median=%d p99=%d max=%d (n=%d)" % (lat[len(lat)//2], lat[max(0, int(len(lat)*0.99)-1)], lat[-1], len(lat)))
 PY
+if [ -n "${PERF:-}" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true; fi
 
 # 410 -> relist of every Route -> the next change served.
 t0=$(date +%s%N)
@@ -104,3 +107,13 @@ curl -fs -X PATCH -H 'Authorization: Bearer bench' -H 'Content-Type: application
   -d '{"spec": {"paths": ["/probe-relisted"]}}' "http://127.0.0.1:$API/apis/rampart.io/v1alpha1/namespaces/default/routes/probe" >/dev/null
 until served /probe-relisted; do :; done
 echo "expired_watch_change_served_ms=$(( ($(date +%s%N) - t0) / 1000000 )) (410 on the Routes watch, relist of $N objects, then the change)"
+# LOG_LEVEL=debug: each reconcile's phases (ms), medians over the changes.
+if [ "${LOG_LEVEL:-warn}" = debug ]; then
+  grep 'reconcile phases' "$work/log" | tail -n +2 | python3 -c '
+import sys, re
+rows = [dict((k, float(v)) for k, v in re.findall(r"(\w+)=\"?([0-9.]+)", line)) for line in sys.stdin]
+for k in (rows[0] if rows else {}):
+    xs = sorted(r.get(k, 0) for r in rows)
+    print(f"  per change {k}: median={xs[len(xs)//2]:.1f} max={xs[-1]:.1f}")
+'
+fi

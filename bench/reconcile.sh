@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 N=${1:-10000}
 CHANGES=${2:-100}
 DEBOUNCE=${DEBOUNCE:-5ms}
+# PERF=FILE records the changes with perf (see below).
+# LOG_LEVEL=debug prints each reconcile's phases (ms) at the end: where the time goes.
 BIN=${RAMPART_BINARY:-.build/release/rampart}
 [ -n "${RAMPART_BINARY:-}" ] || swift build -c release --product rampart >/dev/null
 work=$(mktemp -d /tmp/rampart-bench-XXXXXX)
@@ -33,7 +35,7 @@ open(f"{d}/probe.yaml", "w").write("apiVersion: rampart.io/v1alpha1\nkind: Route
 PY
 
 start=$(date +%s.%N)
-"$BIN" run "$work/m" --listen 127.0.0.1:$GW --admin 127.0.0.1:$ADMIN --admin-tls off --state-dir "$work/state" --workers 1 --log-level warn --debounce "$DEBOUNCE" >"$work/log" 2>&1 & RP=$!; pids+=($RP)
+"$BIN" run "$work/m" --listen 127.0.0.1:$GW --admin 127.0.0.1:$ADMIN --admin-tls off --state-dir "$work/state" --workers 1 --log-level "${LOG_LEVEL:-warn}" --debounce "$DEBOUNCE" >"$work/log" 2>&1 & RP=$!; pids+=($RP)
 until curl -fs -o /dev/null "http://127.0.0.1:$ADMIN/readyz" && served /probe-0; do
   sleep 0.01
   if (( $(echo "$(date +%s.%N) - $start > 120" | bc) )); then echo "not ready after 120s"; cat "$work/log"; exit 1; fi
@@ -43,6 +45,8 @@ rss_kb=$(awk '/VmRSS/{print $2}' /proc/$RP/status)
 reconcile=$(curl -fs "http://127.0.0.1:$ADMIN/metrics" | awk '/^rampart_reconcile_duration_seconds_sum/{s=$2} /^rampart_reconcile_duration_seconds_count/{c=$2} END{if(c>0) printf "%.3f", s/c}')
 echo "routes=$N start_to_serving_s=$ready mean_reconcile_s=$reconcile rss_mb=$((rss_kb/1024))"
 
+# PERF=FILE: a call-graph profile of the changes below (perf record -g; `perf report -i FILE`).
+if [ -n "${PERF:-}" ]; then perf record -g -o "$PERF" -p "$RP" 2>/dev/null & PERF_PID=$!; pids+=($PERF_PID); sleep 0.5; fi
 # File-write-to-served latency: rewrite one file, poll the new path until it answers.
 lat=()
 for i in $(seq 1 "$CHANGES"); do
@@ -52,4 +56,17 @@ for i in $(seq 1 "$CHANGES"); do
   until served "/probe-$i"; do :; done
   lat+=($(( ($(date +%s%N) - t0) / 1000000 )))
 done
+if [ -n "${PERF:-}" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true; fi
 printf '%s\n' "${lat[@]}" | sort -n | awk '{a[NR]=$1} END{p=int(NR*0.99); if (p<1) p=1; printf "write_to_served_ms median=%d p99=%d max=%d (n=%d, --debounce %s)\n", a[int(NR/2)+1], a[p], a[NR], NR, DEB}' DEB="$DEBOUNCE"
+if [ "${LOG_LEVEL:-warn}" = debug ]; then
+  grep 'reconcile phases' "$work/log" | python3 -c '
+import sys, re
+rows = [dict((k, float(v)) for k, v in re.findall(r"(\w+)=\"?([0-9.]+)", line)) for line in sys.stdin]
+if rows:
+    first, rest = rows[0], rows[1:] or rows
+    print("first reconcile phases (ms): " + " ".join(f"{k}={v:.1f}" for k, v in first.items()))
+    for k in first:
+        xs = sorted(r.get(k, 0) for r in rest)
+        print(f"  per change {k}: median={xs[len(xs)//2]:.1f} max={xs[-1]:.1f}")
+'
+fi

@@ -80,7 +80,9 @@ public final class Controller: Sendable {
                 secrets.sync(state, values: values)
                 return secrets.resolvedValues(state, digest: audit.digest)
             },
-            apply: { state in Self.apply(state, to: gateway, secrets: secrets, values: values, log: log) })
+            apply: { [routeMemo = SnapshotBuilder.RouteMemo()] state in
+                Self.apply(state, to: gateway, secrets: secrets, values: values, log: log, memo: routeMemo)
+            })
         later.value = reconciler
         let elected = Later<LeaderElector>(), leases = Later<LeaseHeartbeats>()
         alerts = try AlertsRuntime(flags: options.alerts, admin: options.adminListen, adminTLS: adminTLS, isLeader: { elected.value?.isLeader ?? true },
@@ -113,9 +115,10 @@ public final class Controller: Sendable {
 
     /// Compiles one desired state and hands it to the gateway; returns every resource that is not
     /// served with why (secret resolution, snapshot build, and what the gateway itself refused).
-    static func apply(_ state: DesiredState, to gateway: Gateway, secrets: SecretsBridge, values: SensitiveValues, log: Log) -> [ResourceKey: String] {
+    static func apply(_ state: DesiredState, to gateway: Gateway, secrets: SecretsBridge, values: SensitiveValues, log: Log,
+                      memo: SnapshotBuilder.RouteMemo? = nil) -> [ResourceKey: String] {
         let secretProblems = secrets.sync(state, values: values)
-        let out = SnapshotBuilder.build(state, resolve: values.resolver(for: state))
+        let out = SnapshotBuilder.build(state, resolve: values.resolver(for: state), memo: memo)
         for (key, warning) in out.warnings.sorted(by: { $0.key < $1.key }) { log.warn("\(key): \(warning)") }
         gateway.apply(out.snapshot)
         var notServed = out.notServed

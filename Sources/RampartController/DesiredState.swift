@@ -22,45 +22,128 @@ public struct DesiredState: Sendable {
     public let resolved: [ResourceKey: [String: ResolvedValue]]
 
     /// `known`: digests already computed (unchanged files), so only new resources are hashed.
+    /// `base`: the state this one follows (the serving one): the hash, the key order and
+    /// `changedKeys(since: base)` are then updated from the keys that differ instead of made from all.
     public init(generation: Int, origin: String, resources: [ResourceKey: Resource], known: [ResourceKey: String] = [:],
-                heldClosed: [ResourceKey: RouteSpec] = [:], resolved: [ResourceKey: [String: ResolvedValue]] = [:]) {
+                heldClosed: [ResourceKey: RouteSpec] = [:], resolved: [ResourceKey: [String: ResolvedValue]] = [:],
+                base: DesiredState? = nil) {
         var digests: [ResourceKey: String] = [:]
         digests.reserveCapacity(resources.count)
-        for (k, r) in resources { digests[k] = known[k] ?? DesiredState.digest(r) }
-        self.init(generation: generation, origin: origin, resources: resources, digests: digests, heldClosed: heldClosed, resolved: resolved)
+        var sum = base?.resourceSum ?? StateSum()
+        let sorted: [Resource]
+        var changed: [ResourceKey] = []
+        if let base {
+            var replaced: [Resource] = [], added: [Resource] = [], removed: [ResourceKey] = []
+            // Base's digests, then only the keys that differ: the same object has the same digest, so
+            // the resources of unchanged files cost one lookup each.
+            digests = base.digests
+            for (k, r) in resources {
+                let old = base.resources[k]
+                if old === r { continue }
+                let d = known[k] ?? DesiredState.digest(r)
+                let oldDigest = digests.updateValue(d, forKey: k)
+                if old != nil {
+                    replaced.append(r)
+                    if let oldDigest, oldDigest != d {
+                        sum.subtract(StateSum.resource(k, digest: oldDigest))
+                        sum.add(StateSum.resource(k, digest: d))
+                        changed.append(k)
+                    }
+                } else {
+                    sum.add(StateSum.resource(k, digest: d))
+                    added.append(r)
+                    changed.append(k)
+                }
+            }
+            if resources.count - added.count != base.resources.count {
+                for (k, d) in base.digests where resources[k] == nil {
+                    sum.subtract(StateSum.resource(k, digest: d))
+                    digests[k] = nil
+                    removed.append(k)
+                    changed.append(k)
+                }
+            }
+            sorted = DesiredState.edited(base.sorted, replacing: replaced, inserting: added, removing: removed)
+                ?? resources.keys.sorted().compactMap { resources[$0] }
+        } else {
+            for (k, r) in resources {
+                let d = known[k] ?? DesiredState.digest(r)
+                digests[k] = d
+                sum.add(StateSum.resource(k, digest: d))
+            }
+            sorted = resources.keys.sorted().compactMap { resources[$0] }
+        }
+        self.init(generation: generation, origin: origin, resources: resources, digests: digests, sorted: sorted, resourceSum: sum,
+                  baseSum: base?.resourceSum, changedFromBase: changed, heldClosed: heldClosed, resolved: resolved)
     }
 
-    private init(generation: Int, origin: String, resources: [ResourceKey: Resource], digests: [ResourceKey: String],
+    private init(generation: Int, origin: String, resources: [ResourceKey: Resource], digests: [ResourceKey: String], sorted: [Resource],
+                 resourceSum: StateSum, baseSum: StateSum?, changedFromBase: [ResourceKey],
                  heldClosed: [ResourceKey: RouteSpec], resolved: [ResourceKey: [String: ResolvedValue]]) {
         self.generation = generation
         self.origin = origin
         self.resources = resources
         self.heldClosed = heldClosed
         self.digests = digests
+        self.sorted = sorted
+        self.resourceSum = resourceSum
+        self.baseSum = baseSum
+        self.changedFromBase = changedFromBase
         // Only the values of resources in this state count (a SecretRef's value outlives no resource).
         let resolved = resolved.filter { resources[$0.key] != nil && !$0.value.isEmpty }
         self.resolved = resolved
-        let keys = resources.keys.sorted()
-        var text = ""
-        text.reserveCapacity(keys.count * 100)
-        for k in keys {
-            text += "\(k) \(digests[k] ?? "")\n"
-            for (path, value) in (resolved[k] ?? [:]).sorted(by: { $0.key < $1.key }) { text += "resolved \(k) \(path) \(value.identity)\n" }
+        // Resolved values and held Routes are few: summed afresh each time.
+        var extra = StateSum()
+        for (k, byPath) in resolved { for (path, value) in byPath { extra.add(StateSum.resolved(k, path: path, value: value)) } }
+        for (k, spec) in heldClosed { extra.add(StateSum.held(k, signature: spec.matchSignature)) }
+        hash = resourceSum.adding(extra).hash
+    }
+
+    /// `base` with a few resources replaced, inserted and removed, still in key order; nil when so
+    /// many changed that sorting afresh is cheaper.
+    static func edited(_ base: [Resource], replacing: [Resource], inserting: [Resource], removing: [ResourceKey]) -> [Resource]? {
+        let edits = replacing.count + inserting.count + removing.count
+        if edits == 0 { return base }
+        guard edits <= 64 else { return nil }
+        var out = base
+        func position(_ key: ResourceKey) -> Int {
+            var lo = 0, hi = out.count
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2
+                if out[mid].key < key { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
         }
-        for (k, spec) in heldClosed.sorted(by: { $0.key < $1.key }) { text += "held \(k) \(spec.matchSignature)\n" }
-        sorted = keys.compactMap { resources[$0] }
-        hash = Hex.encode(SHA256.hash(Array(text.utf8)))
+        for r in replacing {
+            let i = position(r.key)
+            guard i < out.count, out[i].key == r.key else { return nil }
+            out[i] = r
+        }
+        for k in removing {
+            let i = position(k)
+            guard i < out.count, out[i].key == k else { return nil }
+            out.remove(at: i)
+        }
+        for r in inserting { out.insert(r, at: position(r.key)) }
+        return out
     }
 
     /// The same state with its SecretRef fields' resolved digests (resource digests are kept, not recomputed).
     public func resolving(_ values: [ResourceKey: [String: ResolvedValue]]) -> DesiredState {
-        DesiredState(generation: generation, origin: origin, resources: resources, digests: digests, heldClosed: heldClosed, resolved: values)
+        DesiredState(generation: generation, origin: origin, resources: resources, digests: digests, sorted: sorted, resourceSum: resourceSum,
+                     baseSum: baseSum, changedFromBase: changedFromBase, heldClosed: heldClosed, resolved: values)
     }
 
     public static let empty = DesiredState(generation: 0, origin: "empty", resources: [:])
 
     /// The resources in key order (computed once: snapshots, state files and views all walk it).
     public let sorted: [Resource]
+
+    /// The resources' part of the hash (`StateSum`), kept so the next state can update it.
+    let resourceSum: StateSum
+    /// The `resourceSum` of the state this one was made from, and the keys whose digest differs from it.
+    let baseSum: StateSum?
+    let changedFromBase: [ResourceKey]
 
     /// Keys the digest of each sensitive value inside a resource digest. Random per process: a state's
     /// hash (written to `state.json`) is then no oracle for guessing an inline secret offline.
@@ -75,7 +158,13 @@ public struct DesiredState: Sendable {
 
     /// Keys whose content differs between two states (added, removed or changed, a resolved secret included).
     public func changedKeys(since old: DesiredState) -> [ResourceKey] {
-        Set(digests.keys).union(old.digests.keys).filter { digests[$0] != old.digests[$0] || resolved[$0] != old.resolved[$0] }.sorted()
+        if let baseSum, baseSum == old.resourceSum {
+            // Made from `old`'s resources: the digests that differ are known; resolved values are few.
+            var keys = Set(changedFromBase)
+            for k in Set(resolved.keys).union(old.resolved.keys) where resolved[k] != old.resolved[k] { keys.insert(k) }
+            return keys.sorted()
+        }
+        return Set(digests.keys).union(old.digests.keys).filter { digests[$0] != old.digests[$0] || resolved[$0] != old.resolved[$0] }.sorted()
     }
 
     /// The masked JSON view for `GET /api/v1/config`.
@@ -120,48 +209,72 @@ public enum StateFile {
     /// A resource's encoded document, reused while the same resource object and Keyring are in use.
     struct Encoded {
         let resource: Resource
-        let ring: String
         let json: String
         let ciphertexts: [String: String]
     }
 
+    /// Last time's encodings in key order, with the Keyring they were made with: a write after a
+    /// one-file change encodes that file's resources and copies the rest.
+    struct EncodeCache {
+        var ring = ""
+        var entries: [Encoded] = []
+    }
+
     static func encode(_ s: DesiredState, values: SensitiveValues, keyring: Keyring?, previous: [ResourceKey: [String: String]] = [:],
                        migrate: Bool = false) -> (bytes: [UInt8], skipped: [ResourceKey], ciphertexts: [ResourceKey: [String: String]]) {
-        var cache: [ResourceKey: Encoded] = [:]
+        var cache = EncodeCache()
         return encode(s, values: values, keyring: keyring, previous: previous, migrate: migrate, cache: &cache)
     }
 
-    /// `cache` holds last time's encodings: only new or changed resources are encoded again.
+    /// `cache` holds last time's encodings: only new or changed resources are encoded again. The
+    /// resources are in key order both times, so the unchanged ones are the common prefix and suffix
+    /// (same objects); between them, an unchanged object is found by identity.
     static func encode(_ s: DesiredState, values: SensitiveValues, keyring: Keyring?, previous: [ResourceKey: [String: String]],
-                       migrate: Bool, cache: inout [ResourceKey: Encoded])
+                       migrate: Bool, cache: inout EncodeCache)
         -> (bytes: [UInt8], skipped: [ResourceKey], ciphertexts: [ResourceKey: [String: String]]) {
-        var docs: [String] = []
-        docs.reserveCapacity(s.sorted.count)
-        var skipped: [ResourceKey] = []
-        var ciphertexts: [ResourceKey: [String: String]] = [:]
-        var next: [ResourceKey: Encoded] = [:]
         let ring = keyring.map { $0.keyIDs.joined(separator: ",") } ?? ""
-        for r in s.sorted {
-            if !migrate, let c = cache[r.key], c.resource === r, c.ring == ring {
-                next[r.key] = c
-                if !c.ciphertexts.isEmpty { ciphertexts[r.key] = c.ciphertexts }
-                docs.append(c.json)
+        let old = migrate || cache.ring != ring ? [] : cache.entries
+        let sorted = s.sorted
+        let shorter = min(old.count, sorted.count)
+        var prefix = 0
+        while prefix < shorter && old[prefix].resource === sorted[prefix] { prefix += 1 }
+        var suffix = 0
+        while suffix < shorter - prefix && old[old.count - 1 - suffix].resource === sorted[sorted.count - 1 - suffix] { suffix += 1 }
+        var between: [ObjectIdentifier: Encoded] = [:]
+        for e in old[prefix..<(old.count - suffix)] { between[ObjectIdentifier(e.resource)] = e }
+
+        var entries: [Encoded] = []
+        entries.reserveCapacity(sorted.count)
+        entries += old[0..<prefix]
+        var skipped: [ResourceKey] = []
+        for r in sorted[prefix..<(sorted.count - suffix)] {
+            if let e = between[ObjectIdentifier(r)] {
+                entries.append(e)
                 continue
             }
+            // Not kept: a resource that cannot be encoded is tried again on the next write.
             guard let out = values.persistable(r, keyring: keyring, previous: previous[r.key] ?? [:], migrate: migrate) else {
                 skipped.append(r.key)
                 continue
             }
-            if !out.ciphertexts.isEmpty { ciphertexts[r.key] = out.ciphertexts }
-            let json = JSONWriter.write(out.document)
-            next[r.key] = Encoded(resource: r, ring: ring, json: json, ciphertexts: out.ciphertexts)
-            docs.append(json)
+            entries.append(Encoded(resource: r, json: JSONWriter.write(out.document), ciphertexts: out.ciphertexts))
         }
-        cache = next
-        let text = "{\"generation\":\(s.generation),\"hash\":\(JSONWriter.quote(s.hash)),\"origin\":\(JSONWriter.quote(s.origin)),"
+        entries += old[(old.count - suffix)...]
+        cache = EncodeCache(ring: ring, entries: entries)
+
+        var ciphertexts: [ResourceKey: [String: String]] = [:]
+        for e in entries where !e.ciphertexts.isEmpty { ciphertexts[e.resource.key] = e.ciphertexts }
+        let head = "{\"generation\":\(s.generation),\"hash\":\(JSONWriter.quote(s.hash)),\"origin\":\(JSONWriter.quote(s.origin)),"
             + "\"resolved\":[" + resolvedJSON(s).joined(separator: ",\n") + "],\"resources\":[\n"
-            + docs.joined(separator: ",\n") + "\n]}\n"
-        return (Array(text.utf8), skipped, ciphertexts)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(head.utf8.count + entries.reduce(0) { $0 + $1.json.utf8.count + 2 } + 4)
+        bytes += head.utf8
+        for (i, e) in entries.enumerated() {
+            if i > 0 { bytes += ",\n".utf8 }
+            bytes += e.json.utf8
+        }
+        bytes += "\n]}\n".utf8
+        return (bytes, skipped, ciphertexts)
     }
 
     /// The SecretRef fields' keyed digests and versions, so a restart knows which values the last generation served.

@@ -40,7 +40,9 @@ public struct ResourceStatus: Sendable {
 /// What the admin API reads: the serving state and every resource's conditions.
 public struct ControllerView: Sendable {
     public var serving: DesiredState = .empty
-    public var statuses: [ResourceStatus] = []
+    var statusTable = StatusTable.empty
+    /// Every resource's status, in key order.
+    public var statuses: [ResourceStatus] { statusTable.ordered }
     public var errors: [Diagnostic] = []
     public var ready = false
 }
@@ -74,7 +76,9 @@ public final class Reconciler: @unchecked Sendable {
     /// The ciphertexts in `state.json` by resource and field path, as last written or read.
     private var stored: [ResourceKey: [String: String]] = [:]
     /// Encoded `state.json` documents of unchanged resources, reused on the next write.
-    private var encodedCache: [ResourceKey: StateFile.Encoded] = [:]
+    private var encodedCache = StateFile.EncodeCache()
+    /// The cross-checks of the last reconcile, so the next checks only what changed.
+    private let crossChecks = CrossCheck.Index()
     /// Resources in the serving state that the data plane left out, with why.
     private var notServed: [ResourceKey: String] = [:]
 
@@ -244,7 +248,9 @@ public final class Reconciler: @unchecked Sendable {
         for entry in snapshot.entries {
             let id = entry.partition.id
             let d = entry.partition.decoded
-            known.merge(entry.digests) { a, _ in a }
+            // Digests matter only for objects the serving state does not hold (DesiredState reuses its
+            // digests for the same objects): a lookup each instead of copying every digest.
+            for r in d.resources where serving.resources[r.key] !== r && known[r.key] == nil { known[r.key] = entry.digests[r.key] }
             diagnostics += d.diagnostics
             if d.unreadable {
                 // A broken file keeps its resources' last good versions: never delete what a typo hid.
@@ -273,7 +279,7 @@ public final class Reconciler: @unchecked Sendable {
         }
         candidates = candidates.filter { $0.metadata.gatewayGroup == config.gatewayGroup }
         let decoded = Date()
-        let cross = CrossCheck.run(candidates, rejected: rejectedOrigins.filter { serving.resources[$0.key] == nil })
+        let cross = crossChecks.run(candidates, rejected: rejectedOrigins.filter { serving.resources[$0.key] == nil })
         let checked = Date()
         diagnostics += cross.diagnostics
         for d in cross.diagnostics where d.severity == .error {
@@ -282,6 +288,7 @@ public final class Reconciler: @unchecked Sendable {
             }
         }
         var desired: [ResourceKey: Resource] = [:]
+        desired.reserveCapacity(candidates.count)
         for r in candidates where !cross.invalid.contains(r.key) && desired[r.key] == nil { desired[r.key] = r }
         // A served resource whose new version fails a cross-check (a reference to a missing Upstream)
         // keeps its last good version, if that one still passes against everything else.
@@ -320,7 +327,8 @@ public final class Reconciler: @unchecked Sendable {
             report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
             return
         }
-        let proposed = DesiredState(generation: serving.generation + 1, origin: origin, resources: desired, known: known, heldClosed: held)
+        let proposed = DesiredState(generation: serving.generation + 1, origin: origin, resources: desired, known: known, heldClosed: held,
+                                    base: serving)
         let next = proposed.resolving(resolveValues(proposed))
         let hashed = Date()
         if next.hash == serving.hash {
@@ -368,10 +376,12 @@ public final class Reconciler: @unchecked Sendable {
     /// Route matches is not held (it would only take that Route's traffic away).
     private func heldClosed(desired: [ResourceKey: Resource], rejected: [Resource], crossInvalid: [Resource],
                             crossDiagnostics: [Diagnostic]) -> [ResourceKey: RouteSpec] {
-        let servedMatches = Set(desired.values.compactMap(\.matchKey))
         var errorPaths: [String: [String]] = [:]
         for d in crossDiagnostics where d.severity == .error { if let r = d.resource { errorPaths[r, default: []].append(d.path) } }
         let fromCross = crossInvalid.filter { $0.kind == .route && RouteSpec.matchIsIntact(errorPaths: errorPaths[$0.key.description] ?? []) }
+        // Usually nothing is held: then the served match keys need not be collected.
+        if rejected.isEmpty && fromCross.isEmpty { return [:] }
+        let servedMatches = Set(desired.values.compactMap(\.matchKey))
         var held: [ResourceKey: RouteSpec] = [:]
         for r in rejected + fromCross where r.metadata.gatewayGroup == config.gatewayGroup && desired[r.key] == nil && held[r.key] == nil {
             guard let spec = r.route?.matchOnly, !spec.paths.isEmpty else { continue }
@@ -409,7 +419,7 @@ public final class Reconciler: @unchecked Sendable {
             try audit.append(.init(actor: actor, action: "reencrypt", key: nil, generationFrom: serving.generation, generationTo: serving.generation, diff: summary))
             try stateDir.writeAtomically(StateFile.name, bytes)
             stored = out.ciphertexts
-            encodedCache = [:]
+            encodedCache = StateFile.EncodeCache()
             log.info("state.json re-encrypted to key \(ring.primaryKeyID)", ["counts": summary])
             return (before, after)
         }
@@ -495,36 +505,14 @@ public final class Reconciler: @unchecked Sendable {
         }
     }
 
-    private func statuses(serving: DesiredState, invalid: [ResourceKey: [String]], kept: Set<ResourceKey>) -> [ResourceKey: ResourceStatus] {
-        var out: [ResourceKey: ResourceStatus] = [:]
-        let gen = serving.generation
-        for (key, r) in serving.resources {
-            let problems = invalid[key] ?? []
-            out[key] = ResourceStatus(key: key, origin: r.origin.description, conditions: [
-                Condition(type: "Accepted", status: problems.isEmpty, reason: problems.isEmpty ? "Valid" : "Invalid",
-                          message: problems.joined(separator: "; "), observedGeneration: gen),
-                notServed[key].map {
-                    Condition(type: "Ready", status: false, reason: SensitiveValues.holdsDigestMarker(r) ? "SecretPending" : "NotServed",
-                              message: $0, observedGeneration: gen)
-                }
-                    ?? Condition(type: "Ready", status: true, reason: kept.contains(key) ? "ServingLastGood" : "Serving",
-                                 message: kept.contains(key) ? "the current version is invalid; the last good version serves" : "", observedGeneration: gen),
-            ])
-        }
-        for (key, problems) in invalid where out[key] == nil {
-            out[key] = ResourceStatus(key: key, origin: "", conditions: [
-                Condition(type: "Accepted", status: false, reason: "Invalid", message: problems.joined(separator: "; "), observedGeneration: gen),
-                Condition(type: "Ready", status: false, reason: "NotServed",
-                          message: serving.heldClosed[key] == nil ? "invalid and no earlier version to serve"
-                              : "invalid and no earlier version to serve; its requests are answered 503 (reason Invalid)",
-                          observedGeneration: gen),
-            ])
-        }
-        return out
+    /// The statuses of this reconcile, made only when read (an admin API request, the Kubernetes
+    /// status writer): at 10,000 resources, making them costs more than the rest of a one-file change.
+    private func statuses(serving: DesiredState, invalid: [ResourceKey: [String]], kept: Set<ResourceKey>) -> StatusTable {
+        StatusTable(serving: serving, invalid: invalid, kept: kept, notServed: notServed)
     }
 
     /// Publishes the view and logs each problem once per change, not once per loop.
-    private func report(_ diagnostics: [Diagnostic], statuses: [ResourceKey: ResourceStatus], ready: Bool = true) {
+    private func report(_ diagnostics: [Diagnostic], statuses: StatusTable, ready: Bool = true) {
         let lines = Set(diagnostics.map(\.description))
         for d in diagnostics.sorted(by: Diagnostic.sourceOrder) where !loggedErrors.contains(d.description) {
             if d.severity == .error { log.error(d.description) } else { log.warn(d.description) }
@@ -534,7 +522,7 @@ public final class Reconciler: @unchecked Sendable {
         store.setStatuses(statuses)
         let view = viewBox.withLock {
             $0.serving = serving
-            $0.statuses = statuses.keys.sorted().compactMap { statuses[$0] }
+            $0.statusTable = statuses
             $0.errors = diagnostics.filter { $0.severity == .error }
             if ready { $0.ready = true }
             return $0

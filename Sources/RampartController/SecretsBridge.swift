@@ -83,11 +83,9 @@ public final class SecretsBridge: Sendable {
     /// at each login and shape no snapshot, so they are not part of a generation.
     public func resolvedValues(_ state: DesiredState, digest: SecretDigest) -> [ResourceKey: [String: ResolvedValue]] {
         var out: [ResourceKey: [String: ResolvedValue]] = [:]
-        for r in state.sorted where r.kind != .secretRef {
-            guard let spec = r.specNode else { continue }
-            SchemaWalker.sensitiveNodes(spec, KindSchemas.spec(r.kind), path: "spec") { path, node in
-                guard let value = Sensitive.decode(node, namespace: r.key.namespace), case .secretRef(let ref, let field) = value.source,
-                      let read = try? resolver.versionedValue(for: "\(ref.namespace)/\(ref.name)", key: field) else { return }
+        for r in state.sorted where r.kind != .secretRef && !r.secretRefFields.isEmpty {
+            for (path, ref, field) in r.secretRefFields {
+                guard let read = try? resolver.versionedValue(for: "\(ref.namespace)/\(ref.name)", key: field) else { continue }
                 out[r.key, default: [:]][path] = ResolvedValue(digest: digest.fingerprint(Array(read.value.utf8)), version: read.version)
             }
         }

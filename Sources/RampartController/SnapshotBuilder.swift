@@ -36,14 +36,36 @@ public enum SnapshotBuilder {
         public var warnings: [ResourceKey: String] = [:]
     }
 
-    public static func build(_ state: DesiredState, resolve: Resolve = inlineOnly, now: Date = Date()) -> Output {
+    /// The routes one build made that depend on nothing but their resource and their Upstream being
+    /// served (no access plugins, whose values may rotate; no inline upstream): the next build reuses
+    /// them for the same resource objects. Kept by whoever builds successive snapshots.
+    public final class RouteMemo: Sendable {
+        final class Made: Sendable {
+            let resource: Resource
+            let upstream: String
+            let config: RouteConfig
+
+            init(resource: Resource, upstream: String, config: RouteConfig) {
+                self.resource = resource
+                self.upstream = upstream
+                self.config = config
+            }
+        }
+
+        let made = Mutex<[ObjectIdentifier: Made]>([:])
+
+        public init() {}
+    }
+
+    public static func build(_ state: DesiredState, resolve: Resolve = inlineOnly, now: Date = Date(), memo: RouteMemo? = nil) -> Output {
         var upstreams: [String: UpstreamConfig] = [:]
         var notServed: [ResourceKey: String] = [:]
         var warnings: [ResourceKey: String] = [:]
         var ssls: [String: SSLMaterial] = [:]
         var certificates: [ServerCertificate] = []
         var withheld: [WithheldClientAuth] = []
-        for r in state.sorted {
+        // The kind first: reading a spec out of the enum copies it, and most resources are Routes.
+        for r in state.sorted where r.kind == .ssl {
             guard let spec = r.ssl else { continue }
             let served = certificates.count
             do {
@@ -64,7 +86,7 @@ public enum SnapshotBuilder {
                 withheld.append(WithheldClientAuth(name: id(r.key), snis: spec.snis))
             }
         }
-        for r in state.sorted {
+        for r in state.sorted where r.kind == .upstream {
             guard let u = r.upstream else { continue }
             if u.nodes.isEmpty {
                 notServed[r.key] = "no nodes (service discovery needs the kubernetes source)"
@@ -77,7 +99,23 @@ public enum SnapshotBuilder {
             }
         }
         var routes: [RouteConfig] = []
-        for r in state.sorted {
+        routes.reserveCapacity(state.sorted.count + state.heldClosed.count)
+        var made = memo?.made.withLock { $0 } ?? [:]
+        memo?.made.withLock { $0 = [:] }  // one owner of the table while it is updated, so no copy
+        var seen = 0
+        defer {
+            // Entries of resources gone since are dropped once they outnumber the live ones.
+            if made.count > 2 * seen + 64 { made = made.filter { state.resources[$0.value.resource.key] === $0.value.resource } }
+            if let memo { memo.made.withLock { [made] in $0 = made } }
+        }
+        for r in state.sorted where r.kind == .route {
+            if memo != nil {
+                seen += 1
+                if let m = made[ObjectIdentifier(r)], m.resource === r, upstreams[m.upstream] != nil {
+                    routes.append(m.config)
+                    continue
+                }
+            }
             guard let spec = r.route else { continue }
             let headers = spec.headers.items.map { HeaderPair(name: $0.name, value: $0.value) }
             // Fail closed: a Route that cannot be enforced keeps its match keys and answers 503, so its
@@ -110,11 +148,13 @@ public enum SnapshotBuilder {
                 keepNotServed(.upstreamNotServed, "its inline upstream cannot be served")
                 continue
             }
-            routes.append(RouteConfig(
+            let config = RouteConfig(
                 id: id(r.key), hosts: spec.hosts, paths: spec.paths, methods: spec.methods,
                 headers: headers, priority: spec.priority,
                 upstream: upstreamID, timeout: spec.timeout.map(timeouts), websocket: spec.websocket,
-                plugins: access + plugins(spec.plugins)))
+                plugins: access + plugins(spec.plugins))
+            if memo != nil, access.isEmpty, spec.upstreamRef != nil { made[ObjectIdentifier(r)] = RouteMemo.Made(resource: r, upstream: upstreamID, config: config) }
+            routes.append(config)
         }
         for (key, spec) in state.heldClosed.sorted(by: { $0.key < $1.key }) where state.resources[key] == nil {
             routes.append(notServedRoute(key, spec, .invalid))

@@ -36,7 +36,7 @@ public final class Store: Sendable {
         /// By source, then partition id: the resources a partition gave in the last generation that
         /// was applied or found unchanged; an unreadable partition serves these.
         var lastGood: [String: [Resource]] = [:]
-        var statuses: [ResourceKey: ResourceStatus] = [:]
+        var statuses = StatusTable.empty
     }
 
     private let state = Mutex(State())
@@ -118,17 +118,17 @@ public final class Store: Sendable {
         state.withLock { $0.lastGood = byPartition }
     }
 
-    func setStatuses(_ statuses: [ResourceKey: ResourceStatus]) {
+    func setStatuses(_ statuses: StatusTable) {
         state.withLock { $0.statuses = statuses }
     }
 
     /// A resource's status as last reconciled.
     public func status(_ key: ResourceKey) -> ResourceStatus? {
-        state.withLock { $0.statuses[key] }
+        state.withLock { $0.statuses }.byKey[key]
     }
 
     /// Every resource's status as last reconciled, in key order.
     public var statuses: [ResourceStatus] {
-        state.withLock { st in st.statuses.keys.sorted().compactMap { st.statuses[$0] } }
+        state.withLock { $0.statuses }.ordered
     }
 }

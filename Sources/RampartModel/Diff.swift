@@ -53,8 +53,10 @@ public enum StateDiff {
     }
 
     static func lines(_ s: String) -> [String] {
-        s.isEmpty ? [] : s.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { $0 != "---" && $0 != "..." }
-            .reversed().drop(while: { $0.isEmpty }).reversed()
+        if s.isEmpty { return [] }
+        var out = s.split(separator: "\n", omittingEmptySubsequences: false).compactMap { $0 == "---" || $0 == "..." ? nil : String($0) }
+        while out.last?.isEmpty == true { out.removeLast() }
+        return out
     }
 }
 
@@ -63,7 +65,20 @@ public enum UnifiedDiff {
     enum Op: Equatable { case same(String), del(String), add(String) }
 
     public static func hunks(_ a: [String], _ b: [String], context: Int = 3) -> String {
-        hunks(a, b, context: context, script: MyersDiff.script)
+        // One side empty (a resource added or removed: every resource at a first start): one hunk of
+        // every line, with no edit script to find.
+        if a.isEmpty || b.isEmpty {
+            if a.isEmpty && b.isEmpty { return "" }
+            var out = a.isEmpty ? "@@ -0,0 +1,\(b.count) @@\n" : "@@ -1,\(a.count) +0,0 @@\n"
+            let sign = a.isEmpty ? "+" : "-"
+            for line in a.isEmpty ? b : a {
+                out += sign
+                out += line
+                out += "\n"
+            }
+            return out
+        }
+        return hunks(a, b, context: context, script: MyersDiff.script)
     }
 
     /// The hunks of the edit script `script` makes (tests pass a reference algorithm).

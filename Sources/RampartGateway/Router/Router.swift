@@ -102,57 +102,141 @@ struct HostEntry: Sendable {
 
 /// The route lookup of one snapshot: built once from its routes, then immutable (hosts exact, one-label
 /// wildcard and any, each with a frozen `PathTrie`).
+///
+/// A snapshot that differs from the one before in a few routes' match keys (hosts, paths, priority,
+/// id) at the same places rebuilds only the tries of the hosts those routes name, old and new; the
+/// others are shared. Each trie is then exactly what a build from scratch makes.
 struct Router: Sendable {
     let exactHosts: [UInt64: [HostEntry]]
     let wildcardHosts: [UInt64: [HostEntry]]
     let anyHost: PathTrie
     let hasAnyHost: Bool
+    /// Each trie with the routes (indices, ascending) inserted into it: what the next build reuses.
+    private let tries: [Slot: (trie: PathTrie, routes: [Int32])]
+
+    /// Which trie a match key goes into.
+    enum Slot: Hashable {
+        case any
+        case exact([UInt8])
+        case wildcard([UInt8])
+    }
+
+    /// More changed routes than this: built from scratch.
+    static let incrementalLimit = 64
 
     init(routes: [CompiledRoute]) {
-        var anyBuilder = PathTrieBuilder()
-        var hasAny = false
-        var exactTries: [[UInt8]: PathTrieBuilder] = [:]
-        var wildTries: [[UInt8]: PathTrieBuilder] = [:]
+        var builders: [Slot: (builder: PathTrieBuilder, routes: [Int32])] = [:]
         for (idx, r) in routes.enumerated() {
             let ri = Int32(idx)
-            for path in r.config.paths {
-                var bytes = Array(path.utf8)
-                var isPrefix = false
-                if bytes.count >= 2, bytes[bytes.count - 1] == UInt8(ascii: "*"), bytes[bytes.count - 2] == ASCII.slash {
-                    bytes.removeLast()
-                    isPrefix = true
-                } else if bytes == [UInt8(ascii: "*")] {
-                    bytes = [ASCII.slash]
-                    isPrefix = true
-                }
-                if r.config.hosts.isEmpty {
-                    anyBuilder.insert(bytes, route: ri, isPrefix: isPrefix)
-                    hasAny = true
-                }
-                for h in r.config.hosts {
-                    let hb = lowerBytes(h)
-                    if hb.count > 2, hb[0] == UInt8(ascii: "*"), hb[1] == UInt8(ascii: ".") {
-                        let suffix = Array(hb[2...])
-                        wildTries[suffix, default: PathTrieBuilder()].insert(bytes, route: ri, isPrefix: isPrefix)
-                    } else {
-                        exactTries[hb, default: PathTrieBuilder()].insert(bytes, route: ri, isPrefix: isPrefix)
-                    }
-                }
+            Router.inserts(r.config) { slot, bytes, isPrefix in
+                builders[slot, default: (PathTrieBuilder(), [])].builder.insert(bytes, route: ri, isPrefix: isPrefix)
+                if builders[slot]?.routes.last != ri { builders[slot]?.routes.append(ri) }
             }
         }
-        let less: (Int32, Int32) -> Bool = { a, b in
+        let less = Router.precedence(routes)
+        self.init(tries: builders.mapValues { ($0.builder.frozen(less), $0.routes) })
+    }
+
+    /// `routes` after `previous` (built from `previousRoutes`): the tries of unchanged hosts are kept.
+    init(routes: [CompiledRoute], previous: Router, previousRoutes: [CompiledRoute]) {
+        guard routes.count == previousRoutes.count else {
+            self.init(routes: routes)
+            return
+        }
+        var changed: [Int32] = []
+        for i in routes.indices where !Router.sameMatch(routes[i].config, previousRoutes[i].config) {
+            changed.append(Int32(i))
+            if changed.count > Router.incrementalLimit { break }
+        }
+        if changed.isEmpty {
+            self.init(tries: previous.tries)
+            return
+        }
+        guard changed.count <= Router.incrementalLimit else {
+            self.init(routes: routes)
+            return
+        }
+        var affected = Set<Slot>()
+        for i in changed {
+            Router.inserts(previousRoutes[Int(i)].config) { slot, _, _ in affected.insert(slot) }
+            Router.inserts(routes[Int(i)].config) { slot, _, _ in affected.insert(slot) }
+        }
+        let less = Router.precedence(routes)
+        let changedSet = Set(changed)
+        var tries = previous.tries
+        for slot in affected {
+            var members = (tries[slot]?.routes ?? []).filter { !changedSet.contains($0) }
+            for i in changed {
+                var names = false
+                Router.inserts(routes[Int(i)].config) { s, _, _ in names = names || s == slot }
+                if names { members.append(i) }
+            }
+            members.sort()
+            var builder = PathTrieBuilder()
+            var inserted: [Int32] = []
+            for ri in members {
+                Router.inserts(routes[Int(ri)].config) { s, bytes, isPrefix in
+                    guard s == slot else { return }
+                    builder.insert(bytes, route: ri, isPrefix: isPrefix)
+                    if inserted.last != ri { inserted.append(ri) }
+                }
+            }
+            tries[slot] = inserted.isEmpty ? nil : (builder.frozen(less), inserted)
+        }
+        self.init(tries: tries)
+    }
+
+    private init(tries: [Slot: (trie: PathTrie, routes: [Int32])]) {
+        self.tries = tries
+        var exact: [UInt64: [HostEntry]] = [:]
+        var wild: [UInt64: [HostEntry]] = [:]
+        var any: PathTrie?
+        for (slot, t) in tries {
+            switch slot {
+            case .any: any = t.trie
+            case .exact(let h): exact[hashLower(h), default: []].append(HostEntry(host: h, trie: t.trie))
+            case .wildcard(let h): wild[hashLower(h), default: []].append(HostEntry(host: h, trie: t.trie))
+            }
+        }
+        exactHosts = exact
+        wildcardHosts = wild
+        hasAnyHost = any != nil
+        anyHost = any ?? PathTrieBuilder().frozen { _, _ in false }
+    }
+
+    /// Higher priority first, then the route id.
+    private static func precedence(_ routes: [CompiledRoute]) -> (Int32, Int32) -> Bool {
+        { a, b in
             let ra = routes[Int(a)], rb = routes[Int(b)]
             if ra.config.priority != rb.config.priority { return ra.config.priority > rb.config.priority }
             return ra.config.id < rb.config.id
         }
-        anyHost = anyBuilder.frozen(less)
-        hasAnyHost = hasAny
-        var exact: [UInt64: [HostEntry]] = [:]
-        for (h, t) in exactTries { exact[hashLower(h), default: []].append(HostEntry(host: h, trie: t.frozen(less))) }
-        var wild: [UInt64: [HostEntry]] = [:]
-        for (h, t) in wildTries { wild[hashLower(h), default: []].append(HostEntry(host: h, trie: t.frozen(less))) }
-        exactHosts = exact
-        wildcardHosts = wild
+    }
+
+    /// What the router reads of a route.
+    private static func sameMatch(_ a: RouteConfig, _ b: RouteConfig) -> Bool {
+        a.priority == b.priority && a.id == b.id && a.paths == b.paths && a.hosts == b.hosts
+    }
+
+    /// Each insertion a route makes: for each path, into the any-host trie (no hosts) or each host's.
+    private static func inserts(_ config: RouteConfig, _ insert: (Slot, [UInt8], Bool) -> Void) {
+        let slots: [Slot] = config.hosts.isEmpty ? [.any] : config.hosts.map { h in
+            let hb = lowerBytes(h)
+            if hb.count > 2, hb[0] == UInt8(ascii: "*"), hb[1] == UInt8(ascii: ".") { return .wildcard(Array(hb[2...])) }
+            return .exact(hb)
+        }
+        for path in config.paths {
+            var bytes = Array(path.utf8)
+            var isPrefix = false
+            if bytes.count >= 2, bytes[bytes.count - 1] == UInt8(ascii: "*"), bytes[bytes.count - 2] == ASCII.slash {
+                bytes.removeLast()
+                isPrefix = true
+            } else if bytes == [UInt8(ascii: "*")] {
+                bytes = [ASCII.slash]
+                isPrefix = true
+            }
+            for slot in slots { insert(slot, bytes, isPrefix) }
+        }
     }
 
     /// host: lowercase-insensitive bytes without port. Returns the route index or -1.

@@ -71,7 +71,8 @@ final class CompiledSnapshot: Sendable {
     /// `metricSlots`: the gateway's numbering of metric label sets (a private one for a snapshot
     /// that no loop serves). `previous`: the snapshot being replaced; an upstream whose config and
     /// name resolutions are unchanged keeps its compiled form, so the loops' pooled connections to
-    /// it (matched by node identity) and its TLS client context survive the apply.
+    /// it (matched by node identity) and its TLS client context survive the apply; the router keeps
+    /// the tries of hosts whose routes did not change.
     init(_ s: GatewaySnapshot, registry: HealthRegistry, loops: Int, ticketKey: [UInt8] = [],
          resolutions: [NodeName: NodeResolution] = [:], resolutionVersion: Int = 0, metricSlots: MetricSlots = MetricSlots(),
          previous: CompiledSnapshot? = nil) {
@@ -105,10 +106,10 @@ final class CompiledSnapshot: Sendable {
         self.upstreams = ups
         self.rejected = rejected
         metricSlotCounts = metricSlots.counts
-        router = Router(routes: routes)
+        router = previous.map { Router(routes: routes, previous: $0.router, previousRoutes: $0.routes) } ?? Router(routes: routes)
     }
 
-    private init(generation: Int, routes: [CompiledRoute], upstreams: [String: CompiledUpstream], rejected: [String: String],
+    private init(generation: Int, routes: [CompiledRoute], router: Router, upstreams: [String: CompiledUpstream], rejected: [String: String],
                  tls: ServerTLS?, hostBinding: HostBinding, resolutionVersion: Int, metricSlotCounts: (routes: Int, nodes: Int)) {
         self.metricSlotCounts = metricSlotCounts
         self.generation = generation
@@ -118,7 +119,7 @@ final class CompiledSnapshot: Sendable {
         self.tls = tls
         self.hostBinding = hostBinding
         self.resolutionVersion = resolutionVersion
-        router = Router(routes: routes)
+        self.router = router
     }
 
     /// This generation with node addresses taken from `resolutions`: plugins, certificates and route
@@ -131,7 +132,8 @@ final class CompiledSnapshot: Sendable {
                                       resolutions: resolutions, reusing: u)
         }
         let routes = routes.map { $0.rebound(to: $0.upstream.flatMap { ups[$0.key] }) }
-        return CompiledSnapshot(generation: generation, routes: routes, upstreams: ups, rejected: rejected,
+        // Same routes in the same places: the router is shared.
+        return CompiledSnapshot(generation: generation, routes: routes, router: router, upstreams: ups, rejected: rejected,
                                 tls: tls, hostBinding: hostBinding, resolutionVersion: version, metricSlotCounts: metricSlots.counts)
     }
 

@@ -39,6 +39,9 @@ public final class Resource: Sendable {
     public let references: [ResourceReference]
     /// For a Route: what makes two routes' matches identical, within its gateway group.
     public let matchKey: String?
+    /// The sensitive fields whose value comes from a SecretRef, by field path (found once at decode:
+    /// every reconcile asks what they resolve to).
+    public let secretRefFields: [(path: String, ref: Reference, key: String?)]
 
     public init(key: ResourceKey, metadata: Metadata, spec: Spec, document: Node, origin: Origin) {
         self.key = key
@@ -48,6 +51,15 @@ public final class Resource: Sendable {
         self.origin = origin
         references = ResourceReference.all(in: spec, document["spec"], kind: key.kind, namespace: key.namespace, fallback: origin.mark)
         if case .route(let r) = spec { matchKey = metadata.gatewayGroup + "|" + r.matchSignature } else { matchKey = nil }
+        var fields: [(path: String, ref: Reference, key: String?)] = []
+        if let node = document["spec"] {
+            SchemaWalker.sensitiveNodes(node, KindSchemas.spec(key.kind), path: "spec") { path, n in
+                if let value = Sensitive.decode(n, namespace: key.namespace), case .secretRef(let ref, let field) = value.source {
+                    fields.append((path, ref, field))
+                }
+            }
+        }
+        secretRefFields = fields
     }
 
     public var kind: Kind { key.kind }
