@@ -173,6 +173,60 @@ final class TLSGatewayTests: XCTestCase {
         XCTAssertEqual(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "5 /r0 /r1 /r2 /r3 /r4", r.stderr)
     }
 
+    /// Half a TLS record, then silence (a slow or hostile client): read-ahead leaves the half in
+    /// OpenSSL, which reports it as pending; the loop must wait for epoll, not queue the client as
+    /// readable again and again. The test process (which runs the gateway) stays near idle while the
+    /// client holds back, and the request is answered once the rest arrives.
+    func testHalfARecordDoesNotSpinTheLoop() throws {
+        let g = try TLSGateway(snapshot([try cert("exact", snis: ["api.example.com"])]))
+        defer { g.stop() }
+        let script = #"""
+        import socket, ssl, sys, time
+        ctx = ssl.create_default_context(cafile=sys.argv[2])
+        sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+        sock.settimeout(10)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(inc, out, server_hostname="api.example.com")
+        while True:
+            try:
+                tls.do_handshake(); break
+            except ssl.SSLWantReadError:
+                data = out.read()
+                if data: sock.sendall(data)
+                inc.write(sock.recv(65536))
+        data = out.read()
+        if data: sock.sendall(data)
+        tls.write(b"GET /half HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
+        record = out.read()
+        sock.sendall(record[:len(record) // 2])
+        time.sleep(2)
+        sock.sendall(record[len(record) // 2:])
+        got = b""
+        while True:
+            try:
+                d = tls.read(65536)
+                if not d: break
+                got += d
+            except ssl.SSLWantReadError:
+                d = sock.recv(65536)
+                if not d: break
+                inc.write(d)
+            except ssl.SSLZeroReturnError:
+                break
+        print(got.split(b"\r\n")[0].decode())
+        """#
+        func cpuSeconds() -> Double {
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        }
+        let before = cpuSeconds()
+        let r = try Command.run("/usr/bin/env", ["python3", "-c", script, "\(g.port)", pki.path("ca.crt")], timeout: 30)
+        let used = cpuSeconds() - before
+        XCTAssertTrue(r.stdout.hasPrefix("HTTP/1.1 200 "), r.stdout + r.stderr)
+        XCTAssertLessThan(used, 1.0, "the loop spun on a partial record: \(used) s of CPU in a 2 s wait")
+    }
+
     func testMinVersionAndNoOldProtocols() throws {
         let g = try TLSGateway(snapshot([
             try cert("exact", snis: ["api.example.com"], minVersion: .tls13),

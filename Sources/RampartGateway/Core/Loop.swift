@@ -417,7 +417,8 @@ final class EventLoop {
                 if c.tlsState.writeWantsRead { want |= evIn }
             }
         }
-        if want & evIn != 0, !c.queuedTLSRead, !c.tlsState.handshaking, let ssl = c.ssl, TLSIO.hasPending(ssl) {
+        if want & evIn != 0, !c.queuedTLSRead, !c.tlsState.handshaking, !c.tlsState.readNeedsSocket, let ssl = c.ssl,
+           TLSIO.hasPending(ssl) {
             c.queuedTLSRead = true
             tlsPending.append(c)
         }

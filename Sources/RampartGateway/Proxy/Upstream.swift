@@ -423,8 +423,6 @@ extension EventLoop {
         }
     }
 
-    /// The upstream did not answer (read timeout) or took no request bytes (send timeout) in time:
-    /// 504, and a timeout for the passive health check.
     /// The kernel wakes a writer only once half of a full send buffer is free, so an upstream that
     /// reads slowly but steadily can go a whole send timeout without a writable event. The last
     /// write ended on a full buffer; any room now means the upstream took bytes since then, so one
@@ -435,6 +433,8 @@ extension EventLoop {
         upstreamTimedOut(c)
     }
 
+    /// The upstream did not answer (read timeout) or took no request bytes (send timeout) in time:
+    /// 504, and a timeout for the passive health check.
     func upstreamTimedOut(_ c: ClientConn) {
         if let u = c.upstream, let up = c.route?.upstream {
             if let pc = up.config.healthCheck?.passive, pc.onTimeout { u.node.health.recordFailure(pc, now: now) }

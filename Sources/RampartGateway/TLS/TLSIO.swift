@@ -9,6 +9,9 @@ struct TLSIOState {
     /// SSL_read needs a writable socket (or SSL_write a readable one) before it can continue.
     var readWantsWrite = false
     var writeWantsRead = false
+    /// The last read wanted more bytes from the socket: what OpenSSL holds is a partial record, and
+    /// epoll reports the rest when it comes (so it must not be queued as readable: that would spin).
+    var readNeedsSocket = false
     /// A fatal error happened: no close_notify may be sent.
     var broken = false
 }
@@ -21,6 +24,7 @@ enum TLSIO {
         var got = 0
         if SSL_read_ex(ssl, p, n, &got) == 1 {
             st.readWantsWrite = false
+            st.readNeedsSocket = false
             return got
         }
         return failure(ssl, 0, &st, read: true)
@@ -44,7 +48,12 @@ enum TLSIO {
     private static func failure(_ ssl: OpaquePointer, _ rc: Int32, _ st: inout TLSIOState, read: Bool) -> Int {
         switch SSL_get_error(ssl, rc) {
         case SSL_ERROR_WANT_READ:
-            if read { st.readWantsWrite = false } else { st.writeWantsRead = true }
+            if read {
+                st.readWantsWrite = false
+                st.readNeedsSocket = true
+            } else {
+                st.writeWantsRead = true
+            }
             errno = EAGAIN
             return -1
         case SSL_ERROR_WANT_WRITE:
