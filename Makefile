@@ -85,7 +85,7 @@ bench: build test-deps
 	$(call apt_install,nginx-light wrk)
 	bench/proxy.sh --rampart-bin .build/release/rampart --rounds 5
 	bench/plugins.sh --rampart-bin .build/release/rampart --rounds 3
-	bench/tls.sh
+	bench/tls.sh --rounds 3
 	bench/reload.sh
 	bench/reconcile.sh 10000 100
 	bench/kubernetes.sh 10000 100

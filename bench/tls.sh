@@ -2,13 +2,14 @@
 # TLS throughput (issue 5): wrk over HTTPS through Rampart vs nginx (same certificate, one worker
 # each, keep-alive), then new handshakes per second (wrk with `Connection: close`), both proxying
 # to one nginx upstream over plain HTTP on loopback.
-#   bench/tls.sh [--rampart-bin PATH] [--duration 10s] [--connections 64]
+#   bench/tls.sh [--rampart-bin PATH] [--duration 10s] [--connections 64] [--rounds N]  (rounds alternate who goes first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=10s; CONNS=64; BIN=.build/release/rampart
+DURATION=10s; CONNS=64; BIN=.build/release/rampart; ROUNDS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --rampart-bin) BIN="$2"; shift 2 ;; --duration) DURATION="$2"; shift 2 ;; --connections) CONNS="$2"; shift 2 ;;
+    --rounds) ROUNDS="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -70,8 +71,12 @@ bench() { # name port extra-args...
   wrk -t1 -c"$CONNS" -d2s "$@" "https://127.0.0.1:$port/" >/dev/null
   wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$@" "https://127.0.0.1:$port/" | awk -v n="$name" '/Requests\/sec/{print n, "req/s", $2} / 99%/{print n, "p99", $2} /Non-2xx|Socket errors/{print n, $0}'
 }
-echo "== keep-alive"
-bench nginx $NG; bench rampart $RP
-echo "== new handshake per request (Connection: close)"
-bench nginx $NG -H "Connection: close"; bench rampart $RP -H "Connection: close"
+for round in $(seq 1 "$ROUNDS"); do
+  # Odd rounds nginx first, even rounds Rampart first: the machine's drift falls on both.
+  if [ $((round % 2)) = 1 ]; then first="nginx $NG"; second="rampart $RP"; else first="rampart $RP"; second="nginx $NG"; fi
+  echo "== round $round keep-alive"
+  bench $first; bench $second
+  echo "== round $round new handshake per request (Connection: close)"
+  bench $first -H "Connection: close"; bench $second -H "Connection: close"
+done
 grep -i "error" "$W/rampart.log" | head -3 || true
