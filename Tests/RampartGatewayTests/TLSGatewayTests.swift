@@ -12,6 +12,46 @@ final class TLSGatewayTests: XCTestCase {
     var pki: TestPKI!
     var upstream: TestUpstream!
 
+    /// Python for the record-level tests: a TLS client over memory BIOs, so a test decides which
+    /// bytes go out in which TCP write. `connect` returns after the handshake; `read_all` reads
+    /// until the server closes.
+    static let memoryBIOClient = #"""
+    import socket, ssl, sys, time
+    def connect(port, cafile):
+        ctx = ssl.create_default_context(cafile=cafile)
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.settimeout(10)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(inc, out, server_hostname="api.example.com")
+        while True:
+            try:
+                tls.do_handshake(); break
+            except ssl.SSLWantReadError:
+                data = out.read()
+                if data: sock.sendall(data)
+                d = sock.recv(65536)
+                if not d: sys.exit("eof during the handshake")
+                inc.write(d)
+        data = out.read()
+        if data: sock.sendall(data)
+        return sock, tls, inc, out
+    def read_all(sock, tls, inc):
+        got = b""
+        while True:
+            try:
+                d = tls.read(65536)
+                if not d: break
+                got += d
+            except ssl.SSLWantReadError:
+                d = sock.recv(65536)
+                if not d: break
+                inc.write(d)
+            except ssl.SSLZeroReturnError:
+                break
+        return got
+
+    """#
+
     override func setUpWithError() throws {
         pki = try Self.pkiBox.get()
         upstream = try TestUpstream(name: "plain")
@@ -130,43 +170,14 @@ final class TLSGatewayTests: XCTestCase {
     func testRecordsReadAheadInOneSegmentAreAllServed() throws {
         let g = try TLSGateway(snapshot([try cert("exact", snis: ["api.example.com"])]))
         defer { g.stop() }
-        let script = #"""
-        import socket, ssl, sys
-        ctx = ssl.create_default_context(cafile=sys.argv[2])
-        sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-        sock.settimeout(10)
-        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = ctx.wrap_bio(inc, out, server_hostname="api.example.com")
-        def pump():
-            data = out.read()
-            if data: sock.sendall(data)
-        while True:
-            try:
-                tls.do_handshake(); break
-            except ssl.SSLWantReadError:
-                pump()
-                d = sock.recv(65536)
-                if not d: sys.exit("eof during the handshake")
-                inc.write(d)
-        pump()
+        let script = Self.memoryBIOClient + #"""
+        sock, tls, inc, out = connect(int(sys.argv[1]), sys.argv[2])
         body = b"a" * 100000
         for i in range(3): tls.write(b"GET /r%d HTTP/1.1\r\nHost: api.example.com\r\n\r\n" % i)
         tls.write(b"POST /r3 HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         tls.write(b"GET /r4 HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
         sock.sendall(out.read())
-        got = b""
-        while True:
-            try:
-                d = tls.read(65536)
-                if not d: break
-                got += d
-            except ssl.SSLWantReadError:
-                d = sock.recv(65536)
-                if not d: break
-                inc.write(d)
-            except ssl.SSLZeroReturnError:
-                break
-        text = got.decode("latin-1")
+        text = read_all(sock, tls, inc).decode("latin-1")
         print(text.count("HTTP/1.1 200"), " ".join(t for t in ["/r0", "/r1", "/r2", "/r3", "/r4"] if t in text))
         """#
         let r = try Command.run("/usr/bin/env", ["python3", "-c", script, "\(g.port)", pki.path("ca.crt")], timeout: 30)
@@ -180,40 +191,14 @@ final class TLSGatewayTests: XCTestCase {
     func testHalfARecordDoesNotSpinTheLoop() throws {
         let g = try TLSGateway(snapshot([try cert("exact", snis: ["api.example.com"])]))
         defer { g.stop() }
-        let script = #"""
-        import socket, ssl, sys, time
-        ctx = ssl.create_default_context(cafile=sys.argv[2])
-        sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-        sock.settimeout(10)
-        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = ctx.wrap_bio(inc, out, server_hostname="api.example.com")
-        while True:
-            try:
-                tls.do_handshake(); break
-            except ssl.SSLWantReadError:
-                data = out.read()
-                if data: sock.sendall(data)
-                inc.write(sock.recv(65536))
-        data = out.read()
-        if data: sock.sendall(data)
+        let script = Self.memoryBIOClient + #"""
+        sock, tls, inc, out = connect(int(sys.argv[1]), sys.argv[2])
         tls.write(b"GET /half HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
         record = out.read()
         sock.sendall(record[:len(record) // 2])
         time.sleep(2)
         sock.sendall(record[len(record) // 2:])
-        got = b""
-        while True:
-            try:
-                d = tls.read(65536)
-                if not d: break
-                got += d
-            except ssl.SSLWantReadError:
-                d = sock.recv(65536)
-                if not d: break
-                inc.write(d)
-            except ssl.SSLZeroReturnError:
-                break
-        print(got.split(b"\r\n")[0].decode())
+        print(read_all(sock, tls, inc).split(b"\r\n")[0].decode())
         """#
         func cpuSeconds() -> Double {
             var usage = rusage()

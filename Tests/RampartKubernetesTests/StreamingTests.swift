@@ -44,17 +44,10 @@ final class StreamingTests: XCTestCase {
         threading.Thread(target=serve, args=(c,), daemon=True).start()
     """#
 
-    var server: ChildProcess?
-    var port = 0
+    var server: PythonServer?
+    var port: Int { server?.port ?? 0 }
 
-    override func setUpWithError() throws {
-        let path = TestSupport.tempPath("stream-server.py")
-        try Self.script.write(toFile: path, atomically: true, encoding: .utf8)
-        let child = try ChildProcess("/usr/bin/python3", [path])
-        guard let line = child.readFirstLine(), let p = Int(line) else { throw XCTSkip("python server did not start") }
-        server = child
-        port = p
-    }
+    override func setUpWithError() throws { server = try PythonServer(script: Self.script, name: "stream-server.py") }
 
     override func tearDown() { server?.stop() }
 

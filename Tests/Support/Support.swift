@@ -73,6 +73,27 @@ public final class ChildProcess: @unchecked Sendable {
     deinit { stop() }
 }
 
+/// A python script written to a temp file and started; it prints the port it listens on as its
+/// first line. Stopped by its PID (`stop()`).
+public final class PythonServer: Sendable {
+    public let child: ChildProcess
+    public let port: Int
+
+    public init(script: String, name: String) throws {
+        let path = TestSupport.tempPath(name)
+        try script.write(toFile: path, atomically: true, encoding: .utf8)
+        let child = try ChildProcess("/usr/bin/python3", [path])
+        guard let line = child.readFirstLine(), let port = Int(line) else {
+            child.stop()
+            throw NSError(domain: "PythonServer", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(name) did not start"])
+        }
+        self.child = child
+        self.port = port
+    }
+
+    public func stop() { child.stop() }
+}
+
 /// The python test upstream (Tests/Support/upstream.py).
 public final class TestUpstream: @unchecked Sendable {
     public let child: ChildProcess
