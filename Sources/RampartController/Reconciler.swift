@@ -248,10 +248,9 @@ public final class Reconciler: @unchecked Sendable {
         var emptiedKeyrings: Set<ResourceKey> = []
         candidates.reserveCapacity(snapshot.entries.count)
         for entry in snapshot.entries {
+            // Digests need no lookup here: the store made each object's digest when it arrived, and the
+            // object keeps it (`Resource.digestMemo`); DesiredState asks only for objects it does not hold.
             let resources = entry.partition.decoded.resources
-            // Digests matter only for objects the serving state does not hold (DesiredState reuses its
-            // digests for the same objects): a lookup each instead of copying every digest.
-            for r in resources where serving.resources[r.key] !== r && known[r.key] == nil { known[r.key] = entry.digests[r.key] }
             // The common case (one per API object in the Kubernetes source): nothing else to look at.
             if entry.isPlain {
                 candidates += resources
@@ -297,7 +296,8 @@ public final class Reconciler: @unchecked Sendable {
         }
         var desired: [ResourceKey: Resource] = [:]
         desired.reserveCapacity(candidates.count)
-        for r in candidates where !cross.invalid.contains(r.key) && desired[r.key] == nil { desired[r.key] = r }
+        let noneInvalid = cross.invalid.isEmpty  // the usual case: no set lookup per resource
+        for r in candidates where (noneInvalid || !cross.invalid.contains(r.key)) && desired[r.key] == nil { desired[r.key] = r }
         // A served resource whose new version fails a cross-check (a reference to a missing Upstream)
         // keeps its last good version, if that one still passes against everything else.
         let fallbacks = candidates.compactMap { r -> Resource? in

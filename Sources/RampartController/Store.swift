@@ -138,6 +138,8 @@ public final class Store: Sendable {
 
     private func entry(_ source: String, _ p: SourcePartition, previous: Entry?) -> Entry {
         if let previous, !p.revision.isEmpty, previous.partition.revision == p.revision {
+            // The same content decoded again (a relist): its new objects take the digests already made.
+            for r in p.decoded.resources { if let d = previous.digests[r.key] { r.digestMemo.withLock { $0 = $0 ?? d } } }
             return Entry(source: source, partition: p, digests: previous.digests)
         }
         var digests: [ResourceKey: String] = [:]

@@ -81,4 +81,29 @@ final class StoreIncrementalTests: XCTestCase {
         }
         XCTAssertTrue(sawPlain && sawBroken)
     }
+
+    /// Digests are kept on the objects (`Resource.digestMemo`), so the reconciler looks none up: a
+    /// relisted partition's new objects take the digests made for the same revision, a new revision's
+    /// objects get their own, and each equals a digest made from scratch.
+    func testObjectsCarryTheirDigests() throws {
+        let store = Store()
+        let fresh = { (p: SourcePartition) -> String in
+            let again = self.partition(p.id, revision: Int(p.revision) ?? 0, broken: false)
+            return DesiredState.digest(try XCTUnwrap(again.decoded.resources.first))  // a new object: computed, not remembered
+        }
+        let first = partition("x", revision: 1, broken: false)
+        store.apply(source: "s", [.replaceAll([first])])
+        let made = try XCTUnwrap(first.decoded.resources.first?.digestMemo.withLock { $0 })
+        XCTAssertEqual(made, try fresh(first))
+        let relisted = partition("x", revision: 1, broken: false)
+        XCTAssertNil(relisted.decoded.resources.first?.digestMemo.withLock { $0 })
+        XCTAssertFalse(store.apply(source: "s", [.replaceAll([relisted])]), "the same revision is no change")
+        XCTAssertEqual(relisted.decoded.resources.first?.digestMemo.withLock { $0 }, made)
+        let changed = partition("x", revision: 2, broken: false)
+        store.apply(source: "s", [.upsert(changed)])
+        let next = try XCTUnwrap(changed.decoded.resources.first?.digestMemo.withLock { $0 })
+        XCTAssertNotEqual(next, made)
+        XCTAssertEqual(next, try fresh(changed))
+        XCTAssertEqual(store.snapshot().entries.first?.digests.values.first, next)
+    }
 }
