@@ -139,7 +139,11 @@ public final class Store: Sendable {
     private func entry(_ source: String, _ p: SourcePartition, previous: Entry?) -> Entry {
         if let previous, !p.revision.isEmpty, previous.partition.revision == p.revision {
             // The same content decoded again (a relist): its new objects take the digests already made.
-            for r in p.decoded.resources { if let d = previous.digests[r.key] { r.digestMemo.withLock { $0 = $0 ?? d } } }
+            // A source that hands over the same objects (an unchanged file) needs nothing: a pointer walk.
+            let resources = p.decoded.resources, held = previous.partition.decoded.resources
+            if resources.count != held.count || !zip(resources, held).allSatisfy({ $0 === $1 }) {
+                for r in resources { if let d = previous.digests[r.key] { r.digestMemo.withLock { $0 = $0 ?? d } } }
+            }
             return Entry(source: source, partition: p, digests: previous.digests)
         }
         var digests: [ResourceKey: String] = [:]
