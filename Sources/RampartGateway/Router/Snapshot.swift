@@ -98,8 +98,16 @@ final class CompiledSnapshot: Sendable {
         var rejected: [String: String] = [:]
         // Compiled routes are kept only under the same slot numbering and loop count they were made for.
         var earlier = EarlierRoutes(previous.flatMap { $0.metricSlots === metricSlots && $0.loops == max(loops, 1) ? $0 : nil })
+        // Most routes name the upstream the route before them named: compared, not hashed again.
+        var last: (name: String, upstream: CompiledUpstream?)?
         for r in s.routes {
-            let upstream = ups[r.upstream]
+            let upstream: CompiledUpstream?
+            if let last, last.name == r.upstream {
+                upstream = last.upstream
+            } else {
+                upstream = ups[r.upstream]
+                last = (r.upstream, upstream)
+            }
             if let kept = earlier.reusable(r, at: routes.count) {
                 routes.append(kept.upstream === upstream ? kept : kept.rebound(to: upstream))
                 continue
@@ -185,7 +193,7 @@ private struct EarlierRoutes {
             shift = found - index
         }
         let kept = routes[place]
-        guard kept.config == config, rejected[config.id] == nil else { return nil }
+        guard kept.config == config, rejected.isEmpty || rejected[config.id] == nil else { return nil }
         return kept
     }
 }
