@@ -103,8 +103,11 @@ public final class AuditLog: @unchecked Sendable {
         defer { lock.unlock() }
         var text = ""
         var seq = self.seq, prev = self.prev
+        // One change, one moment: formatting the time once keeps a first reconcile of 10,000 entries
+        // from spending tens of milliseconds on the same timestamp.
+        let time = JSONWriter.quote(Log.timestamp())
         for e in entries {
-            let line = Self.line(e, seq: seq + 1, prev: prev)
+            let line = Self.line(e, seq: seq + 1, prev: prev, time: time)
             text += line.text
             seq += 1
             prev = line.hash
@@ -114,8 +117,9 @@ public final class AuditLog: @unchecked Sendable {
         self.prev = prev
     }
 
-    private static func line(_ e: Entry, seq next: Int, prev: String) -> (text: String, hash: String) {
-        var body = "{\"seq\":\(next),\"time\":\(JSONWriter.quote(Log.timestamp())),\"actor\":\(JSONWriter.quote(e.actor)),"
+    /// `time`: the entry's timestamp, already quoted.
+    private static func line(_ e: Entry, seq next: Int, prev: String, time: String) -> (text: String, hash: String) {
+        var body = "{\"seq\":\(next),\"time\":\(time),\"actor\":\(JSONWriter.quote(e.actor)),"
         body += "\"action\":\(JSONWriter.quote(e.action)),\"kind\":\(JSONWriter.quote(e.key?.kind.rawValue ?? "")),"
         body += "\"namespace\":\(JSONWriter.quote(e.key?.namespace ?? "")),\"name\":\(JSONWriter.quote(e.key?.name ?? "")),"
         body += "\"generationFrom\":\(e.generationFrom),\"generationTo\":\(e.generationTo),\"diff\":\(JSONWriter.quote(e.diff)),"

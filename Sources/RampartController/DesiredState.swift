@@ -152,8 +152,11 @@ public struct DesiredState: Sendable {
     /// SHA-256 of a resource's canonical form; sensitive values enter as their HMAC, so a changed
     /// secret changes the hash without the hash input ever being stored.
     public static func digest(_ r: Resource) -> String {
+        if let known = r.digestMemo.withLock({ $0 }) { return known }
         let text = Canonical.yaml(r) { _, raw in .string(Hex.encode(HMAC.sha256(key: digestKey, message: Array(Emitter.emit([raw]).utf8)))) }
-        return Hex.encode(SHA256.hash(Array(text.utf8)))
+        let digest = Hex.encode(SHA256.hash(Array(text.utf8)))
+        r.digestMemo.withLock { $0 = digest }
+        return digest
     }
 
     /// Keys whose content differs between two states (added, removed or changed, a resolved secret included).

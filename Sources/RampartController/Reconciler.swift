@@ -242,15 +242,22 @@ public final class Reconciler: @unchecked Sendable {
         var rejectedOrigins: [(key: ResourceKey, origin: Origin)] = []
         var closedRoutes: [Resource] = []
         var invalidMessages: [ResourceKey: [String]] = [:]
+        /// What the partitions that are not plain gave (a plain one gives its own resources).
         var newLastGood: [String: [Resource]] = [:]
         /// Keyrings whose source version has no keys left (`keys: []` or none): a removal of every key.
         var emptiedKeyrings: Set<ResourceKey> = []
+        candidates.reserveCapacity(snapshot.entries.count)
         for entry in snapshot.entries {
+            // Digests need no lookup here: the store made each object's digest when it arrived, and the
+            // object keeps it (`Resource.digestMemo`); DesiredState asks only for objects it does not hold.
+            let resources = entry.partition.decoded.resources
+            // The common case (one per API object in the Kubernetes source): nothing else to look at.
+            if entry.isPlain {
+                candidates += resources
+                continue
+            }
             let id = entry.partition.id
             let d = entry.partition.decoded
-            // Digests matter only for objects the serving state does not hold (DesiredState reuses its
-            // digests for the same objects): a lookup each instead of copying every digest.
-            for r in d.resources where serving.resources[r.key] !== r && known[r.key] == nil { known[r.key] = entry.digests[r.key] }
             diagnostics += d.diagnostics
             if d.unreadable {
                 // A broken file keeps its resources' last good versions: never delete what a typo hid.
@@ -289,7 +296,8 @@ public final class Reconciler: @unchecked Sendable {
         }
         var desired: [ResourceKey: Resource] = [:]
         desired.reserveCapacity(candidates.count)
-        for r in candidates where !cross.invalid.contains(r.key) && desired[r.key] == nil { desired[r.key] = r }
+        let noneInvalid = cross.invalid.isEmpty  // the usual case: no set lookup per resource
+        for r in candidates where (noneInvalid || !cross.invalid.contains(r.key)) && desired[r.key] == nil { desired[r.key] = r }
         // A served resource whose new version fails a cross-check (a reference to a missing Upstream)
         // keeps its last good version, if that one still passes against everything else.
         let fallbacks = candidates.compactMap { r -> Resource? in
@@ -332,7 +340,7 @@ public final class Reconciler: @unchecked Sendable {
         let next = proposed.resolving(resolveValues(proposed))
         let hashed = Date()
         if next.hash == serving.hash {
-            store.setLastGood(newLastGood)
+            store.setLastGood(walked: snapshot.entries, given: newLastGood)
             report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
             return
         }
@@ -358,7 +366,7 @@ public final class Reconciler: @unchecked Sendable {
             report(diagnostics, statuses: statuses(serving: serving, invalid: invalidMessages, kept: keptLastGood))
             return
         }
-        store.setLastGood(newLastGood)
+        store.setLastGood(walked: snapshot.entries, given: newLastGood)
         serving = next
         metrics.reload(ok: true, generation: next.generation)
         log.info("applied generation \(next.generation)", ["reason": reason, "resources": "\(next.resources.count)", "hash": String(next.hash.prefix(12))])

@@ -108,10 +108,18 @@ public enum SnapshotBuilder {
             if made.count > 2 * seen + 64 { made = made.filter { state.resources[$0.value.resource.key] === $0.value.resource } }
             if let memo { memo.made.withLock { [made] in $0 = made } }
         }
+        // Most Routes name the Upstream the Route before them named: compared, not hashed again.
+        var lastServed: String?
+        func served(_ upstream: String) -> Bool {
+            if upstream == lastServed { return true }
+            guard upstreams[upstream] != nil else { return false }
+            lastServed = upstream
+            return true
+        }
         for r in state.sorted where r.kind == .route {
             if memo != nil {
                 seen += 1
-                if let m = made[ObjectIdentifier(r)], m.resource === r, upstreams[m.upstream] != nil {
+                if let m = made[ObjectIdentifier(r)], m.resource === r, served(m.upstream) {
                     routes.append(m.config)
                     continue
                 }

@@ -10,12 +10,40 @@ import Synchronization
 /// partition arrives and reused while its revision is unchanged, so a burst of one-file changes at
 /// 10,000 routes hashes only what changed.
 public final class Store: Sendable {
-    /// One partition as the store holds it.
-    public struct Entry: Sendable {
-        public var source: String
-        public var partition: SourcePartition
+    /// One partition as the store holds it; immutable, so a snapshot of 10,000 is an array of references.
+    public final class Entry: Sendable {
+        public let source: String
+        public let partition: SourcePartition
         /// Content digest of each resource the partition decoded (`DesiredState.digest`).
-        public var digests: [ResourceKey: String]
+        public let digests: [ResourceKey: String]
+        /// A readable partition without rejected documents: it gives its resources as they are (the
+        /// reconciler's common case, and its last good resources are these).
+        let isPlain: Bool
+
+        init(source: String, partition: SourcePartition, digests: [ResourceKey: String]) {
+            self.source = source
+            self.partition = partition
+            self.digests = digests
+            let d = partition.decoded
+            isPlain = !d.unreadable && d.rejected.isEmpty && d.rejectedOrigins.isEmpty && d.closedRoutes.isEmpty && d.diagnostics.isEmpty
+        }
+    }
+
+    /// What each partition gave in the last generation that was applied or found unchanged: the
+    /// entries walked then (a plain entry gave its own resources) and, for the others, what they gave.
+    public struct LastGood: Sendable {
+        var walked: [Entry] = []
+        var given: [String: [Resource]] = [:]
+        /// Partitions deleted since: they have no last good version.
+        var forgotten: Set<String> = []
+
+        /// The resources partition `id` gave (nil: none recorded).
+        public subscript(_ id: String) -> [Resource]? {
+            // Asked only for an unreadable partition: rare, so a walk instead of an index. The last
+            // entry of that id is the one whose resources were recorded (as in a table filled in order).
+            guard !forgotten.contains(id), let last = walked.last(where: { $0.partition.id == id }) else { return nil }
+            return last.isPlain ? last.partition.decoded.resources : given[id]
+        }
     }
 
     /// Everything the reconciler reads at once, in source then listing order (first wins on duplicates).
@@ -23,7 +51,7 @@ public final class Store: Sendable {
         public var entries: [Entry]
         /// Sources that cannot be read now, with why; their last partitions stay in `entries`.
         public var failures: [Diagnostic]
-        public var lastGood: [String: [Resource]]
+        public var lastGood: LastGood
         /// Sources that have given a listing (or an upsert) at least once.
         public var reported: Set<String>
     }
@@ -32,10 +60,15 @@ public final class Store: Sendable {
         var sources: [String] = []
         var order: [String: [String]] = [:]
         var entries: [String: [String: Entry]] = [:]
+        /// Every source's entries in source then listing order, as `snapshot` hands them out, and where
+        /// each (source, id) sits in it: an upsert of a held partition replaces one element; anything
+        /// that changes the order sets it to nil, and the next snapshot lays it out again.
+        var ordered: [Entry]?
+        var place: [String: [String: Int]] = [:]
         var failures: [String: Diagnostic] = [:]
         /// By source, then partition id: the resources a partition gave in the last generation that
         /// was applied or found unchanged; an unreadable partition serves these.
-        var lastGood: [String: [Resource]] = [:]
+        var lastGood = LastGood()
         var statuses = StatusTable.empty
     }
 
@@ -57,19 +90,28 @@ public final class Store: Sendable {
             }
         }
         return state.withLock { st in
-            if !st.sources.contains(source) { st.sources.append(source) }
+            if !st.sources.contains(source) {
+                st.sources.append(source)
+                st.ordered = nil
+            }
             var changed = false
             for (event, entries) in prepared {
                 switch event {
                 case .upsert(let p):
-                    if st.entries[source]?[p.id] == nil { st.order[source, default: []].append(p.id) }
+                    if st.entries[source]?[p.id] == nil {
+                        st.order[source, default: []].append(p.id)
+                        st.ordered = nil
+                    } else if st.ordered != nil, let i = st.place[source]?[p.id] {
+                        st.ordered?[i] = entries[0]
+                    }
                     if st.entries[source]?[p.id]?.partition.revision != p.revision || p.revision.isEmpty { changed = true }
                     st.entries[source, default: [:]][p.id] = entries[0]
                     changed = st.failures.removeValue(forKey: source) != nil || changed
                 case .delete(let id):
                     if st.entries[source]?.removeValue(forKey: id) != nil {
                         st.order[source]?.removeAll { $0 == id }
-                        st.lastGood[id] = nil
+                        st.ordered = nil
+                        st.lastGood.forgotten.insert(id)
                         changed = true
                     }
                 case .replaceAll:
@@ -80,8 +122,9 @@ public final class Store: Sendable {
                     if st.entries[source] == nil || ids != st.order[source] ?? [] || entries.contains(where: { old[$0.partition.id]?.partition.revision != $0.partition.revision || $0.partition.revision.isEmpty }) {
                         changed = true
                     }
-                    for id in old.keys where !listed.contains(id) { st.lastGood[id] = nil }
+                    for id in old.keys where !listed.contains(id) { st.lastGood.forgotten.insert(id) }
                     st.order[source] = ids
+                    st.ordered = nil
                     st.entries[source] = Dictionary(entries.map { ($0.partition.id, $0) }, uniquingKeysWith: { _, last in last })
                     changed = st.failures.removeValue(forKey: source) != nil || changed
                 case .failed(let d):
@@ -95,6 +138,12 @@ public final class Store: Sendable {
 
     private func entry(_ source: String, _ p: SourcePartition, previous: Entry?) -> Entry {
         if let previous, !p.revision.isEmpty, previous.partition.revision == p.revision {
+            // The same content decoded again (a relist): its new objects take the digests already made.
+            // A source that hands over the same objects (an unchanged file) needs nothing: a pointer walk.
+            let resources = p.decoded.resources, held = previous.partition.decoded.resources
+            if resources.count != held.count || !zip(resources, held).allSatisfy({ $0 === $1 }) {
+                for r in resources { if let d = previous.digests[r.key] { r.digestMemo.withLock { $0 = $0 ?? d } } }
+            }
             return Entry(source: source, partition: p, digests: previous.digests)
         }
         var digests: [ResourceKey: String] = [:]
@@ -104,18 +153,34 @@ public final class Store: Sendable {
 
     public func snapshot() -> Snapshot {
         state.withLock { st in
-            var entries: [Entry] = []
-            for source in st.sources {
-                for id in st.order[source] ?? [] { if let e = st.entries[source]?[id] { entries.append(e) } }
+            let entries: [Entry]
+            if let ordered = st.ordered {
+                entries = ordered
+            } else {
+                var laidOut: [Entry] = []
+                st.place = [:]
+                for source in st.sources {
+                    var places: [String: Int] = [:]
+                    for id in st.order[source] ?? [] {
+                        guard let e = st.entries[source]?[id] else { continue }
+                        places[id] = laidOut.count
+                        laidOut.append(e)
+                    }
+                    st.place[source] = places
+                }
+                st.ordered = laidOut
+                entries = laidOut
             }
             return Snapshot(entries: entries, failures: st.sources.compactMap { st.failures[$0] }, lastGood: st.lastGood,
                             reported: Set(st.entries.keys))
         }
     }
 
-    /// Records what each partition gave in the generation that now serves (the reconciler, after an apply or a no-op).
-    func setLastGood(_ byPartition: [String: [Resource]]) {
-        state.withLock { $0.lastGood = byPartition }
+    /// Records what each partition gave in the generation that now serves (the reconciler, after an
+    /// apply or a no-op): `walked`, the snapshot's entries (a plain one gave its resources), and
+    /// `given`, what each other partition gave.
+    func setLastGood(walked: [Entry], given: [String: [Resource]]) {
+        state.withLock { $0.lastGood = LastGood(walked: walked, given: given) }
     }
 
     func setStatuses(_ statuses: StatusTable) {

@@ -97,36 +97,65 @@ public struct Timeouts: Sendable, Equatable {
 /// One route as the gateway serves it. A route with `notServed` set keeps its match keys (hosts,
 /// paths, methods, headers, priority) and answers 503 with that reason: failing closed means it
 /// still shadows less specific routes instead of letting its traffic fall through to them.
-public struct RouteConfig: Sendable {
-    public var id: String
-    public var hosts: [String]
-    public var paths: [String]
-    public var methods: [String]
-    public var headers: [HeaderPair]
-    public var priority: Int
-    public var upstream: String
-    public var timeout: Timeouts?
-    public var websocket: Bool
-    public var plugins: [PluginConfig]
+///
+/// Its fields live in one shared, immutable box (a change makes a new one): a copy is one retain,
+/// not one per field, and an apply recognises an unchanged route by the box's identity before it
+/// compares fields (Equatable, plugins and their credential digests included, so a rotated key is a change).
+public struct RouteConfig: Sendable, Equatable {
+    struct Fields: Sendable, Equatable {
+        var id: String
+        var hosts: [String]
+        var paths: [String]
+        var methods: [String]
+        var headers: [HeaderPair]
+        var priority: Int
+        var upstream: String
+        var timeout: Timeouts?
+        var websocket: Bool
+        var plugins: [PluginConfig]
+        var notServed: NotServedReason?
+    }
+
+    final class Box: Sendable {
+        let fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var box: Box
+
+    public var id: String { get { box.fields.id } set { change { $0.id = newValue } } }
+    public var hosts: [String] { get { box.fields.hosts } set { change { $0.hosts = newValue } } }
+    public var paths: [String] { get { box.fields.paths } set { change { $0.paths = newValue } } }
+    public var methods: [String] { get { box.fields.methods } set { change { $0.methods = newValue } } }
+    public var headers: [HeaderPair] { get { box.fields.headers } set { change { $0.headers = newValue } } }
+    public var priority: Int { get { box.fields.priority } set { change { $0.priority = newValue } } }
+    public var upstream: String { get { box.fields.upstream } set { change { $0.upstream = newValue } } }
+    public var timeout: Timeouts? { get { box.fields.timeout } set { change { $0.timeout = newValue } } }
+    public var websocket: Bool { get { box.fields.websocket } set { change { $0.websocket = newValue } } }
+    public var plugins: [PluginConfig] { get { box.fields.plugins } set { change { $0.plugins = newValue } } }
     /// Why this route cannot be served (nil: served).
-    public var notServed: NotServedReason?
+    public var notServed: NotServedReason? { get { box.fields.notServed } set { change { $0.notServed = newValue } } }
 
     public init(
         id: String, hosts: [String] = [], paths: [String], methods: [String] = [],
         headers: [HeaderPair] = [], priority: Int = SchemaDefaults.priority, upstream: String,
         timeout: Timeouts? = nil, websocket: Bool = SchemaDefaults.websocket, plugins: [PluginConfig] = [], notServed: NotServedReason? = nil
     ) {
-        self.notServed = notServed
-        self.id = id
-        self.hosts = hosts
-        self.paths = paths
-        self.methods = methods
-        self.headers = headers
-        self.priority = priority
-        self.upstream = upstream
-        self.timeout = timeout
-        self.websocket = websocket
-        self.plugins = plugins
+        box = Box(Fields(id: id, hosts: hosts, paths: paths, methods: methods, headers: headers, priority: priority, upstream: upstream,
+                         timeout: timeout, websocket: websocket, plugins: plugins, notServed: notServed))
+    }
+
+    private mutating func change(_ edit: (inout Fields) -> Void) {
+        var fields = box.fields
+        edit(&fields)
+        box = Box(fields)
+    }
+
+    /// True when both are copies of one value (no field was changed since): equal without a look at the fields.
+    func isSameValue(as other: RouteConfig) -> Bool { box === other.box }
+
+    public static func == (lhs: RouteConfig, rhs: RouteConfig) -> Bool {
+        lhs.box === rhs.box || lhs.box.fields == rhs.box.fields
     }
 
     /// A route that keeps its place in the router and answers 503 `reason` (no upstream, no plugins).
@@ -289,7 +318,7 @@ public struct CORSConfig: Sendable, Equatable {
     }
 }
 
-public enum PluginConfig: Sendable {
+public enum PluginConfig: Sendable, Equatable {
     case ipRestriction(allow: [String], deny: [String])
     case responseHeaders(set: [HeaderPair], add: [HeaderPair], remove: [String])
     case proxyRewrite(uri: String?, regexUri: RegexRewrite?, host: String?,

@@ -7,7 +7,7 @@ import RampartCrypto
 /// tokens at rest: every new credential costs one PBKDF2 on the verifier threads
 /// (`CredentialVerifier`), and a loop's budget of pending checks is what a guessing flood uses up.
 /// A verified (or refused) credential is then cached per loop (see `CompiledBasicAuth`).
-public struct BasicAuthUserConfig: Sendable {
+public struct BasicAuthUserConfig: Sendable, Equatable {
     public static let iterations = 10_000
 
     public var username: String

@@ -3,7 +3,7 @@ import RampartModel
 
 /// key-auth as the gateway receives it: the accepted keys are SHA-256 digests only, so no
 /// plaintext key is kept in the data plane (the controller hashes them while building the snapshot).
-public struct KeyAuthConfig: Sendable {
+public struct KeyAuthConfig: Sendable, Equatable {
     /// Request header that carries the key (matched case-insensitively).
     public var header: String
     /// Query parameter that carries the key (matched exactly).

@@ -5,9 +5,11 @@ import Synchronization
 
 /// A secret the gateway must hold in plaintext (the redis password for AUTH). Never printed:
 /// descriptions, debug descriptions and mirrors show `***`.
-public struct SecretValue: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+/// Equatable (in constant time) so that an apply recompiles a route whose redis password rotated.
+public struct SecretValue: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public let bytes: [UInt8]
     public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public static func == (lhs: SecretValue, rhs: SecretValue) -> Bool { ConstantTime.equals(lhs.bytes, rhs.bytes) }
     public var description: String { "***" }
     public var debugDescription: String { "***" }
     public var customMirror: Mirror { Mirror(self, children: ["value": "***"]) }
@@ -20,7 +22,7 @@ public enum LimitKey: Sendable, Equatable {
     case consumer
 }
 
-public struct RedisConfig: Sendable {
+public struct RedisConfig: Sendable, Equatable {
     public var host: String
     public var port: Int
     public var password: SecretValue?
@@ -40,7 +42,7 @@ public struct RedisConfig: Sendable {
 
 /// limit-count: fixed windows of `windowMs` aligned on the wall clock (so that gateways sharing a
 /// redis agree on them); `redis == nil` counts in this process (policy local).
-public struct LimitCountConfig: Sendable {
+public struct LimitCountConfig: Sendable, Equatable {
     public var count: Int
     public var windowMs: Int
     public var key: LimitKey

@@ -144,7 +144,7 @@ struct Router: Sendable {
             return
         }
         var changed: [Int32] = []
-        for i in routes.indices where !Router.sameMatch(routes[i].config, previousRoutes[i].config) {
+        for i in routes.indices where routes[i] !== previousRoutes[i] && !Router.sameMatch(routes[i].config, previousRoutes[i].config) {
             changed.append(Int32(i))
             if changed.count > Router.incrementalLimit { break }
         }
@@ -215,7 +215,7 @@ struct Router: Sendable {
 
     /// What the router reads of a route.
     private static func sameMatch(_ a: RouteConfig, _ b: RouteConfig) -> Bool {
-        a.priority == b.priority && a.id == b.id && a.paths == b.paths && a.hosts == b.hosts
+        a.isSameValue(as: b) || a.priority == b.priority && a.id == b.id && a.paths == b.paths && a.hosts == b.hosts
     }
 
     /// Each insertion a route makes: for each path, into the any-host trie (no hosts) or each host's.

@@ -67,6 +67,9 @@ final class CompiledSnapshot: Sendable {
     let resolutionVersion: Int
     /// How many route and node slots existed when this was compiled: what a loop's counters must hold.
     let metricSlotCounts: (routes: Int, nodes: Int)
+    /// The numbering its routes' `metricSlot`s come from, and the loop count their plugins were compiled for.
+    private let metricSlots: MetricSlots
+    private let loops: Int
 
     /// `metricSlots`: the gateway's numbering of metric label sets (a private one for a snapshot
     /// that no loop serves). `previous`: the snapshot being replaced; an upstream whose config and
@@ -91,11 +94,27 @@ final class CompiledSnapshot: Sendable {
             }
         }
         var routes: [CompiledRoute] = []
+        routes.reserveCapacity(s.routes.count)
         var rejected: [String: String] = [:]
+        // Compiled routes are kept only under the same slot numbering and loop count they were made for.
+        var earlier = EarlierRoutes(previous.flatMap { $0.metricSlots === metricSlots && $0.loops == max(loops, 1) ? $0 : nil })
+        // Most routes name the upstream the route before them named: compared, not hashed again.
+        var last: (name: String, upstream: CompiledUpstream?)?
         for r in s.routes {
+            let upstream: CompiledUpstream?
+            if let last, last.name == r.upstream {
+                upstream = last.upstream
+            } else {
+                upstream = ups[r.upstream]
+                last = (r.upstream, upstream)
+            }
+            if let kept = earlier.reusable(r, at: routes.count) {
+                routes.append(kept.upstream === upstream ? kept : kept.rebound(to: upstream))
+                continue
+            }
             let slot = metricSlots.route(r.id)
             do {
-                routes.append(try CompiledRoute(config: r, upstream: ups[r.upstream], loops: loops, metricSlot: slot))
+                routes.append(try CompiledRoute(config: r, upstream: upstream, loops: loops, metricSlot: slot))
             } catch {
                 // Fail closed: a route whose plugins cannot be enforced still shadows less specific routes.
                 rejected[r.id] = "\(error)"
@@ -106,12 +125,16 @@ final class CompiledSnapshot: Sendable {
         self.upstreams = ups
         self.rejected = rejected
         metricSlotCounts = metricSlots.counts
+        self.metricSlots = metricSlots
+        self.loops = max(loops, 1)
         router = previous.map { Router(routes: routes, previous: $0.router, previousRoutes: $0.routes) } ?? Router(routes: routes)
     }
 
     private init(generation: Int, routes: [CompiledRoute], router: Router, upstreams: [String: CompiledUpstream], rejected: [String: String],
-                 tls: ServerTLS?, hostBinding: HostBinding, resolutionVersion: Int, metricSlotCounts: (routes: Int, nodes: Int)) {
-        self.metricSlotCounts = metricSlotCounts
+                 tls: ServerTLS?, hostBinding: HostBinding, resolutionVersion: Int, metricSlots: MetricSlots, loops: Int) {
+        metricSlotCounts = metricSlots.counts
+        self.metricSlots = metricSlots
+        self.loops = loops
         self.generation = generation
         self.routes = routes
         self.upstreams = upstreams
@@ -134,11 +157,45 @@ final class CompiledSnapshot: Sendable {
         let routes = routes.map { $0.rebound(to: $0.upstream.flatMap { ups[$0.key] }) }
         // Same routes in the same places: the router is shared.
         return CompiledSnapshot(generation: generation, routes: routes, router: router, upstreams: ups, rejected: rejected,
-                                tls: tls, hostBinding: hostBinding, resolutionVersion: version, metricSlotCounts: metricSlots.counts)
+                                tls: tls, hostBinding: hostBinding, resolutionVersion: version, metricSlots: metricSlots, loops: max(loops, 1))
     }
 
     static let empty = CompiledSnapshot(GatewaySnapshot(generation: 0, routes: [], upstreams: [:]),
                                         registry: HealthRegistry(), loops: 1)
+}
+
+/// The routes of the snapshot being replaced, found by id for the next one: in the same place first
+/// (an apply keeps the route order, so one added or removed route shifts the rest by one), by a table
+/// made on the first miss otherwise.
+private struct EarlierRoutes {
+    private let routes: [CompiledRoute]
+    private let rejected: [String: String]
+    private var shift = 0
+    private var byID: [String: Int]?
+
+    init(_ previous: CompiledSnapshot?) {
+        routes = previous?.routes ?? []
+        rejected = previous?.rejected ?? [:]
+    }
+
+    /// The earlier compiled form of `config` (the route at `index` of the new snapshot), if its config
+    /// is equal, plugins and their credentials included. A route whose plugins failed to compile is
+    /// compiled again (its kept form is not the config it was made from, and its rejection is reported anew).
+    mutating func reusable(_ config: RouteConfig, at index: Int) -> CompiledRoute? {
+        guard !routes.isEmpty else { return nil }
+        var place = index + shift
+        if !(place >= 0 && place < routes.count && routes[place].config.id == config.id) {
+            if byID == nil {
+                byID = Dictionary(routes.enumerated().map { ($0.element.config.id, $0.offset) }, uniquingKeysWith: { first, _ in first })
+            }
+            guard let found = byID?[config.id] else { return nil }
+            place = found
+            shift = found - index
+        }
+        let kept = routes[place]
+        guard kept.config == config, rejected.isEmpty || rejected[config.id] == nil else { return nil }
+        return kept
+    }
 }
 
 extension CompiledSnapshot {

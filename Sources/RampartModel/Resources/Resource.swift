@@ -1,4 +1,5 @@
 import RampartYAML
+import Synchronization
 
 /// A kind's typed spec.
 public enum Spec: Sendable {
@@ -42,6 +43,9 @@ public final class Resource: Sendable {
     /// The sensitive fields whose value comes from a SecretRef, by field path (found once at decode:
     /// every reconcile asks what they resolve to).
     public let secretRefFields: [(path: String, ref: Reference, key: String?)]
+    /// The controller's content digest of this object once it is computed (`DesiredState.digest`):
+    /// the object never changes, so neither does its digest, and a reconcile need not look it up.
+    public let digestMemo = Mutex<String?>(nil)
 
     public init(key: ResourceKey, metadata: Metadata, spec: Spec, document: Node, origin: Origin) {
         self.key = key
