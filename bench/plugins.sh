@@ -32,10 +32,7 @@ nginx_conf() { # name http-body
     "$W" "$1" "$W" "$1" "$2" > "$W/$1.conf"
 }
 nginx_conf up "server { listen 127.0.0.1:$UP reuseport; location / { return 200 \"hello, world\n\"; } }"
-# nginx forwards what Rampart forwards (X-Forwarded-*, X-Real-IP, Via, a generated X-Request-Id).
-FORWARDED='proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Real-IP $remote_addr;
-      proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-Host $host; proxy_set_header Via "1.1 nginx";
-      proxy_set_header X-Request-Id $request_id; proxy_set_header Connection "";'
+FORWARDED="proxy_set_header Host \$host; $NGINX_FORWARDED proxy_set_header Connection \"\";"
 nginx_conf px "upstream backend { server 127.0.0.1:$UP; keepalive 128; }
   map \$http_apikey \$key_ok { default 0; \"$KEY\" 1; }
   limit_req_zone \$binary_remote_addr zone=perclient:1m rate=1000000000r/m;

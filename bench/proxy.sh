@@ -12,6 +12,8 @@
 #                        127.0.0.1:$UPSTREAM_PORT (both exported to it). Until `rampart run` exists,
 #                        use the test-bundle harness (see bench/README.md).
 set -euo pipefail
+# For NGINX_FORWARDED; this script keeps its own PIDS and cleanup below (they replace lib.sh's).
+. "$(dirname "$0")/lib.sh"
 
 DURATION=10s
 CONNS=64
@@ -66,12 +68,9 @@ CONF
 }
 
 nginx_conf up "server { listen 127.0.0.1:$UPSTREAM_PORT reuseport; location / { return 200 \"hello, world\n\"; } }"
-# By default nginx forwards what Rampart forwards (X-Forwarded-For/-Proto/-Host, X-Real-IP, Via and a
-# generated X-Request-Id), so both do the same work and the upstream parses the same head;
-# --nginx-minimal drops those headers (nginx's bare proxy_pass), for the record.
-FORWARDED='proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Real-IP $remote_addr;
-    proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-Host $host; proxy_set_header Via "1.1 nginx";
-    proxy_set_header X-Request-Id $request_id;'
+# By default nginx forwards what Rampart forwards (lib.sh); --nginx-minimal drops those headers
+# (nginx's bare proxy_pass), for the record.
+FORWARDED=$NGINX_FORWARDED
 [ "$NGINX_MINIMAL" = 1 ] && FORWARDED=""
 nginx_conf px "upstream backend { server 127.0.0.1:$UPSTREAM_PORT; keepalive 128; }
   server { listen 127.0.0.1:$NGINX_PORT reuseport;
@@ -123,9 +122,8 @@ HZ=$(getconf CLK_TCK)
 NGX_WORKER=$(pgrep -P "$(cat "$WORK/px.pid")" | head -1)
 RAMPART_PID=$(pgrep -f "listen 127.0.0.1:$RAMPART_PORT" | head -1)
 
-rps() { echo "$1" | awk '/Requests\/sec/ {print $2}'; }
-# wrk's p99 in ms (it prints us, ms or s).
-p99() { echo "$1" | awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; print v }'; }
+rps() { echo "$1" | wrk_rps; }
+p99() { echo "$1" | wrk_p99_ms; }
 # One proxy's run: its wrk output, and its CPU seconds over warm-up + run.
 measure() { # port pid -> sets OUT, CPU
   local c0; c0=$(ticks "$2")

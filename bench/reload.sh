@@ -1,27 +1,27 @@
 #!/usr/bin/env bash
 # Reload under load: wrk through `rampart run` while the manifests change 10 times a second (every
 # change is a new generation: a route's priority flips; the Upstream stays as it is).
-#   1. route-count scaling: requests/s with 10 and with 10,000 routes in the snapshot;
-#   2. steady vs reloading, alternating ROUNDS times on the same 10-route config: failed requests
+#   1. route-count scaling: requests/s with 10 and with 10,000 routes in the snapshot, alternating ROUNDS times;
+#   2. steady vs reloading, ROUNDS times on the same 10-route config (the order alternates): failed requests
 #      (goal: none), requests/s while reloading as a ratio of the steady rate (goal: >= 0.9), and the
 #      upstream connections opened while reloading (nginx stub_status `accepts`; pooled connections
 #      of an unchanged upstream survive an apply, so this stays near zero).
-#   bench/reload.sh [--duration 10s] [--rounds 2]
+#   bench/reload.sh [--duration 10s] [--rounds 3]
 # Everything stays on 127.0.0.1; every process it starts is stopped by PID when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=10s
-ROUNDS=2
+ROUNDS=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
-    *) echo "usage: $0 [--duration 10s] [--rounds 2]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--duration 10s] [--rounds 3]" >&2; exit 2 ;;
   esac
 done
 command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk" >&2; exit 2; }
 BIN=${RAMPART_BINARY:-.build/release/rampart}
-[ -n "${RAMPART_BINARY:-}" ] || swift build -c release --product rampart >/dev/null
+[ -x "$BIN" ] || { echo "no $BIN (swift build -c release --product rampart)" >&2; exit 2; }
 W=$(mktemp -d /tmp/rampart-reload-bench-XXXXXX)
 . bench/lib.sh
 UP=$(port)
@@ -66,44 +66,59 @@ serve() {
   for _ in $(seq 1 600); do curl -fs -o /dev/null "http://127.0.0.1:$SERVED_PORT/" && return 0; sleep 0.1; done
   echo "rampart on $1 did not serve" >&2; cat "$1.log" >&2; exit 1
 }
-stop_last() { local p=${PIDS[-1]}; kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; }
+stop_last() { local p=${PIDS[-1]}; kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; unset 'PIDS[-1]'; }
 rps() { awk '/Requests\/sec/{print $2}'; }
 failures() { grep -E 'Non-2xx|Socket errors' | tr '\n' ' ' || true; }
 
-declare -A RATE
+# Both route counts are served at once and measured alternately, ROUNDS times (odd rounds 10 first),
+# so the machine's drift falls on both.
+declare -A PORT_OF
 for n in 10 10000; do
   manifests "$W/r$n" "$n" 0
-  serve "$W/r$n"
+  serve "$W/r$n"; PORT_OF[$n]=$SERVED_PORT
   wrk -t1 -c64 -d2s "http://127.0.0.1:$SERVED_PORT/" >/dev/null
-  out=$(wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:$SERVED_PORT/")
-  RATE[$n]=$(echo "$out" | rps)
-  echo "routes=$n req/s=${RATE[$n]} $(echo "$out" | failures)"
-  stop_last
 done
-printf "10,000 routes / 10 routes: %.2f (goal >= 0.95)\n" "$(echo "${RATE[10000]} / ${RATE[10]}" | bc -l)"
+declare -A RATE
+for round in $(seq 1 "$ROUNDS"); do
+  order="10 10000"; [ $((round % 2)) = 0 ] && order="10000 10"
+  for n in $order; do
+    out=$(wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:${PORT_OF[$n]}/")
+    RATE[$n]=$(echo "$out" | rps)
+    fails=$(echo "$out" | failures)
+    [ -n "$fails" ] && echo "routes=$n: $fails"
+  done
+  printf "round %d: 10 routes %s req/s, 10,000 routes %s req/s: %.2f (goal >= 0.95)\n" "$round" "${RATE[10]}" "${RATE[10000]}" \
+    "$(echo "${RATE[10000]} / ${RATE[10]}" | bc -l)"
+done
+stop_last; stop_last
 
 manifests "$W/reload" 10 0
 serve "$W/reload"
 wrk -t1 -c64 -d2s "http://127.0.0.1:$SERVED_PORT/" >/dev/null
 for round in $(seq 1 "$ROUNDS"); do
-  steady=$(wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:$SERVED_PORT/")
+  # Odd rounds measure steady first, even rounds reloading first.
+  [ $((round % 2)) = 1 ] && steady=$(wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:$SERVED_PORT/")
   gens0=$(grep -c "applied generation" "$W/reload.log" || true)
   acc0=$(accepts)
-  # The writer is a shell loop (printf + rename), not a python start per change, so that the
-  # benchmark's own writer takes next to no CPU from the two cores.
-  ( end=$((SECONDS + ${DURATION%s})); i=0
-    while [ $SECONDS -lt $end ]; do
-      i=$((i+1))
-      printf 'apiVersion: rampart.io/v1alpha1\nkind: Route\nmetadata: {name: all}\nspec: {paths: ["/*"], priority: %d, upstreamRef: {name: up}}\n' \
-        $((i % 2)) > "$W/reload/.all.yaml.tmp"
-      mv "$W/reload/.all.yaml.tmp" "$W/reload/all.yaml"
-      sleep 0.1
-    done ) &
+  # The writer is one long-lived process (no fork or exec per change: a shell loop's `mv` and
+  # `sleep` were 20 process starts a second, whose cost on the two cores fell on the measurement).
+  python3 - "$W/reload" "${DURATION%s}" <<'PY' &
+import os, sys, time
+d, end = sys.argv[1], time.monotonic() + float(sys.argv[2])
+i = 0
+while time.monotonic() < end:
+    i += 1
+    with open(f"{d}/.all.yaml.tmp", "w") as f:
+        f.write(f'apiVersion: rampart.io/v1alpha1\nkind: Route\nmetadata: {{name: all}}\nspec: {{paths: ["/*"], priority: {i % 2}, upstreamRef: {{name: up}}}}\n')
+    os.rename(f"{d}/.all.yaml.tmp", f"{d}/all.yaml")
+    time.sleep(0.1)
+PY
   CH=$!
   out=$(wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:$SERVED_PORT/")
   wait $CH || true
   acc1=$(accepts)
   gens1=$(grep -c "applied generation" "$W/reload.log" || true)
+  [ $((round % 2)) = 0 ] && steady=$(wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:$SERVED_PORT/")
   s=$(echo "$steady" | rps); r=$(echo "$out" | rps)
   fails=$(echo "$steady$out" | failures)
   printf "round %d: steady %s req/s, reloading %s req/s (%.2f of steady, goal >= 0.9), %d generations applied, %d upstream connections opened while reloading, failures: %s\n" \
