@@ -44,13 +44,19 @@ public enum SHA256 {
     /// Digest length in bytes.
     public static let byteCount = 32
 
+    /// The implementation fetched once. `EVP_sha256()` is a legacy handle that makes every
+    /// `EVP_Digest` fetch the provider's implementation again (a lock and a name lookup: a third
+    /// of a key-auth request's hashing); a fetched `EVP_MD` is immutable and shared across threads.
+    private struct Fetched: @unchecked Sendable { let md: OpaquePointer? }
+    private static let fetched = Fetched(md: EVP_MD_fetch(nil, "SHA256", nil))
+
     /// SHA-256 of `bytes`.
     public static func hash(_ bytes: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: byteCount)
         var len: UInt32 = 0
         let rc = bytes.withUnsafeBytes { input in
             out.withUnsafeMutableBufferPointer { o in
-                EVP_Digest(input.baseAddress, input.count, o.baseAddress, &len, EVP_sha256(), nil)
+                EVP_Digest(input.baseAddress, input.count, o.baseAddress, &len, fetched.md ?? EVP_sha256(), nil)
             }
         }
         // Not reachable from input: EVP_Digest fails only when OpenSSL itself is broken (no SHA-256, no memory).
@@ -62,8 +68,33 @@ public enum SHA256 {
     public static func hash(_ string: String) -> [UInt8] { hash(Array(string.utf8)) }
 }
 
-/// HMAC-SHA256 (RFC 2104) through `EVP_Q_mac`.
+/// HMAC-SHA256 (RFC 2104) through OpenSSL's EVP_MAC.
 public enum HMAC {
+    /// An HMAC context with its digest set once and no key; each call duplicates it and sets only its
+    /// key. `EVP_Q_mac` fetched the MAC and the digest and parsed its parameters by name on every call,
+    /// which a first reconcile of 10,000 resources (one HMAC per entry of its generation hash) and a
+    /// basic-auth request (one per credential lookup) paid each time. Read only once made, so shared.
+    private struct Template: @unchecked Sendable { let ctx: OpaquePointer? }
+    private static let template: Template = {
+        guard let mac = EVP_MAC_fetch(nil, "HMAC", nil) else { return Template(ctx: nil) }
+        defer { EVP_MAC_free(mac) }  // the context keeps its own reference
+        guard let ctx = EVP_MAC_CTX_new(mac) else { return Template(ctx: nil) }
+        let digestParam: StaticString = "digest", digest: StaticString = "SHA256"
+        let set = withUnsafeTemporaryAllocation(of: OSSL_PARAM.self, capacity: 2) { params -> Int32 in
+            guard let p = params.baseAddress else { return 0 }
+            p[0] = OSSL_PARAM_construct_utf8_string(UnsafeRawPointer(digestParam.utf8Start).assumingMemoryBound(to: CChar.self),
+                                                    UnsafeMutablePointer(mutating: UnsafeRawPointer(digest.utf8Start)
+                                                        .assumingMemoryBound(to: CChar.self)), 0)
+            p[1] = OSSL_PARAM_construct_end()
+            return EVP_MAC_CTX_set_params(ctx, p)
+        }
+        guard set == 1 else {
+            EVP_MAC_CTX_free(ctx)
+            return Template(ctx: nil)
+        }
+        return Template(ctx: ctx)
+    }()
+
     /// HMAC-SHA256 of `message` under `key` (any key length; long keys are hashed per RFC 2104).
     public static func sha256(key: [UInt8], message: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: SHA256.byteCount)
@@ -71,17 +102,24 @@ public enum HMAC {
         // A zero-length buffer may have no base address; OpenSSL wants a valid pointer.
         let keyBuf = key.isEmpty ? [0] : key
         let msgBuf = message.isEmpty ? [0] : message
-        let result = keyBuf.withUnsafeBytes { k in
+        let ok = keyBuf.withUnsafeBytes { k in
             msgBuf.withUnsafeBytes { m in
-                out.withUnsafeMutableBufferPointer { o in
-                    EVP_Q_mac(nil, "HMAC", nil, "SHA256", nil,
-                              k.baseAddress, key.count, m.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count,
-                              o.baseAddress, o.count, &outLen)
+                out.withUnsafeMutableBufferPointer { o -> Bool in
+                    let keyBytes = k.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                    let messageBytes = m.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                    guard let ctx = template.ctx.flatMap({ EVP_MAC_CTX_dup($0) }) else {
+                        return EVP_Q_mac(nil, "HMAC", nil, "SHA256", nil, keyBytes, key.count, messageBytes, message.count,
+                                         o.baseAddress, o.count, &outLen) != nil
+                    }
+                    defer { EVP_MAC_CTX_free(ctx) }
+                    return EVP_MAC_init(ctx, keyBytes, key.count, nil) == 1
+                        && EVP_MAC_update(ctx, messageBytes, message.count) == 1
+                        && EVP_MAC_final(ctx, o.baseAddress, &outLen, o.count) == 1
                 }
             }
         }
         // Not reachable from input (any key and message length is valid): only a broken OpenSSL fails here.
-        if result == nil || outLen != SHA256.byteCount { fatalError("EVP_Q_mac(HMAC-SHA256) failed: \(OpenSSLErrors.drain())") }
+        if !ok || outLen != SHA256.byteCount { fatalError("HMAC-SHA256 failed: \(OpenSSLErrors.drain())") }
         return out
     }
 
