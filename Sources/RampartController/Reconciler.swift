@@ -485,17 +485,44 @@ public final class Reconciler: @unchecked Sendable {
     /// One entry per changed resource; sensitive values as keyed fingerprints, a SecretRef as the digest
     /// (and version) of what it resolved to, so that a rotation is an audited change.
     private func auditEntries(_ next: DesiredState, previous: DesiredState) -> [AuditLog.Entry] {
-        var before: [ResourceKey: String] = [:], after: [ResourceKey: String] = [:]
-        for key in next.changedKeys(since: previous) {
-            before[key] = previous.resources[key].map { Canonical.yaml($0, sensitive: auditRenderer(previous.resolved[key] ?? [:])) }
-            after[key] = next.resources[key].map { Canonical.yaml($0, sensitive: auditRenderer(next.resolved[key] ?? [:])) }
+        let keys = next.changedKeys(since: previous).sorted()
+        let oldLabel = "generation \(previous.generation)", newLabel = "generation \(next.generation)"
+        // One chunk's canonical texts and diffs; chunks are contiguous runs of the sorted keys, so their
+        // changes put one after the other are the single pass's, in its order.
+        let diff: @Sendable (ArraySlice<ResourceKey>) -> [ResourceChange] = { [self] chunk in
+            var before: [ResourceKey: String] = [:], after: [ResourceKey: String] = [:]
+            for key in chunk {
+                before[key] = previous.resources[key].map { Canonical.yaml($0, sensitive: auditRenderer(previous.resolved[key] ?? [:])) }
+                after[key] = next.resources[key].map { Canonical.yaml($0, sensitive: auditRenderer(next.resolved[key] ?? [:])) }
+            }
+            return StateDiff.changes(from: before, to: after, oldLabel: oldLabel, newLabel: newLabel)
         }
-        let changes = StateDiff.changes(from: before, to: after, oldLabel: "generation \(previous.generation)", newLabel: "generation \(next.generation)")
+        let changes: [ResourceChange]
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, 4)
+        if keys.count < Self.parallelAuditThreshold || workers < 2 {
+            changes = diff(keys[...])
+        } else {
+            // A first reconcile (or a relist) of thousands of resources renders each one as canonical YAML
+            // for its audit entry: most of that reconcile's time, and independent per resource, so it is
+            // shared among the cores (the gateway serves nothing new until this reconcile is applied).
+            let size = (keys.count + workers - 1) / workers
+            let results = Mutex([[ResourceChange]](repeating: [], count: workers))
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                let start = worker * size, end = min(start + size, keys.count)
+                guard start < end else { return }
+                let part = diff(keys[start..<end])
+                results.withLock { $0[worker] = part }
+            }
+            changes = results.withLock { $0.flatMap { $0 } }
+        }
         return changes.map {
             AuditLog.Entry(actor: next.origin, action: $0.action.rawValue, key: $0.key, generationFrom: previous.generation,
                            generationTo: next.generation, diff: $0.diff)
         }
     }
+
+    /// Below this many changed resources the audit diffs are made on the reconcile thread alone.
+    static let parallelAuditThreshold = 512
 
     /// A sensitive value as the audit log shows it: `hmac-sha256:HEX` of the plaintext (a digest marker is
     /// that already); a SecretRef as its reference and the digest (and version) of what it resolved to,
