@@ -234,6 +234,50 @@ final class ReconcilerTests: XCTestCase {
         let audit = try String(contentsOfFile: stateDir + "/audit.log", encoding: .utf8)
         XCTAssertTrue(audit.contains("hmac-sha256:"), audit)
     }
+    /// Past `parallelAuditThreshold` changed resources the audit diffs are made on several threads in
+    /// chunks: every resource still gets exactly its own entry, in sorted key order, chained, masked.
+    func testALargeChangeGetsOneEntryPerResourceInKeyOrder() throws {
+        let count = Reconciler.parallelAuditThreshold + 189
+        let secret = "pt-\(UUID().uuidString)"
+        func routes(_ names: [Int]) -> String {
+            names.map { "---\napiVersion: rampart.io/v1alpha1\nkind: Route\nmetadata: {name: r\($0)}\nspec: {paths: [\"/r\($0)/x\"], upstreamRef: {name: web}}\n" }
+                .joined()
+        }
+        try write("up.yaml", upstream)
+        try write("cp.yaml", "apiVersion: rampart.io/v1alpha1\nkind: ContactPoint\nmetadata: {name: ops}\nspec: {type: webhook, url: https://hooks.example/a, hmacSecret: {value: \(secret)}}\n")
+        try write("routes.yaml", routes(Array(0..<count)))
+        let (r, rec) = try make()
+        r.reconcileNow("create")
+        XCTAssertEqual(rec.last?.resources.count, count + 2)
+        // Half of them go away in one change, and one is edited.
+        try write("routes.yaml", routes(Array(stride(from: 0, to: count, by: 2))).replacingOccurrences(of: "/r0/x", with: "/r0/y"))
+        r.reconcileNow("shrink")
+        XCTAssertEqual(rec.last?.resources.count, (count + 1) / 2 + 2)
+
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: stateDir + "/audit.log")))
+        XCTAssertNil(AuditLog.verify(bytes).firstBad)
+        let text = String(decoding: bytes, as: UTF8.self)
+        XCTAssertFalse(text.contains(secret))
+        struct Line: Decodable { let kind: String; let namespace: String; let name: String; let action: String; let generationTo: Int; let diff: String }
+        let entries = try text.split(separator: "\n").map { try JSONDecoder().decode(Line.self, from: Data($0.utf8)) }
+        for generation in [1, 2] {
+            let these = entries.filter { $0.generationTo == generation }
+            let keys = these.map { ResourceKey(Kind(rawValue: $0.kind) ?? .route, $0.namespace, $0.name) }
+            XCTAssertEqual(keys, keys.sorted(), "generation \(generation): entries in key order")
+            XCTAssertEqual(Set(keys).count, keys.count, "generation \(generation): one entry per resource")
+            for e in these where e.kind == Kind.route.rawValue && e.name != "r0" {
+                // Created or deleted: the whole text of its own resource and no other, so a chunk never
+                // mixes up whose text is whose (r0's edit shows only the lines around its path).
+                XCTAssertTrue(e.diff.contains("name: \(e.name)\n"), e.name)
+                XCTAssertEqual(e.diff.components(separatedBy: "name: r").count, 2, e.name)
+            }
+        }
+        let created = entries.filter { $0.generationTo == 1 && $0.kind == Kind.route.rawValue }
+        XCTAssertEqual(Set(created.map(\.name)), Set((0..<count).map { "r\($0)" }))
+        let second = entries.filter { $0.generationTo == 2 }
+        XCTAssertEqual(Set(second.map(\.name)), Set(stride(from: 1, to: count, by: 2).map { "r\($0)" } + ["r0"]))
+        XCTAssertTrue(second.first { $0.name == "r0" }?.diff.contains("/r0/y") ?? false)
+    }
 }
 
 /// The Keyring: encrypted state, the master key for the Keyring's own material, and safe rotation.
