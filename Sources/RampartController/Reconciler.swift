@@ -498,7 +498,7 @@ public final class Reconciler: @unchecked Sendable {
             return StateDiff.changes(from: before, to: after, oldLabel: oldLabel, newLabel: newLabel)
         }
         let changes: [ResourceChange]
-        let workers = min(ProcessInfo.processInfo.activeProcessorCount, 4)
+        let workers = Self.auditWorkers
         if keys.count < Self.parallelAuditThreshold || workers < 2 {
             changes = diff(keys[...])
         } else {
@@ -523,6 +523,8 @@ public final class Reconciler: @unchecked Sendable {
 
     /// Below this many changed resources the audit diffs are made on the reconcile thread alone.
     static let parallelAuditThreshold = 512
+    /// Threads for a large change's audit diffs; read once (Foundation reads the cgroup files on every call).
+    static let auditWorkers = min(ProcessInfo.processInfo.activeProcessorCount, 4)
 
     /// A sensitive value as the audit log shows it: `hmac-sha256:HEX` of the plaintext (a digest marker is
     /// that already); a SecretRef as its reference and the digest (and version) of what it resolved to,
