@@ -18,6 +18,15 @@ final class CanonicalDiffTests: XCTestCase {
       hmacSecret: {value: first-secret}
     """
 
+    /// Lines end at each LF byte, so every line of a diff carries its sign, a CR or a non-ASCII text included;
+    /// YAML's document markers are not lines of the resource.
+    func testLinesSplitAtEveryLineFeed() {
+        XCTAssertEqual(StateDiff.lines("a\r\nb: \"é\"\n---\nc\n...\n\n"), ["a\r", "b: \"é\"", "c"])
+        XCTAssertEqual(StateDiff.lines(""), [])
+        XCTAssertEqual(StateDiff.lines("\n\nx"), ["", "", "x"])
+        XCTAssertEqual(UnifiedDiff.hunks([], StateDiff.lines("a\r\nb\n")), "@@ -0,0 +1,2 @@\n+a\r\n+b\n")
+    }
+
     func testCanonicalSortsFillsDefaultsAndMasks() throws {
         let r = try XCTUnwrap(resources(base).first)
         let text = Canonical.yaml(r)
