@@ -37,6 +37,13 @@ public enum ConstantTime {
             b.withUnsafeBytes { pb in CRYPTO_memcmp(pa.baseAddress, pb.baseAddress, a.count) == 0 }
         }
     }
+
+    /// The same for bytes in place (a digest on the stack): true when `a` has `b.count` bytes equal to `b`'s.
+    public static func equals(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        guard let base = b.baseAddress else { return a.isEmpty }
+        return a.withUnsafeBytes { pa in CRYPTO_memcmp(pa.baseAddress, base, a.count) == 0 }
+    }
 }
 
 /// SHA-256 (FIPS 180-4) through `EVP_Digest`.
@@ -47,8 +54,8 @@ public enum SHA256 {
     /// The implementation fetched once. `EVP_sha256()` is a legacy handle that makes every
     /// `EVP_Digest` fetch the provider's implementation again (a lock and a name lookup: a third
     /// of a key-auth request's hashing); a fetched `EVP_MD` is immutable and shared across threads.
-    private struct Fetched: @unchecked Sendable { let md: OpaquePointer? }
-    private static let fetched = Fetched(md: EVP_MD_fetch(nil, "SHA256", nil))
+    struct Fetched: @unchecked Sendable { let md: OpaquePointer? }
+    static let fetched = Fetched(md: EVP_MD_fetch(nil, "SHA256", nil))
 
     /// SHA-256 of `bytes`.
     public static func hash(_ bytes: [UInt8]) -> [UInt8] {
@@ -66,6 +73,30 @@ public enum SHA256 {
 
     /// SHA-256 of the UTF-8 bytes of `string`.
     public static func hash(_ string: String) -> [UInt8] { hash(Array(string.utf8)) }
+}
+
+/// SHA-256 with one digest context kept for reuse, for a thread that hashes on every request (an
+/// event loop checking key-auth keys): no context made, cleansed and freed per hash, no output array.
+/// Not shared between threads: each owner has its own.
+public final class SHA256Hasher {
+    private let ctx: OpaquePointer?
+
+    public init() { ctx = EVP_MD_CTX_new() }
+    deinit { EVP_MD_CTX_free(ctx) }
+
+    /// Writes SHA-256 of `count` bytes at `bytes` to the 32 bytes at `out`.
+    public func hash(_ bytes: UnsafeRawPointer, _ count: Int, into out: UnsafeMutablePointer<UInt8>) {
+        var len: UInt32 = 0
+        if let ctx, let md = SHA256.fetched.md, EVP_DigestInit_ex2(ctx, md, nil) == 1, EVP_DigestUpdate(ctx, bytes, count) == 1,
+           EVP_DigestFinal_ex(ctx, out, &len) == 1, len == UInt32(SHA256.byteCount) {
+            return
+        }
+        // A context OpenSSL could not make or reset: the one-shot path (which stops the process if even that fails).
+        let digest = SHA256.hash(Array(UnsafeRawBufferPointer(start: bytes, count: count)))
+        digest.withUnsafeBufferPointer { d in
+            if let base = d.baseAddress { out.update(from: base, count: SHA256.byteCount) }
+        }
+    }
 }
 
 /// HMAC-SHA256 (RFC 2104) through OpenSSL's EVP_MAC.

@@ -20,6 +20,35 @@ final class PrimitivesTests: XCTestCase {
         }
     }
 
+    /// One hasher's context reused across inputs of every length (a loop hashing one key after another):
+    /// the FIPS vectors again and again in turns, and 200 random inputs against the one-shot path.
+    func testReusedSHA256HasherGivesTheOneShotDigests() {
+        let hasher = SHA256Hasher()
+        func digest(_ bytes: [UInt8]) -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: SHA256.byteCount)
+            let input = bytes.isEmpty ? [0] : bytes
+            input.withUnsafeBytes { i in out.withUnsafeMutableBufferPointer { o in
+                if let base = i.baseAddress, let dst = o.baseAddress { hasher.hash(base, bytes.count, into: dst) }
+            } }
+            return out
+        }
+        for _ in 0..<3 {
+            XCTAssertEqual(Hex.encode(digest(Array("abc".utf8))), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+            XCTAssertEqual(Hex.encode(digest([])), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            let input = (0..<Int.random(in: 0...300, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            XCTAssertEqual(digest(input), SHA256.hash(input))
+        }
+        let computed = digest(Array("abc".utf8))
+        computed.withUnsafeBytes { c in
+            XCTAssertTrue(ConstantTime.equals(SHA256.hash("abc"), c))
+            XCTAssertFalse(ConstantTime.equals(SHA256.hash("abd"), c))
+            XCTAssertFalse(ConstantTime.equals(Array(SHA256.hash("abc").prefix(31)), c))
+        }
+    }
+
     func testHMACSHA256RFC4231() {
         let cases: [(key: [UInt8], data: [UInt8], mac: String)] = [
             ([UInt8](repeating: 0x0b, count: 20), Array("Hi There".utf8),

@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import RampartCrypto
 import RampartModel
 import Synchronization
 
@@ -105,6 +106,8 @@ final class EventLoop {
     /// TLS clients that want to read while OpenSSL already holds their next records (read-ahead
     /// took them off the socket, so epoll stays silent): served before the next wait.
     var tlsPending: [ClientConn] = []
+    /// key-auth's hashing of presented keys, with a digest context kept for this loop.
+    let sha256 = SHA256Hasher()
     var rng = FastRandom()
     var scratch: [Int32] = []
     var now: Int64 = monotonicMs()

@@ -46,12 +46,16 @@ final class CompiledKeyAuth: Sendable {
 
     /// Index of the key whose digest matches, or -1. Every stored digest is compared, each in
     /// constant time, so the time taken does not tell which key (or how much of one) matched.
-    func match(_ key: [UInt8]) -> Int {
-        if key.isEmpty { return -1 }
-        let d = SHA256.hash(key)
-        var found = -1
-        for (i, k) in digests.enumerated() where ConstantTime.equals(d, k) && found < 0 { found = i }
-        return found
+    func match(_ key: UnsafeRawBufferPointer, _ hasher: SHA256Hasher) -> Int {
+        guard let base = key.baseAddress, !key.isEmpty else { return -1 }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: SHA256.byteCount) { digest -> Int in
+            guard let d = digest.baseAddress else { return -1 }
+            hasher.hash(base, key.count, into: d)
+            var found = -1
+            let computed = UnsafeRawBufferPointer(start: d, count: SHA256.byteCount)
+            for (i, k) in digests.enumerated() where ConstantTime.equals(k, computed) && found < 0 { found = i }
+            return found
+        }
     }
 }
 
@@ -60,8 +64,7 @@ extension EventLoop {
     func keyAuthConsumer(_ ka: CompiledKeyAuth, _ h: RequestHead, _ p: UnsafePointer<UInt8>,
                          queryStart: Int, queryEnd: Int) -> Int {
         for hd in h.headers where bytesEqualsLower(p + Int(hd.nameStart), Int(hd.nameLen), ka.headerLower) {
-            let v = Array(UnsafeBufferPointer(start: p + Int(hd.valueStart), count: Int(hd.valueLen)))
-            let i = ka.match(v)
+            let i = ka.match(UnsafeRawBufferPointer(start: p + Int(hd.valueStart), count: Int(hd.valueLen)), sha256)
             if i >= 0 { return i }
         }
         if !ka.query.isEmpty, queryStart < queryEnd {
@@ -69,7 +72,7 @@ extension EventLoop {
             QueryString.forEachParam(p, from: queryStart + 1, to: queryEnd) { ns, nl, vs, vl in
                 guard result < 0, nl == ka.query.count, bytesEqual(p + ns, nl, ka.query) else { return }
                 let v = QueryString.percentDecode(p + vs, vl)
-                result = ka.match(v)
+                result = v.withUnsafeBytes { ka.match($0, sha256) }
             }
             return result
         }
