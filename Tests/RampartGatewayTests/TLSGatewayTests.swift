@@ -78,8 +78,8 @@ final class TLSGatewayTests: XCTestCase {
         let gateway: Gateway
         let port: Int
         let plainPort: Int
-        init(_ s: GatewaySnapshot, log: GatewayLogger? = nil) throws {
-            gateway = try Gateway(config: GatewayConfig(listen: ["127.0.0.1:0"], listenTLS: ["127.0.0.1:0"], workers: 2, log: log))
+        init(_ s: GatewaySnapshot, log: GatewayLogger? = nil, workers: Int = 2) throws {
+            gateway = try Gateway(config: GatewayConfig(listen: ["127.0.0.1:0"], listenTLS: ["127.0.0.1:0"], workers: workers, log: log))
             gateway.apply(s)
             try gateway.start()
             guard let a = gateway.boundTLSAddresses.first, let p = Int(a.split(separator: ":").last ?? ""),
@@ -450,7 +450,9 @@ final class TLSGatewayTests: XCTestCase {
                               clientChain: try Certificate.parseChain(pem: pki.pem("\(name).crt")),
                               clientKey: try PrivateKey.parse(pem: pki.pem("\(name).key")))
         }
-        let g = try TLSGateway(snapshot([], upstreams: httpsUpstream(up, tls: try presenting("client"))))
+        // One loop, one pool: with two, a request of generation 3 could land on the loop that pooled
+        // nothing under generation 2 and rightly open a connection (seen in CI: 4 against a bound of 3).
+        let g = try TLSGateway(snapshot([], upstreams: httpsUpstream(up, tls: try presenting("client"))), workers: 1)
         defer { g.stop() }
         for _ in 0..<4 {
             let r = try XCTUnwrap(httpRequest(port: g.plainPort, "GET /old HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
@@ -471,7 +473,7 @@ final class TLSGatewayTests: XCTestCase {
         for _ in 0..<4 {
             XCTAssertEqual(httpRequest(port: g.plainPort, "GET /same HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?.status, 200)
         }
-        XCTAssertLessThanOrEqual(up.connectionCount, max(before, 2), "at most one pooled connection per loop (2 loops)")
+        XCTAssertEqual(up.connectionCount, before, "the unchanged config's pooled connection serves generation 3")
     }
 
     func testCertificateAndKeyNeverPrinted() throws {
