@@ -81,6 +81,24 @@ final class RunTests: XCTestCase {
         XCTAssertEqual(SecretScan.find([secret], inDirectories: [r.stateDir], texts: ["log": r.log, "config": config.body]), [])
     }
 
+    /// A SIGTERM that comes as soon as the gateway listens (a rollout stopping a pod that just
+    /// started) drains and exits 0: the handlers are installed before anything starts. They were
+    /// installed after the first reconcile, and such a SIGTERM killed the process (exit by signal 15,
+    /// seen once in CI through a restart test).
+    func testSIGTERMAsSoonAsTheGatewayListensExitsCleanly() throws {
+        let up = try TestUpstream(name: "up")
+        for _ in 0..<3 {
+            let r = try RampartInstance()
+            // Enough routes that the first reconcile takes a while after the listener is open.
+            let routes = (0..<2000).map { Manifests.route("r\($0)", paths: ["/r\($0)"], upstream: "web") }.joined(separator: "---\n")
+            try r.write("a.yaml", Manifests.upstream("web", port: up.port) + "---\n" + routes)
+            try r.start()
+            XCTAssertTrue(Poll.until(interval: 0.002) { Curl.get(r.url + "/x", timeout: 1) != nil }, r.log)
+            XCTAssertEqual(r.process?.stop(), 0, r.log)
+            XCTAssertEqual(r.process?.process.terminationReason, .exit, "left by exit, not by the signal's default action")
+        }
+    }
+
     func testRestartServesStateWithSourceGoneAndAuditVerifies() throws {
         let up = try TestUpstream(name: "up")
         let r = try RampartInstance()

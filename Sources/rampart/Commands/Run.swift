@@ -167,12 +167,9 @@ enum RunCommand {
                            alerts: .init(peers: a.string("peers"), peersCA: a.string("peers-ca"), cgroupRoot: a.string("cgroup-root"))),
             sources: [sourceImpl], gateway: gateway, log: log)
 
-        try gateway.start()
-        log.info("gateway listening", ["addresses": gateway.boundAddresses.joined(separator: ","), "workers": "\(workers)"])
-        if !listenTLS.isEmpty { log.info("gateway TLS listening", ["addresses": gateway.boundTLSAddresses.joined(separator: ",")]) }
-        try controller.start()
-
-        let signals = SignalHandlers()
+        // The handlers are in place before anything starts, held until it has: a SIGTERM that comes
+        // as soon as the instance is ready (a rollout) drains and exits 0 instead of killing it.
+        let signals = SignalHandlers(held: true)
         signals.on(SIGHUP) {
             log.info("SIGHUP: re-reading sources and secrets")
             controller.reload()
@@ -185,6 +182,13 @@ enum RunCommand {
         }
         signals.on(SIGTERM, stop)
         signals.on(SIGINT, stop)
+
+        try gateway.start()
+        log.info("gateway listening", ["addresses": gateway.boundAddresses.joined(separator: ","), "workers": "\(workers)"])
+        if !listenTLS.isEmpty { log.info("gateway TLS listening", ["addresses": gateway.boundTLSAddresses.joined(separator: ",")]) }
+        try controller.start()
+
+        signals.release()
         dispatchMain()
     }
 }
@@ -193,6 +197,22 @@ enum RunCommand {
 final class SignalHandlers: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
     private let queue = DispatchQueue(label: "rampart.signals")
+    private var held: Bool
+
+    /// `held`: signals are taken from now on (no default action) but handled only after `release()`.
+    init(held: Bool = false) {
+        self.held = held
+        if held { queue.suspend() }
+    }
+
+    func release() {
+        guard held else { return }
+        held = false
+        queue.resume()
+    }
+
+    // libdispatch traps on releasing a suspended queue: a start that threw leaves through here.
+    deinit { release() }
 
     func on(_ sig: Int32, _ handler: @escaping @Sendable () -> Void) {
         signal(sig, SIG_IGN)
